@@ -1,0 +1,66 @@
+// Helpers shared by the tests.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "base/result.h"
+#include "base/status.h"
+
+namespace provisioner::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents when
+// the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + name
+  std::string Join(std::string_view name) const;
+
+ private:
+  std::string path_;
+};
+
+// The directory of the recorded tofu outputs (../shared/fixtures/tofu next to
+// the checkout), or "" when it is absent; tests then skip those cases.
+std::string FixturesDir();
+
+// Reads a whole file; fails the current test if it cannot.
+std::string ReadFileOrDie(const std::string& path);
+void WriteFileOrDie(const std::string& path, std::string_view data);
+
+}  // namespace provisioner::testing
+
+namespace doctest {
+template <>
+struct StringMaker<provisioner::Status> {
+  static String convert(const provisioner::Status& s) { return s.ToString().c_str(); }
+};
+}  // namespace doctest
+
+// CHECK_OK(expr) / REQUIRE_OK(expr): the Status (or Result) is OK; on failure
+// the message is printed.
+#define CHECK_OK(expr)                                                   \
+  do {                                                                   \
+    ::provisioner::Status prov_s_ = ::provisioner::testing::ToStatus(expr); \
+    CHECK_MESSAGE(prov_s_.ok(), prov_s_.ToString());                     \
+  } while (0)
+#define REQUIRE_OK(expr)                                                 \
+  do {                                                                   \
+    ::provisioner::Status prov_s_ = ::provisioner::testing::ToStatus(expr); \
+    REQUIRE_MESSAGE(prov_s_.ok(), prov_s_.ToString());                   \
+  } while (0)
+
+namespace provisioner::testing {
+inline Status ToStatus(const Status& s) { return s; }
+template <typename T>
+Status ToStatus(const Result<T>& r) {
+  return r.status();
+}
+}  // namespace provisioner::testing
