@@ -30,6 +30,7 @@ declare -A third_party=(
   ['CLI/']='^src/app/'
   ['systemd/']='^src/platform/'
   ['archive(_entry)?\.h']='^src/tofu/'
+  ['openssl/']='^src/(platform|http)/'
   ['(unistd|spawn|fcntl|poll|signal|dirent)\.h|sys/']='^src/platform/'
 )
 

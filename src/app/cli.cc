@@ -37,6 +37,7 @@ int RunCli(int argc, const char* const* argv, CliEnv& env) {
   app.add_flag("--version", show_version, "Print the version and exit");
   RegisterVersionCommand(app, env, &exit_code);
   RegisterCronCommands(app, env, &exit_code);
+  RegisterConfigCommands(app, env, &exit_code);
 
   // `provisioner --version` is answered before CLI11 insists on a subcommand.
   for (int i = 1; i < argc; ++i) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/clock.h"
+#include "platform/file_system.h"
 
 namespace provisioner::app {
 
@@ -16,10 +17,13 @@ namespace provisioner::app {
 // it with fakes.
 struct CliEnv {
   Clock& clock;
+  platform::FileSystem& fs;
   std::ostream& out;
   std::ostream& err;
   // The process environment, read once in main.
   std::map<std::string, std::string> environ;
+  // The working directory, for making relative paths absolute.
+  std::string cwd;
 };
 
 inline constexpr int kExitOk = 0;

@@ -11,6 +11,7 @@ namespace provisioner::app {
 // its callback runs the command and stores the exit code in `*exit_code`.
 void RegisterVersionCommand(CLI::App& app, CliEnv& env, int* exit_code);
 void RegisterCronCommands(CLI::App& app, CliEnv& env, int* exit_code);
+void RegisterConfigCommands(CLI::App& app, CliEnv& env, int* exit_code);  // validate, next
 
 // Prints "provisioner: <message>" on stderr and returns kExitUsage.
 int UsageError(CliEnv& env, const std::string& message);

@@ -34,14 +34,16 @@ struct DirEntry {
   FileType type = FileType::kRegular;
 };
 
+inline constexpr uint64_t kNoSizeLimit = UINT64_MAX;
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
 
   // The whole file. NotFound if it does not exist; ResourceExhausted if it is
-  // larger than `max_bytes`.
-  virtual Result<std::string> ReadFile(const std::string& path,
-                                       uint64_t max_bytes = UINT64_MAX) = 0;
+  // larger than `max_bytes` (callers always state their cap; kNoSizeLimit
+  // when the file is trusted).
+  virtual Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) = 0;
 
   // Creates or truncates `path` and writes `data`. Not durable until SyncFile.
   virtual Status WriteFile(const std::string& path, std::string_view data) = 0;

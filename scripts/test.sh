@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds everything and runs the whole test suite.
+#   scripts/test.sh           RelWithDebInfo build in build/
+#   scripts/test.sh --asan    AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
+#   scripts/test.sh --tsan    ThreadSanitizer build in build-tsan/
+# Exits non-zero when a build step or a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-}
+case "$mode" in
+  "") dir=build; flags=() ;;
+  --asan) dir=build-asan; flags=(-DPROVISIONER_ASAN=ON -DPROVISIONER_BUILD_BENCH=OFF) ;;
+  --tsan) dir=build-tsan; flags=(-DPROVISIONER_TSAN=ON -DPROVISIONER_BUILD_BENCH=OFF) ;;
+  *) echo "usage: scripts/test.sh [--asan|--tsan]" >&2; exit 2 ;;
+esac
+
+scripts/install-deps.sh
+jobs=$(nproc)
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${flags[@]}" >/dev/null
+cmake --build "$dir" -j "$jobs"
+if [ "$mode" = "--asan" ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+if [ "$mode" = "--tsan" ]; then
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+fi
+ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300
