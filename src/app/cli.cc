@@ -38,6 +38,7 @@ int RunCli(int argc, const char* const* argv, CliEnv& env) {
   RegisterVersionCommand(app, env, &exit_code);
   RegisterCronCommands(app, env, &exit_code);
   RegisterConfigCommands(app, env, &exit_code);
+  RegisterRunCommand(app, env, &exit_code);
 
   // `provisioner --version` is answered before CLI11 insists on a subcommand.
   for (int i = 1; i < argc; ++i) {

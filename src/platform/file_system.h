@@ -79,6 +79,9 @@ class FileSystem {
   // The target of a symlink, as stored.
   virtual Result<std::string> ReadLink(const std::string& path) = 0;
 
+  // chmod(2): the permission bits of a file or directory.
+  virtual Status SetPermissions(const std::string& path, uint32_t mode) = 0;
+
   // Free bytes for an unprivileged user on the file system holding `path`.
   virtual Result<uint64_t> FreeSpace(const std::string& path) = 0;
 };

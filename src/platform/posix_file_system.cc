@@ -252,6 +252,11 @@ Result<std::string> PosixFileSystem::ReadLink(const std::string& path) {
   }
 }
 
+Status PosixFileSystem::SetPermissions(const std::string& path, uint32_t mode) {
+  if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) return Errno("chmod", path);
+  return Status::Ok();
+}
+
 Result<uint64_t> PosixFileSystem::FreeSpace(const std::string& path) {
   struct statvfs st;
   if (::statvfs(path.c_str(), &st) != 0) return Errno("statvfs", path);

@@ -20,6 +20,7 @@ class PosixFileSystem final : public FileSystem {
   Status CreateDirs(const std::string& path) override;
   Result<std::vector<DirEntry>> ListDir(const std::string& path) override;
   Result<std::string> ReadLink(const std::string& path) override;
+  Status SetPermissions(const std::string& path, uint32_t mode) override;
   Result<uint64_t> FreeSpace(const std::string& path) override;
 };
 

@@ -1,6 +1,8 @@
 #include "platform/process_info.h"
 
 #include <limits.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +35,40 @@ std::string HostName() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "";
   return buf;
+}
+
+Result<std::string> FindExecutable(const std::string& name, const std::string& path_var) {
+  if (name.empty()) return Status::InvalidArgument("empty executable name");
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) == 0) return name;
+    return Status::FromErrno(errno, name);
+  }
+  size_t start = 0;
+  while (start <= path_var.size()) {
+    size_t colon = path_var.find(':', start);
+    if (colon == std::string::npos) colon = path_var.size();
+    // An empty PATH element means the current directory.
+    std::string candidate =
+        (colon > start ? path_var.substr(start, colon - start) : std::string(".")) + "/" + name;
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = colon + 1;
+  }
+  return Status::NotFound(name + ": not found on PATH (" + path_var + ")");
+}
+
+std::string GoArch() {
+  struct utsname u;
+  if (::uname(&u) != 0) return "amd64";
+  std::string_view m = u.machine;
+  if (m == "x86_64") return "amd64";
+  if (m == "aarch64" || m == "arm64") return "arm64";
+  if (m == "i386" || m == "i686") return "386";
+  if (m.starts_with("arm")) return "arm";
+  return std::string(m);
 }
 
 }  // namespace provisioner::platform

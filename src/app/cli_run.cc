@@ -1,0 +1,208 @@
+// provisioner run deploy|destroy --config FILE --workspace NAME
+//
+// One job in the foreground, through the code the daemon uses: materialize
+// the workspace, run the tofu steps, show progress resource by resource.
+// Ctrl-C (SIGINT) or SIGTERM stops tofu through the stop ladder.
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <ostream>
+
+#include "app/cli_commands.h"
+#include "app/config_file.h"
+#include "base/duration.h"
+#include "base/strings.h"
+#include "base/time_format.h"
+#include "http/http_client.h"
+#include "platform/file_lock.h"
+#include "platform/posix_process_runner.h"
+#include "platform/process_info.h"
+#include "platform/signal_watcher.h"
+#include "scheduler/job_spec.h"
+#include "workspace/materializer.h"
+#include "workspace/template_catalog.h"
+
+namespace provisioner::app {
+namespace {
+
+using tofu::UiEvent;
+using tofu::UiEventType;
+
+struct RunOptions {
+  std::string operation;
+  std::string config;
+  std::string workspace;
+};
+
+std::string Elapsed(std::chrono::steady_clock::duration d) {
+  long long s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  return StringPrintf("[%02lld:%02lld]", s / 60, s % 60);
+}
+
+// Prints progress as it arrives (on the runner's I/O thread).
+class ProgressPrinter {
+ public:
+  ProgressPrinter(CliEnv& env, MonotonicTime start) : env_(env), start_(start) {}
+
+  void OnEvent(tofu::Step step, const UiEvent& e) {
+    std::string line;
+    switch (e.type) {
+      case UiEventType::kNotJson:
+      case UiEventType::kUntyped:
+      case UiEventType::kOutput:
+        if (step != tofu::Step::kInit || Trim(e.message).empty()) return;
+        line = std::string(Trim(e.message));
+        break;
+      case UiEventType::kPlannedChange:
+        if (e.resource) line = e.resource->addr + ": will " + e.action;
+        break;
+      case UiEventType::kResourceDrift:
+        if (e.resource) line = e.resource->addr + ": changed outside OpenTofu (" + e.action + ")";
+        break;
+      case UiEventType::kApplyStart:
+      case UiEventType::kApplyProgress:
+      case UiEventType::kApplyComplete:
+      case UiEventType::kApplyErrored:
+      case UiEventType::kProvisionStart:
+      case UiEventType::kProvisionErrored:
+      case UiEventType::kChangeSummary:
+      case UiEventType::kLog:
+      case UiEventType::kUnknown:
+        line = e.message;
+        break;
+      case UiEventType::kDiagnostic:
+        if (e.diagnostic) {
+          line = (e.diagnostic->IsError() ? "Error: " : "Warning: ") + e.diagnostic->summary;
+          if (!e.diagnostic->address.empty()) line += " (" + e.diagnostic->address + ")";
+          if (!e.diagnostic->detail.empty()) line += "\n    " + e.diagnostic->detail;
+        }
+        break;
+      default:
+        return;
+    }
+    if (line.empty()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    env_.out << Elapsed(std::chrono::steady_clock::now() - start_) << " "
+             << tofu::StepName(step) << ": " << line << "\n";
+    env_.out.flush();
+  }
+
+ private:
+  CliEnv& env_;
+  const MonotonicTime start_;
+  std::mutex mu_;
+};
+
+int RunJob(CliEnv& env, const RunOptions& opts) {
+  const tofu::Operation op =
+      opts.operation == "deploy" ? tofu::Operation::kDeploy : tofu::Operation::kDestroy;
+  ConfigLoad load = LoadConfigFile(env.fs, opts.config, env.cwd);
+  if (!load.read_status.ok()) return UsageError(env, load.read_status.message());
+  if (!load.parse.ok()) {
+    for (const auto& d : load.parse.errors) env.err << d.ToString() << "\n";
+    return UsageError(env, opts.config + ": invalid config");
+  }
+  const config::Config& config = *load.parse.config;
+  const config::WorkspaceConfig* ws = config.FindWorkspace(opts.workspace);
+  if (ws == nullptr) {
+    return UsageError(env, "--workspace: no workspace \"" + opts.workspace + "\" in " + opts.config);
+  }
+
+  // Signals first: the runner's thread must inherit the blocked mask.
+  platform::PosixProcessRunner* runner_ptr = nullptr;
+  std::mutex runner_mu;
+  auto watcher = platform::SignalWatcher::Start({SIGINT, SIGTERM}, [&](int sig) {
+    std::lock_guard<std::mutex> lock(runner_mu);
+    env.err << "\nprovisioner: " << (sig == SIGINT ? "interrupt" : "SIGTERM")
+            << " received, stopping tofu gracefully (SIGINT, then SIGKILL after "
+            << FormatDuration(config.scheduler.kill_grace) << ")\n";
+    if (runner_ptr != nullptr) runner_ptr->StopAll(platform::StopReason::kCancelled);
+  });
+  if (!watcher.ok()) return Failure(env, watcher.status().message());
+  platform::PosixProcessRunner runner(env.clock);
+  {
+    std::lock_guard<std::mutex> lock(runner_mu);
+    runner_ptr = &runner;
+  }
+
+  workspace::Materializer materializer(env.fs, config.state.dir);
+  auto dir = materializer.WorkspaceDir(ws->name);
+  if (!dir.ok()) return Failure(env, dir.status().message());
+  if (Status s = env.fs.CreateDirs(*dir); !s.ok()) return Failure(env, s.message());
+  // The daemon holds the same lock while it runs a job of this workspace.
+  auto lock = platform::FileLock::TryAcquire(platform::JoinPath(*dir, ".provisioner.lock"));
+  if (!lock.ok()) {
+    return Failure(env, "workspace " + ws->name + " is busy: " + lock.status().message() +
+                            " (is the daemon running a job for it?)");
+  }
+
+  http::HttplibClient http;
+  tofu::Installer installer(http, env.fs, runner);
+  auto binary = scheduler::ResolveTofuBinary(config, env.environ, &installer, platform::GoArch());
+  if (!binary.ok()) return Failure(env, "cannot find tofu: " + binary.status().message());
+  if (binary->installed_now) {
+    env.out << "installed OpenTofu " << config.opentofu.version << " at " << binary->path << "\n";
+  }
+
+  auto tpl = workspace::LoadTemplate(env.fs, config.templates_dir, ws->template_name);
+  if (!tpl.ok()) return Failure(env, tpl.status().message());
+  auto materialized = materializer.Materialize(*ws, *tpl);
+  if (!materialized.ok()) return Failure(env, materialized.status().message());
+  if (Status s = env.fs.CreateDirs(config.opentofu.plugin_cache_dir); !s.ok()) {
+    return Failure(env, "plugin cache: " + s.message());
+  }
+
+  std::string stamp = FormatUtc(env.clock.Now());
+  std::erase_if(stamp, [](char c) { return c == '-' || c == ':'; });
+  const std::string job_id = "run-" + stamp;
+  const std::string jobs_dir = platform::JoinPath(platform::JoinPath(config.state.dir, "jobs"), ws->name);
+  if (Status s = env.fs.CreateDirs(jobs_dir); !s.ok()) return Failure(env, s.message());
+  const std::string log_path = platform::JoinPath(jobs_dir, job_id + ".log");
+
+  const MonotonicTime start = env.clock.Monotonic();
+  ProgressPrinter printer(env, start);
+  tofu::TofuJob job(runner, env.fs, env.clock,
+                    scheduler::MakeTofuJobSpec(config, *ws, op, binary->path, *dir, log_path,
+                                               env.environ, std::nullopt),
+                    [&printer](tofu::Step step, const UiEvent& e) { printer.OnEvent(step, e); });
+  env.out << opts.operation << " " << ws->name << " (template " << ws->template_name
+          << ", tofu " << binary->path << ")\n";
+  env.out.flush();
+  const tofu::JobOutcome& outcome = tofu::RunToCompletion(runner, job);
+  {
+    std::lock_guard<std::mutex> lock_runner(runner_mu);
+    runner_ptr = nullptr;
+  }
+
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(env.clock.Monotonic() - start);
+  std::string summary = opts.operation + " " + ws->name + ": " +
+                        std::string(tofu::OutcomeName(outcome.outcome));
+  if (outcome.changes) {
+    summary += StringPrintf(" (%lld added, %lld changed, %lld destroyed)",
+                            static_cast<long long>(outcome.changes->add),
+                            static_cast<long long>(outcome.changes->change),
+                            static_cast<long long>(outcome.changes->remove));
+  }
+  summary += " in " + FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(took));
+  if (!outcome.error.empty()) summary += ": " + outcome.error;
+  const bool ok = outcome.outcome == tofu::Outcome::kSucceeded ||
+                  outcome.outcome == tofu::Outcome::kNoChanges;
+  (ok ? env.out : env.err) << summary << "\nlog: " << log_path << "\n";
+  return ok ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void RegisterRunCommand(CLI::App& app, CliEnv& env, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "run", "Run one deploy or destroy job in the foreground, as the daemon would");
+  auto opts = std::make_shared<RunOptions>();
+  cmd->add_option("OPERATION", opts->operation, "deploy or destroy")
+      ->required()
+      ->check(CLI::IsMember({"deploy", "destroy"}));
+  cmd->add_option("--config", opts->config, "Config file (YAML or JSON)")->required();
+  cmd->add_option("--workspace", opts->workspace, "The workspace to run")->required();
+  cmd->callback([&env, exit_code, opts] { *exit_code = RunJob(env, *opts); });
+}
+
+}  // namespace provisioner::app

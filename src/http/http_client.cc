@@ -1,0 +1,93 @@
+#include "http/http_client.h"
+
+#include <httplib.h>
+
+#include "base/strings.h"
+
+namespace provisioner::http {
+namespace {
+
+using platform::HttpRequest;
+using platform::HttpResponse;
+
+struct Target {
+  std::string origin;  // scheme://host[:port]
+  std::string path;    // /path?query
+};
+
+Result<Target> SplitUrl(const std::string& url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos ||
+      (url.compare(0, scheme_end, "http") != 0 && url.compare(0, scheme_end, "https") != 0)) {
+    return Status::InvalidArgument("URL \"" + url + "\"", "must start with http:// or https://");
+  }
+  size_t path_start = url.find('/', scheme_end + 3);
+  Target t;
+  t.origin = url.substr(0, path_start);
+  t.path = path_start == std::string::npos ? "/" : url.substr(path_start);
+  if (t.origin.size() <= scheme_end + 3) return Status::InvalidArgument("URL \"" + url + "\"", "no host");
+  return t;
+}
+
+Status TransportError(httplib::Error e, const std::string& url) {
+  std::string what = httplib::to_string(e);
+  switch (e) {
+    case httplib::Error::ConnectionTimeout:
+      return Status::DeadlineExceeded("GET " + url, "connection timed out");
+    case httplib::Error::Read:
+    case httplib::Error::Write:
+      return Status::Unavailable(url, what);
+    case httplib::Error::Canceled:
+      return Status::ResourceExhausted(url, "response body over the limit");
+    default:
+      return Status::Unavailable(url, what);
+  }
+}
+
+Result<HttpResponse> Send(const HttpRequest& req, bool post) {
+  ASSIGN_OR_RETURN(Target t, SplitUrl(req.url));
+  httplib::Client client(t.origin);
+  client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(req.connect_timeout));
+  client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(req.timeout));
+  client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(req.timeout));
+  client.set_follow_location(req.follow_redirects);
+  client.set_keep_alive(false);
+  httplib::Headers headers;
+  for (const auto& [k, v] : req.headers) headers.emplace(k, v);
+
+  HttpResponse out;
+  uint64_t received = 0;
+  bool over_limit = false;
+  auto receiver = [&](const char* data, size_t len) {
+    received += len;
+    if (received > req.max_body_bytes) {
+      over_limit = true;
+      return false;  // cancels the transfer
+    }
+    out.body.append(data, len);
+    return true;
+  };
+  // Bodies we send are built by us and bounded by the caller.
+  httplib::Result res = post ? client.Post(t.path, headers, req.body, req.content_type)
+                             : client.Get(t.path, headers, receiver);
+  if (post && res) {
+    if (res->body.size() > req.max_body_bytes) over_limit = true;
+    out.body = res->body;
+  }
+  if (over_limit) {
+    return Status::ResourceExhausted(req.url, "response body over " +
+                                                  std::to_string(req.max_body_bytes) + " bytes");
+  }
+  if (!res) return TransportError(res.error(), req.url);
+  out.status = res->status;
+  for (const auto& [k, v] : res->headers) out.headers[AsciiLower(k)] = v;
+  return out;
+}
+
+}  // namespace
+
+Result<HttpResponse> HttplibClient::Get(const HttpRequest& request) { return Send(request, false); }
+
+Result<HttpResponse> HttplibClient::Post(const HttpRequest& request) { return Send(request, true); }
+
+}  // namespace provisioner::http

@@ -1,0 +1,46 @@
+// HttpClient: outgoing HTTP for the tofu installer and the OTLP exporter.
+//
+// An interface here, implemented in http/ (the only module that includes
+// cpp-httplib), handed down by app/. Small on purpose: GET and POST with a
+// deadline and a body cap are all its callers need.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "base/result.h"
+
+namespace provisioner::platform {
+
+struct HttpRequest {
+  std::string url;  // http:// or https://
+  std::map<std::string, std::string> headers;
+  // POST only.
+  std::string body;
+  std::string content_type;
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};  // read/write, per operation
+  // Larger bodies are refused (ResourceExhausted) instead of being buffered.
+  uint64_t max_body_bytes = 64ull << 20;
+  bool follow_redirects = true;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // names lowercased
+};
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // Any status the server sends is a response, not an error. Errors are
+  // transport failures: Unavailable (refused, reset, DNS, TLS), DeadlineExceeded,
+  // ResourceExhausted (body over the cap), InvalidArgument (a bad URL).
+  virtual Result<HttpResponse> Get(const HttpRequest& request) = 0;
+  virtual Result<HttpResponse> Post(const HttpRequest& request) = 0;
+};
+
+}  // namespace provisioner::platform
