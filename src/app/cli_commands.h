@@ -13,6 +13,7 @@ void RegisterVersionCommand(CLI::App& app, CliEnv& env, int* exit_code);
 void RegisterCronCommands(CLI::App& app, CliEnv& env, int* exit_code);
 void RegisterConfigCommands(CLI::App& app, CliEnv& env, int* exit_code);  // validate, next
 void RegisterRunCommand(CLI::App& app, CliEnv& env, int* exit_code);
+void RegisterServeCommand(CLI::App& app, CliEnv& env, int* exit_code);
 
 // Prints "provisioner: <message>" on stderr and returns kExitUsage.
 int UsageError(CliEnv& env, const std::string& message);

@@ -138,7 +138,11 @@ class Entry {
 // LOG(logger, kInfo, "scheduler").Workspace(name).Printf("...", ...);
 // The if/else form keeps the arguments unevaluated when the level is off and
 // is safe inside an unbraced if/else.
-#define LOG(logger, level, category)                               \
-  if (!(logger).Enabled(::provisioner::log::Level::level)) {       \
+#define LOG(logger, level, category) LOG_AT(logger, ::provisioner::log::Level::level, category)
+
+// The same with a level computed at run time: LOG_AT(log, ok ? kInfo : kWarn, ...)
+// needs ::provisioner::log::Level values.
+#define LOG_AT(logger, level_value, category)                      \
+  if (!(logger).Enabled(level_value)) {                            \
   } else                                                           \
-    ::provisioner::log::Entry((logger), ::provisioner::log::Level::level, (category))
+    ::provisioner::log::Entry((logger), (level_value), (category))

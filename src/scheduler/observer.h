@@ -1,0 +1,89 @@
+// Observer: how the scheduler reports what happens, to logs, metrics and
+// traces alike [ninja status.h]. The scheduler never includes prometheus or
+// httplib; those modules implement this interface instead.
+//
+// Calls come from the scheduler thread, except OnJobProgress, which comes
+// from the process runner's I/O thread while a job runs. Implementations
+// must be quick and must not call back into the scheduler.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "config/config_diff.h"
+#include "scheduler/planner.h"
+#include "state/state.h"
+#include "tofu/tofu_client.h"
+
+namespace provisioner::scheduler {
+
+// What became of a scheduled fire (provisioner_schedule_fires_total{outcome}).
+enum class FireOutcome : uint8_t {
+  kRan,               // it started (or queued) a job
+  kCoalesced,         // folded into a job already queued or running, or a later fire
+  kSkippedPaused,     // the workspace was paused or disabled
+  kSkippedProtected,  // a destroy of a protected workspace: refused
+  kMissed,            // the daemon was down and catch_up is false
+};
+std::string_view FireOutcomeName(FireOutcome o);  // "ran", "coalesced", ...
+
+struct FireReport {
+  std::string workspace;
+  Action action = Action::kDeploy;
+  SystemTime due;  // the effective fire time, jitter included
+  FireOutcome outcome = FireOutcome::kRan;
+  std::string job_id;  // for kRan and kCoalesced, the job that serves it
+};
+
+struct ReloadReport {
+  bool ok = false;
+  config::ConfigDiff diff;          // when ok
+  std::vector<std::string> errors;  // when not ok: file:line:col: path: reason
+  std::string source;               // "inotify", "SIGHUP", "api"
+};
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+
+  virtual void OnScheduleFired(const FireReport&) {}
+  // `lag` runs from the due time (scheduled_for) to the start.
+  virtual void OnJobStarted(const state::JobRecord&, std::chrono::milliseconds /*lag*/) {}
+  virtual void OnJobProgress(const state::JobRecord&, tofu::Step, const tofu::UiEvent&) {}
+  virtual void OnJobFinished(const state::JobRecord&, const tofu::JobOutcome&) {}
+  virtual void OnConfigReloaded(const ReloadReport&) {}
+  // After every Tick, with how long it took.
+  virtual void OnTick(std::chrono::nanoseconds /*duration*/) {}
+};
+
+// Hands every call to each of a list of observers, in order.
+class ObserverList final : public Observer {
+ public:
+  void Add(Observer* o) { observers_.push_back(o); }
+
+  void OnScheduleFired(const FireReport& r) override {
+    for (Observer* o : observers_) o->OnScheduleFired(r);
+  }
+  void OnJobStarted(const state::JobRecord& j, std::chrono::milliseconds lag) override {
+    for (Observer* o : observers_) o->OnJobStarted(j, lag);
+  }
+  void OnJobProgress(const state::JobRecord& j, tofu::Step s, const tofu::UiEvent& e) override {
+    for (Observer* o : observers_) o->OnJobProgress(j, s, e);
+  }
+  void OnJobFinished(const state::JobRecord& j, const tofu::JobOutcome& out) override {
+    for (Observer* o : observers_) o->OnJobFinished(j, out);
+  }
+  void OnConfigReloaded(const ReloadReport& r) override {
+    for (Observer* o : observers_) o->OnConfigReloaded(r);
+  }
+  void OnTick(std::chrono::nanoseconds d) override {
+    for (Observer* o : observers_) o->OnTick(d);
+  }
+
+ private:
+  std::vector<Observer*> observers_;
+};
+
+}  // namespace provisioner::scheduler

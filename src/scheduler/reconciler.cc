@@ -1,0 +1,991 @@
+#include "scheduler/reconciler.h"
+
+#include <algorithm>
+#include <random>
+
+#include "base/duration.h"
+#include "base/strings.h"
+#include "base/time_format.h"
+#include "scheduler/job_spec.h"
+#include "workspace/materializer.h"
+#include "workspace/template_catalog.h"
+
+namespace provisioner::scheduler {
+
+using state::Actual;
+using state::JobRecord;
+using state::JobResult;
+using state::Operation;
+using state::Trigger;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+namespace {
+
+// Bounds on one Tick's work: fires handled per workspace per Tick (a
+// per-second schedule after a week of downtime continues next Tick).
+constexpr size_t kMaxFiresPerTick = 10'000;
+// last_seen is refreshed this often while the daemon runs, so that the next
+// start knows when it went down.
+constexpr auto kHeartbeat = std::chrono::seconds(60);
+// A wall-clock step back larger than this is taken as a deliberate clock
+// change rather than NTP noise: logical time follows it (with a warning)
+// instead of freezing for that long.
+constexpr auto kMaxClockStepBack = std::chrono::hours(24);
+
+Operation OpOf(Action a) { return a == Action::kDeploy ? Operation::kDeploy : Operation::kDestroy; }
+Action ActionOf(Operation op) { return op == Operation::kDeploy ? Action::kDeploy : Action::kDestroy; }
+Actual ActualAfter(Operation op) {
+  return op == Operation::kDeploy ? Actual::kDeployed : Actual::kDestroyed;
+}
+tofu::Operation TofuOp(Operation op) {
+  return op == Operation::kDeploy ? tofu::Operation::kDeploy : tofu::Operation::kDestroy;
+}
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+tofu::JobOutcome SyntheticOutcome(tofu::Outcome o, std::string error) {
+  tofu::JobOutcome out;
+  out.outcome = o;
+  out.error = std::move(error);
+  return out;
+}
+
+}  // namespace
+
+std::string_view FireOutcomeName(FireOutcome o) {
+  switch (o) {
+    case FireOutcome::kRan:
+      return "ran";
+    case FireOutcome::kCoalesced:
+      return "coalesced";
+    case FireOutcome::kSkippedPaused:
+      return "skipped_paused";
+    case FireOutcome::kSkippedProtected:
+      return "skipped_protected";
+    case FireOutcome::kMissed:
+      return "missed";
+  }
+  return "ran";
+}
+
+std::string_view WorkspaceStatusName(WorkspaceStatus s) {
+  switch (s) {
+    case WorkspaceStatus::kUnknown:
+      return "unknown";
+    case WorkspaceStatus::kDeployed:
+      return "deployed";
+    case WorkspaceStatus::kDestroyed:
+      return "destroyed";
+    case WorkspaceStatus::kDeploying:
+      return "deploying";
+    case WorkspaceStatus::kDestroying:
+      return "destroying";
+    case WorkspaceStatus::kPending:
+      return "pending";
+    case WorkspaceStatus::kFailed:
+      return "failed";
+    case WorkspaceStatus::kOrphaned:
+      return "orphaned";
+  }
+  return "unknown";
+}
+
+const WorkspaceView* StatusSnapshot::Find(std::string_view name) const {
+  auto it = std::lower_bound(
+      workspaces.begin(), workspaces.end(), name,
+      [](const std::shared_ptr<const WorkspaceView>& v, std::string_view n) { return v->name < n; });
+  return it != workspaces.end() && (*it)->name == name ? it->get() : nullptr;
+}
+
+std::string WorkspaceOfJobId(std::string_view job_id) {
+  if (job_id.size() > 24 && job_id[16] == '-' && job_id[23] == '-') {
+    return std::string(job_id.substr(24));
+  }
+  return "";
+}
+
+struct Reconciler::Runtime {
+  const config::WorkspaceConfig* cfg = nullptr;  // null: orphaned
+  Plan plan;
+  std::optional<ScheduledFire> next_deploy;
+  std::optional<ScheduledFire> next_destroy;
+  SystemTime next_eval{};
+  bool evaluated = false;
+};
+
+struct Reconciler::Active {
+  JobRecord record;
+  std::unique_ptr<tofu::TofuJob> job;
+  std::unique_ptr<platform::FileLock> lock;
+  bool cancelled_by_user = false;
+};
+
+Reconciler::Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config> config,
+                       state::State state, std::string tofu_binary)
+    : deps_(std::move(deps)),
+      config_(std::move(config)),
+      planner_(std::make_unique<Planner>(*config_)),
+      state_(std::move(state)),
+      store_(deps_.fs, deps_.clock, config_->state.dir),
+      history_(deps_.fs, platform::JoinPath(config_->state.dir, "jobs"),
+               config_->state.history_limit),
+      tofu_binary_(std::move(tofu_binary)) {
+  std::random_device rd;
+  id_seed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  logical_now_ = deps_.clock.Now();
+  started_at_ = logical_now_;
+  last_heartbeat_ = logical_now_;
+  last_savings_ = logical_now_;
+  RebuildRuntimes();
+  Publish(logical_now_);
+}
+
+Reconciler::~Reconciler() = default;
+
+SystemTime Reconciler::Now() {
+  SystemTime now = deps_.clock.Now();
+  if (now >= logical_now_) {
+    logical_now_ = now;
+  } else if (logical_now_ - now > kMaxClockStepBack) {
+    LOG(deps_.log, kWarn, "scheduler")
+        .Printf("wall clock stepped back %lld s; following it (fires already handled stay handled)",
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::seconds>(logical_now_ - now).count()));
+    logical_now_ = now;
+  }
+  return logical_now_;
+}
+
+std::string Reconciler::NewJobId(const std::string& workspace, SystemTime now) {
+  std::string stamp = FormatUtc(now);  // 2026-11-23T08:00:00Z
+  std::erase_if(stamp, [](char c) { return c == '-' || c == ':'; });
+  uint64_t r = SplitMix(id_seed_ + ++id_counter_) & 0xFFFFFF;
+  return stamp + "-" + StringPrintf("%06llx", static_cast<unsigned long long>(r)) + "-" + workspace;
+}
+
+void Reconciler::MarkDirty(const std::string& name) { changed_views_.insert(name); }
+
+Status Reconciler::Save() {
+  Status s = store_.Save(state_);
+  if (s.ok()) {
+    dirty_ = false;
+  } else {
+    LOG(deps_.log, kError, "state").Error(s).Message("saving state failed; will retry");
+  }
+  return s;
+}
+
+Status Reconciler::Flush() {
+  state_.last_seen = Now();
+  return Save();
+}
+
+void Reconciler::SetTofuBinary(std::string binary, std::string problem) {
+  tofu_binary_ = std::move(binary);
+  tofu_problem_ = std::move(problem);
+}
+
+void Reconciler::RebuildRuntimes() {
+  std::map<std::string, Runtime> next;
+  for (const config::WorkspaceConfig& ws : config_->workspaces) {
+    Runtime& rt = next[ws.name];
+    rt.cfg = &ws;
+    state::WorkspaceState& st = state_.workspaces[ws.name];
+    if (st.orphaned) {
+      st.orphaned = false;
+      dirty_ = true;
+      LOG(deps_.log, kInfo, "workspace").Workspace(ws.name).Message("back in the config; no longer orphaned");
+    }
+  }
+  for (auto& [name, st] : state_.workspaces) {
+    if (next.count(name) > 0) continue;
+    next[name].cfg = nullptr;
+    if (!st.orphaned) {
+      st.orphaned = true;
+      dirty_ = true;
+      LOG(deps_.log, kWarn, "workspace")
+          .Workspace(name)
+          .Message("removed from the config: now orphaned; its resources are left as they are "
+                   "until an operator destroys it");
+    }
+  }
+  runtimes_ = std::move(next);
+  snapshot_all_ = true;
+}
+
+Overrides Reconciler::OverridesFor(const std::string& name) const {
+  Overrides ov;
+  auto it = state_.workspaces.find(name);
+  if (it != state_.workspaces.end()) {
+    for (const state::ManualAction& m : it->second.manual) {
+      ov.manual.push_back({ActionOf(m.operation), m.at, m.until});
+    }
+    if (it->second.pause) ov.pause = Window{it->second.pause->from, it->second.pause->until};
+  }
+  ov.downtime = downtime_;
+  return ov;
+}
+
+Status Reconciler::Recover() {
+  SystemTime now = Now();
+  started_at_ = now;
+  for (auto& [name, st] : state_.workspaces) {
+    if (!st.running) continue;
+    JobRecord record = *st.running;
+    record.finished_at = now;
+    record.result = JobResult::kInterrupted;
+    record.error = "the daemon stopped while this job ran (crash or kill); the workspace is "
+                   "reconciled again";
+    st.running.reset();
+    st.actual = Actual::kUnknown;
+    st.actual_since = now;
+    LOG(deps_.log, kWarn, "job")
+        .Workspace(name)
+        .JobId(record.id)
+        .Operation(state::OperationName(record.operation))
+        .Message("job was interrupted by a daemon stop; marked interrupted");
+    RecordFinished(std::move(record),
+                   SyntheticOutcome(tofu::Outcome::kCancelled, "interrupted"));
+    MarkDirty(name);
+  }
+  if (!config_->scheduler.catch_up && state_.last_seen && *state_.last_seen < now) {
+    downtime_ = Window{*state_.last_seen, now};
+    LOG(deps_.log, kInfo, "scheduler")
+        .Printf("catch_up is off: scheduled fires between %s and %s are skipped as missed",
+                FormatUtc(*state_.last_seen).c_str(), FormatUtc(now).c_str());
+  }
+  state_.last_seen = now;
+  last_heartbeat_ = now;
+  dirty_ = true;
+  return Save();
+}
+
+std::future<CommandResult> Reconciler::Post(Command command) {
+  std::promise<CommandResult> promise;
+  std::future<CommandResult> future = promise.get_future();
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbox_.emplace_back(std::move(command), std::move(promise));
+    wake = wake_;
+  }
+  if (wake) wake();
+  return future;
+}
+
+void Reconciler::SetWake(std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_ = std::move(wake);
+}
+
+std::shared_ptr<const StatusSnapshot> Reconciler::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+SystemTime Reconciler::Tick() {
+  const MonotonicTime started = deps_.clock.Monotonic();
+  const SystemTime now = Now();
+  DrainInbox(now);
+  Reap(now);
+  if (!shutting_down_) {
+    for (auto& [name, rt] : runtimes_) {
+      if (rt.cfg != nullptr && (!rt.evaluated || rt.next_eval <= now)) Evaluate(name, rt, now);
+    }
+    Dispatch(now);
+  }
+  if (now - last_heartbeat_ >= kHeartbeat) {
+    AccountSavedHours(now);
+    state_.last_seen = now;
+    last_heartbeat_ = now;
+    dirty_ = true;
+  }
+  if (dirty_) (void)Save();
+  Publish(now);
+  deps_.observer.OnTick(deps_.clock.Monotonic() - started);
+
+  SystemTime next = SystemTime::max();
+  for (const auto& [name, rt] : runtimes_) {
+    if (rt.cfg != nullptr && rt.evaluated) next = std::min(next, rt.next_eval);
+  }
+  return std::min(next, last_heartbeat_ + kHeartbeat);
+}
+
+void Reconciler::DrainInbox(SystemTime now) {
+  std::vector<std::pair<Command, std::promise<CommandResult>>> inbox;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbox.swap(inbox_);
+  }
+  for (auto& [command, promise] : inbox) {
+    CommandResult result = std::visit([&](const auto& c) { return Apply(c, now); }, command);
+    promise.set_value(std::move(result));
+  }
+}
+
+CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
+  CommandResult result;
+  auto rt = runtimes_.find(c.workspace);
+  if (rt == runtimes_.end()) {
+    result.status = Status::NotFound("no workspace \"" + c.workspace + "\"");
+    return result;
+  }
+  if (rt->second.cfg == nullptr && c.operation == Operation::kDeploy) {
+    result.status = Status::FailedPrecondition(
+        "workspace \"" + c.workspace +
+        "\" is orphaned (removed from the config): it can be destroyed, not deployed");
+    return result;
+  }
+  if (c.until && *c.until <= now) {
+    result.status = Status::InvalidArgument("until " + FormatUtc(*c.until) + " is in the past");
+    return result;
+  }
+  if (shutting_down_) {
+    result.status = Status::Unavailable("the daemon is shutting down");
+    return result;
+  }
+  state::WorkspaceState& st = state_.workspaces[c.workspace];
+  // Manual events without `until` supersede every earlier one; expired ones
+  // no longer count.
+  std::erase_if(st.manual, [&](const state::ManualAction& m) {
+    return !c.until || (m.until && *m.until <= now);
+  });
+  st.manual.push_back({c.operation, now, c.until, c.user});
+  st.retry.reset();
+  bool coalesced = false;
+  result.job_id = Enqueue(c.workspace, c.operation, Trigger::kManual, now, 1, now, &coalesced);
+  rt->second.evaluated = false;
+  dirty_ = true;
+  LOG(deps_.log, kInfo, "audit")
+      .Workspace(c.workspace)
+      .Operation(state::OperationName(c.operation))
+      .JobId(result.job_id)
+      .Field("user", c.user.empty() ? "-" : c.user)
+      .Printf("manual %s requested%s", std::string(state::OperationName(c.operation)).c_str(),
+              c.until ? (" until " + FormatUtc(*c.until)).c_str() : "");
+  // On disk before the API replies.
+  result.status = Save();
+  return result;
+}
+
+CommandResult Reconciler::Apply(const PauseCommand& c, SystemTime now) {
+  CommandResult result;
+  auto rt = runtimes_.find(c.workspace);
+  if (rt == runtimes_.end()) {
+    result.status = Status::NotFound("no workspace \"" + c.workspace + "\"");
+    return result;
+  }
+  if (c.until && *c.until <= now) {
+    result.status = Status::InvalidArgument("until " + FormatUtc(*c.until) + " is in the past");
+    return result;
+  }
+  state::WorkspaceState& st = state_.workspaces[c.workspace];
+  // An active pause is extended from its start, so fires it already
+  // suppressed stay suppressed.
+  SystemTime from = st.pause && st.pause->from <= now && (!st.pause->until || now < *st.pause->until)
+                        ? st.pause->from
+                        : now;
+  st.pause = state::PauseWindow{from, c.until, c.user};
+  rt->second.evaluated = false;
+  MarkDirty(c.workspace);
+  dirty_ = true;
+  LOG(deps_.log, kInfo, "audit")
+      .Workspace(c.workspace)
+      .Field("user", c.user.empty() ? "-" : c.user)
+      .Printf("paused%s", c.until ? (" until " + FormatUtc(*c.until)).c_str() : "");
+  result.status = Save();
+  return result;
+}
+
+CommandResult Reconciler::Apply(const ResumeCommand& c, SystemTime now) {
+  CommandResult result;
+  auto rt = runtimes_.find(c.workspace);
+  if (rt == runtimes_.end()) {
+    result.status = Status::NotFound("no workspace \"" + c.workspace + "\"");
+    return result;
+  }
+  state::WorkspaceState& st = state_.workspaces[c.workspace];
+  if (st.pause && (!st.pause->until || *st.pause->until > now)) {
+    // The window ends now: fires it suppressed stay suppressed.
+    st.pause->until = now;
+    rt->second.evaluated = false;
+    MarkDirty(c.workspace);
+    dirty_ = true;
+    LOG(deps_.log, kInfo, "audit")
+        .Workspace(c.workspace)
+        .Field("user", c.user.empty() ? "-" : c.user)
+        .Message("resumed");
+  }
+  result.status = dirty_ ? Save() : Status::Ok();
+  return result;
+}
+
+CommandResult Reconciler::Apply(const CancelCommand& c, SystemTime now) {
+  CommandResult result;
+  result.job_id = c.job_id;
+  const std::string name = WorkspaceOfJobId(c.job_id);
+  if (const QueuedJob* queued = queue_.FindById(c.job_id); queued != nullptr) {
+    QueuedJob job = *queue_.Remove(queued->record.workspace);
+    state::WorkspaceState& st = state_.workspaces[job.record.workspace];
+    auto rt = runtimes_.find(job.record.workspace);
+    st.gave_up_for = rt != runtimes_.end() ? rt->second.plan.since : std::nullopt;
+    st.retry.reset();
+    JobRecord record = job.record;
+    record.finished_at = now;
+    record.result = JobResult::kCancelled;
+    record.error = "cancelled before it started" + (c.user.empty() ? "" : " by " + c.user);
+    RecordFinished(std::move(record), SyntheticOutcome(tofu::Outcome::kCancelled, "cancelled"));
+    MarkDirty(job.record.workspace);
+    dirty_ = true;
+    result.status = Save();
+    return result;
+  }
+  auto active = active_.find(name);
+  if (active != active_.end() && active->second->record.id == c.job_id) {
+    active->second->cancelled_by_user = true;
+    active->second->job->Stop(platform::StopReason::kCancelled);
+    LOG(deps_.log, kInfo, "audit")
+        .Workspace(name)
+        .JobId(c.job_id)
+        .Field("user", c.user.empty() ? "-" : c.user)
+        .Message("cancel requested: stopping tofu (SIGINT, then SIGKILL after kill_grace)");
+    return result;
+  }
+  auto st = state_.workspaces.find(name);
+  if (st != state_.workspaces.end() && st->second.last_job && st->second.last_job->id == c.job_id) {
+    result.status = Status::FailedPrecondition("job " + c.job_id + " already finished");
+    return result;
+  }
+  result.status = Status::NotFound("no queued or running job \"" + c.job_id + "\"");
+  return result;
+}
+
+CommandResult Reconciler::Apply(const ReloadCommand& c, SystemTime) {
+  CommandResult result;
+  result.diff = config::Diff(*config_, *c.config);
+  for (const std::string& setting : result.diff.settings) {
+    if (setting == "server.listen" || setting == "server.web_config_file" || setting == "state.dir") {
+      LOG(deps_.log, kWarn, "config")
+          .Printf("%s changed: it takes effect after a restart", setting.c_str());
+    }
+  }
+  config_ = c.config;
+  planner_ = std::make_unique<Planner>(*config_);
+  history_.set_limit(config_->state.history_limit);
+  RebuildRuntimes();
+  LOG(deps_.log, kInfo, "config")
+      .Field("source", c.source)
+      .Printf("config reloaded: %s", result.diff.Summary().c_str());
+  ReloadReport report;
+  report.ok = true;
+  report.diff = result.diff;
+  report.source = c.source;
+  deps_.observer.OnConfigReloaded(report);
+  if (dirty_) result.status = Save();
+  return result;
+}
+
+void Reconciler::Evaluate(const std::string& name, Runtime& rt, SystemTime now) {
+  const config::WorkspaceConfig& ws = *rt.cfg;
+  state::WorkspaceState& st = state_.workspaces[name];
+  const Overrides ov = OverridesFor(name);
+
+  if (!st.last_fire) {
+    // A new workspace: its history starts now; the level-triggered rule
+    // below converges it to what the schedule asks for.
+    st.last_fire = now;
+    dirty_ = true;
+  } else if (*st.last_fire < now) {
+    std::vector<ScheduledFire> fires =
+        planner_->FiresBetween(ws, ov, *st.last_fire, now, kMaxFiresPerTick);
+    if (!fires.empty()) {
+      st.last_fire = fires.back().at;
+      dirty_ = true;
+      ProcessFires(name, rt, fires, now);
+    }
+  }
+
+  rt.plan = planner_->DesiredAt(ws, ov, now);
+  const bool busy = active_.count(name) > 0 || queue_.Find(name) != nullptr;
+
+  if (st.retry && !busy && st.retry->not_before <= now) {
+    bool coalesced = false;
+    Enqueue(name, st.retry->operation, Trigger::kRetry,
+            st.last_job ? st.last_job->scheduled_for : std::nullopt, st.retry->attempt, now,
+            &coalesced);
+    st.retry.reset();
+    dirty_ = true;
+  }
+
+  // Level-triggered: close the gap between desired and actual.
+  if (rt.plan.desired && !st.retry && active_.count(name) == 0 && queue_.Find(name) == nullptr) {
+    const Operation op = OpOf(*rt.plan.desired);
+    if (st.actual != ActualAfter(op) && st.gave_up_for != rt.plan.since) {
+      bool coalesced = false;
+      Enqueue(name, op, rt.plan.source == Source::kManual ? Trigger::kManual : Trigger::kCatchUp,
+              rt.plan.since, 1, now, &coalesced);
+    }
+  }
+
+  auto next_of = [&](Action a) -> std::optional<ScheduledFire> {
+    auto v = planner_->NextFires(ws, ov, a, now, 1);
+    return v.empty() ? std::nullopt : std::optional<ScheduledFire>(v.front());
+  };
+  rt.next_deploy = next_of(Action::kDeploy);
+  rt.next_destroy = next_of(Action::kDestroy);
+  SystemTime next = SystemTime::max();
+  if (rt.plan.next_change) next = std::min(next, *rt.plan.next_change);
+  if (rt.next_deploy) next = std::min(next, rt.next_deploy->at);
+  if (rt.next_destroy) next = std::min(next, rt.next_destroy->at);
+  if (st.retry) next = std::min(next, st.retry->not_before);
+  rt.next_eval = next;
+  rt.evaluated = true;
+  MarkDirty(name);
+}
+
+void Reconciler::ProcessFires(const std::string& name, Runtime& rt,
+                              const std::vector<ScheduledFire>& fires, SystemTime now) {
+  (void)rt;
+  // The latest fire that counts wins; earlier ones are folded into it.
+  int winner = -1;
+  for (size_t i = 0; i < fires.size(); ++i) {
+    if (fires[i].suppressed == Suppression::kNone) winner = static_cast<int>(i);
+  }
+  std::string job_id;
+  bool coalesced = false;
+  if (winner >= 0) {
+    const ScheduledFire& f = fires[static_cast<size_t>(winner)];
+    state::WorkspaceState& st = state_.workspaces[name];
+    st.retry.reset();  // a new event starts a new series of attempts
+    const Trigger trigger = f.at < started_at_ ? Trigger::kCatchUp : Trigger::kSchedule;
+    job_id = Enqueue(name, OpOf(f.action), trigger, f.at, 1, now, &coalesced);
+  }
+  for (size_t i = 0; i < fires.size(); ++i) {
+    const ScheduledFire& f = fires[i];
+    FireReport report;
+    report.workspace = name;
+    report.action = f.action;
+    report.due = f.at;
+    switch (f.suppressed) {
+      case Suppression::kNone:
+        report.outcome = static_cast<int>(i) == winner && !coalesced ? FireOutcome::kRan
+                                                                      : FireOutcome::kCoalesced;
+        report.job_id = job_id;
+        break;
+      case Suppression::kPaused:
+      case Suppression::kDisabled:
+        report.outcome = FireOutcome::kSkippedPaused;
+        break;
+      case Suppression::kProtected:
+        report.outcome = FireOutcome::kSkippedProtected;
+        LOG(deps_.log, kWarn, "scheduler")
+            .Workspace(name)
+            .Operation("destroy")
+            .Printf("scheduled destroy at %s refused: the workspace is protected",
+                    FormatUtc(f.at).c_str());
+        break;
+      case Suppression::kMissed:
+        report.outcome = FireOutcome::kMissed;
+        break;
+    }
+    if (report.outcome != FireOutcome::kSkippedProtected) {
+      LOG(deps_.log, kDebug, "scheduler")
+          .Workspace(name)
+          .Operation(ActionName(f.action))
+          .JobId(report.job_id)
+          .Printf("%s fire due %s: %s", std::string(ActionName(f.action)).c_str(),
+                  FormatUtc(f.at).c_str(), std::string(FireOutcomeName(report.outcome)).c_str());
+    }
+    deps_.observer.OnScheduleFired(report);
+  }
+}
+
+std::string Reconciler::Enqueue(const std::string& name, Operation op, Trigger trigger,
+                                std::optional<SystemTime> scheduled_for, int attempt,
+                                SystemTime now, bool* coalesced) {
+  *coalesced = false;
+  auto active = active_.find(name);
+  if (active != active_.end() && active->second->record.operation == op &&
+      !active->second->cancelled_by_user) {
+    // Already on its way; but a queued opposite action is now out of date.
+    if (const QueuedJob* q = queue_.Find(name); q != nullptr) {
+      QueuedJob old = *queue_.Remove(name);
+      Supersede(old, active->second->record.id, now);
+    }
+    *coalesced = true;
+    return active->second->record.id;
+  }
+  if (const QueuedJob* q = queue_.Find(name); q != nullptr && q->record.operation == op) {
+    *coalesced = true;
+    return q->record.id;
+  }
+  QueuedJob job;
+  job.record.id = NewJobId(name, now);
+  job.record.workspace = name;
+  job.record.operation = op;
+  job.record.trigger = trigger;
+  job.record.scheduled_for = scheduled_for;
+  job.record.attempt = attempt;
+  job.record.log_path = history_.LogPath(name, job.record.id);
+  job.enqueued_at = now;
+  const std::string id = job.record.id;
+  if (auto replaced = queue_.Put(std::move(job))) Supersede(*replaced, id, now);
+  MarkDirty(name);
+  return id;
+}
+
+void Reconciler::Supersede(const QueuedJob& old, const std::string& by, SystemTime now) {
+  JobRecord record = old.record;
+  record.finished_at = now;
+  record.result = JobResult::kCancelled;
+  record.error = "superseded by job " + by + " before it started";
+  RecordFinished(std::move(record), SyntheticOutcome(tofu::Outcome::kCancelled, "superseded"));
+}
+
+void Reconciler::Dispatch(SystemTime now) {
+  const size_t limit = static_cast<size_t>(config_->scheduler.max_concurrent_jobs);
+  if (active_.size() >= limit || queue_.empty()) return;
+  std::vector<QueuedJob> runnable = queue_.TakeRunnable(
+      limit - active_.size(), [this](const std::string& ws) { return active_.count(ws) > 0; });
+  for (QueuedJob& job : runnable) StartJob(std::move(job), now);
+}
+
+void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
+  const std::string name = queued.record.workspace;
+  Runtime& rt = runtimes_[name];
+  state::WorkspaceState& st = state_.workspaces[name];
+  JobRecord record = queued.record;
+  record.started_at = now;
+  MarkDirty(name);
+  dirty_ = true;
+
+  auto fail = [&](const std::string& error, bool retryable) {
+    LOG(deps_.log, kError, "job")
+        .Workspace(name)
+        .JobId(record.id)
+        .Operation(state::OperationName(record.operation))
+        .Error(error)
+        .Message("job could not start");
+    tofu::JobOutcome outcome = SyntheticOutcome(tofu::Outcome::kFailed, error);
+    outcome.retryable = retryable;
+    record.finished_at = now;
+    record.result = JobResult::kFailed;
+    record.error = error;
+    if (st.actual != Actual::kUnknown) st.actual_since = now;
+    st.actual = Actual::kUnknown;
+    RetryOrGiveUp(name, record, retryable, now);
+    rt.evaluated = false;
+    RecordFinished(record, outcome);
+  };
+
+  workspace::Materializer materializer(deps_.fs, config_->state.dir);
+  auto dir = materializer.WorkspaceDir(name);
+  if (!dir.ok()) return fail(dir.status().message(), false);
+  if (Status s = deps_.fs.CreateDirs(*dir); !s.ok()) return fail(s.message(), true);
+  auto lock = platform::FileLock::TryAcquire(platform::JoinPath(*dir, ".provisioner.lock"));
+  if (!lock.ok()) {
+    return fail("workspace directory is busy: " + lock.status().message() +
+                    " (is `provisioner run` working on it?)",
+                true);
+  }
+  config::WorkspaceConfig orphan;
+  const config::WorkspaceConfig* ws = rt.cfg;
+  if (ws != nullptr) {
+    auto tpl = workspace::LoadTemplate(deps_.fs, config_->templates_dir, ws->template_name);
+    if (!tpl.ok()) return fail(tpl.status().message(), false);
+    auto materialized = materializer.Materialize(*ws, *tpl);
+    if (!materialized.ok()) return fail(materialized.status().message(), true);
+  } else {
+    // An orphan is destroyed in the directory it was last deployed from.
+    orphan.name = name;
+    ws = &orphan;
+  }
+  if (Status s = deps_.fs.CreateDirs(history_.WorkspaceDir(name)); !s.ok()) {
+    return fail(s.message(), true);
+  }
+  if (Status s = deps_.fs.CreateDirs(config_->opentofu.plugin_cache_dir); !s.ok()) {
+    return fail("plugin cache: " + s.message(), true);
+  }
+  if (tofu_binary_.empty()) return fail("no tofu binary: " + tofu_problem_, true);
+
+  tofu::TofuJobSpec spec =
+      MakeTofuJobSpec(*config_, *ws, TofuOp(record.operation), tofu_binary_, *dir,
+                      record.log_path, deps_.daemon_env, std::nullopt);
+  auto active = std::make_unique<Active>();
+  active->record = record;
+  active->lock = std::move(lock).value();
+  Observer& observer = deps_.observer;
+  const JobRecord progress_record = record;
+  active->job = std::make_unique<tofu::TofuJob>(
+      deps_.runner, deps_.fs, deps_.clock, std::move(spec),
+      [&observer, progress_record](tofu::Step step, const tofu::UiEvent& e) {
+        observer.OnJobProgress(progress_record, step, e);
+      });
+  Status started = active->job->Start();
+  if (active->job->done()) {
+    return fail(active->job->outcome().error.empty() ? started.message()
+                                                     : active->job->outcome().error,
+                false);
+  }
+  handles_[active->job->handle()] = name;
+  st.running = record;
+  const milliseconds lag =
+      record.scheduled_for ? duration_cast<milliseconds>(now - *record.scheduled_for) : milliseconds(0);
+  LOG(deps_.log, kInfo, "job")
+      .Workspace(name)
+      .JobId(record.id)
+      .Operation(state::OperationName(record.operation))
+      .Field("trigger", state::TriggerName(record.trigger))
+      .Field("attempt", record.attempt)
+      .Message("job started");
+  deps_.observer.OnJobStarted(record, std::max(lag, milliseconds(0)));
+  active_[name] = std::move(active);
+}
+
+void Reconciler::Reap(SystemTime now) {
+  for (platform::FinishedProcess& f : deps_.runner.Reap()) {
+    auto it = handles_.find(f.handle);
+    if (it == handles_.end()) continue;  // not a job step (a health check, say)
+    const std::string name = it->second;
+    handles_.erase(it);
+    auto active = active_.find(name);
+    if (active == active_.end()) continue;
+    if (active->second->job->OnFinished(f)) {
+      FinishJob(name, now);
+    } else {
+      handles_[active->second->job->handle()] = name;
+    }
+  }
+}
+
+void Reconciler::FinishJob(const std::string& name, SystemTime now) {
+  std::unique_ptr<Active> active = std::move(active_[name]);
+  active_.erase(name);
+  const tofu::JobOutcome& outcome = active->job->outcome();
+  Runtime& rt = runtimes_[name];
+  state::WorkspaceState& st = state_.workspaces[name];
+  JobRecord record = active->record;
+  record.finished_at = now;
+  switch (outcome.outcome) {
+    case tofu::Outcome::kSucceeded:
+      record.result = JobResult::kSucceeded;
+      break;
+    case tofu::Outcome::kNoChanges:
+      record.result = JobResult::kNoChanges;
+      break;
+    case tofu::Outcome::kFailed:
+      record.result = JobResult::kFailed;
+      break;
+    case tofu::Outcome::kTimeout:
+      record.result = JobResult::kTimeout;
+      break;
+    case tofu::Outcome::kCancelled:
+      record.result = shutting_down_ && !active->cancelled_by_user ? JobResult::kInterrupted
+                                                                   : JobResult::kCancelled;
+      break;
+  }
+  record.exit_code = outcome.exit_code;
+  if (outcome.changes) {
+    record.changes = {static_cast<int>(outcome.changes->add),
+                      static_cast<int>(outcome.changes->change),
+                      static_cast<int>(outcome.changes->remove)};
+  }
+  record.error = outcome.error;
+  record.drift = outcome.drift;
+  st.running.reset();
+
+  const Actual before = st.actual;
+  if (state::IsSuccess(*record.result)) {
+    st.actual = ActualAfter(record.operation);
+    st.retry.reset();
+    st.gave_up_for.reset();
+  } else {
+    st.actual = Actual::kUnknown;
+    if (*record.result == JobResult::kInterrupted) {
+      // The next start converges again; nothing to give up on.
+    } else {
+      // An operator's cancel is never retried.
+      RetryOrGiveUp(name, record,
+                    outcome.retryable && *record.result != JobResult::kCancelled, now);
+    }
+  }
+  if (st.actual != before) st.actual_since = now;
+  if (record.operation == Operation::kDeploy) {
+    bool planned = std::any_of(outcome.steps.begin(), outcome.steps.end(),
+                               [](const tofu::StepResult& s) { return s.step == tofu::Step::kPlan; });
+    if (planned) st.drift = outcome.drift;
+  } else if (state::IsSuccess(*record.result)) {
+    st.drift = false;
+  }
+  // A destroyed orphan is done: it leaves the state (its history stays).
+  const bool forget = rt.cfg == nullptr && record.operation == Operation::kDestroy &&
+                      state::IsSuccess(*record.result);
+  RecordFinished(record, outcome);
+  if (forget) {
+    state_.workspaces.erase(name);
+    runtimes_.erase(name);
+    snapshot_all_ = true;
+  } else {
+    rt.evaluated = false;
+  }
+  dirty_ = true;
+  MarkDirty(name);
+}
+
+void Reconciler::RetryOrGiveUp(const std::string& name, const JobRecord& record, bool retryable,
+                               SystemTime now) {
+  state::WorkspaceState& st = state_.workspaces[name];
+  const config::RetryConfig& retry = config_->scheduler.retry;
+  if (retryable && record.attempt < retry.max_attempts) {
+    // backoff, 2x backoff, 4x backoff ... up to max_backoff.
+    milliseconds backoff = retry.backoff * (1LL << std::min(record.attempt - 1, 20));
+    backoff = std::min(backoff, retry.max_backoff);
+    st.retry = state::RetryState{record.operation, record.attempt + 1, now + backoff};
+    LOG(deps_.log, kInfo, "job")
+        .Workspace(name)
+        .JobId(record.id)
+        .Printf("will retry (attempt %d of %d) in %s", record.attempt + 1, retry.max_attempts,
+                FormatDuration(backoff).c_str());
+    return;
+  }
+  // No new attempt until the desired state changes (a new event).
+  auto rt = runtimes_.find(name);
+  st.gave_up_for = rt != runtimes_.end() ? rt->second.plan.since : std::nullopt;
+  st.retry.reset();
+}
+
+void Reconciler::RecordFinished(JobRecord record, const tofu::JobOutcome& outcome) {
+  auto st = state_.workspaces.find(record.workspace);
+  if (st != state_.workspaces.end()) st->second.last_job = record;
+  if (Status s = history_.Append(record); !s.ok()) {
+    LOG(deps_.log, kError, "state").JobId(record.id).Error(s).Message("job history append failed");
+  }
+  const bool ok = record.result && state::IsSuccess(*record.result);
+  LOG_AT(deps_.log, ok ? log::Level::kInfo : log::Level::kWarn, "job")
+      .Workspace(record.workspace)
+      .JobId(record.id)
+      .Operation(state::OperationName(record.operation))
+      .Field("result", record.result ? state::JobResultName(*record.result) : "unknown")
+      .Field("trigger", state::TriggerName(record.trigger))
+      .Error(record.error)
+      .DurationMs(record.started_at && record.finished_at
+                      ? duration_cast<milliseconds>(*record.finished_at - *record.started_at).count()
+                      : 0)
+      .Printf("job finished: %d to add, %d to change, %d to destroy", record.changes.add,
+              record.changes.change, record.changes.remove);
+  deps_.observer.OnJobFinished(record, outcome);
+}
+
+void Reconciler::BeginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (auto& [name, active] : active_) active->job->Stop(platform::StopReason::kShutdown);
+  LOG(deps_.log, kInfo, "scheduler")
+      .Printf("shutting down: no new jobs; stopping %zu running job(s)", active_.size());
+}
+
+void Reconciler::AccountSavedHours(SystemTime now) {
+  const double hours =
+      std::chrono::duration<double, std::ratio<3600>>(now - last_savings_).count();
+  last_savings_ = now;
+  if (hours <= 0) return;
+  for (const auto& [name, rt] : runtimes_) {
+    if (rt.cfg == nullptr || !rt.cfg->schedule.deploy_expr) continue;
+    state::WorkspaceState& st = state_.workspaces[name];
+    if (st.actual == Actual::kDestroyed) st.saved_hours += hours;
+  }
+}
+
+std::shared_ptr<const WorkspaceView> Reconciler::BuildView(const std::string& name,
+                                                           const Runtime& rt) const {
+  auto view = std::make_shared<WorkspaceView>();
+  view->name = name;
+  if (rt.cfg != nullptr) {
+    const config::WorkspaceConfig& ws = *rt.cfg;
+    view->template_name = ws.template_name;
+    view->timezone = ws.schedule.timezone;
+    view->deploy_schedule = ws.schedule.deploy;
+    view->destroy_schedule = ws.schedule.destroy;
+    view->enabled = ws.enabled;
+    view->is_protected = ws.is_protected;
+    view->cost_per_hour = ws.cost_per_hour;
+    view->labels = ws.labels;
+  } else {
+    view->orphaned = true;
+  }
+  view->desired = rt.plan.desired;
+  view->desired_since = rt.plan.since;
+  view->desired_source = rt.plan.source;
+  view->paused = rt.plan.paused;
+  view->next_deploy = rt.next_deploy;
+  view->next_destroy = rt.next_destroy;
+  auto st_it = state_.workspaces.find(name);
+  if (st_it != state_.workspaces.end()) {
+    const state::WorkspaceState& st = st_it->second;
+    view->actual = st.actual;
+    view->actual_since = st.actual_since;
+    view->manual = st.manual;
+    view->pause = st.pause;
+    view->running = st.running;
+    view->last_job = st.last_job;
+    view->retry = st.retry;
+    view->drift = st.drift;
+    view->saved_hours = st.saved_hours;
+  }
+  if (const QueuedJob* q = queue_.Find(name); q != nullptr) view->queued = q->record;
+  if (view->orphaned) {
+    view->status = WorkspaceStatus::kOrphaned;
+  } else if (view->running) {
+    view->status = view->running->operation == Operation::kDeploy ? WorkspaceStatus::kDeploying
+                                                                  : WorkspaceStatus::kDestroying;
+  } else if (view->queued || view->retry) {
+    view->status = WorkspaceStatus::kPending;
+  } else if (view->actual == Actual::kUnknown && view->last_job && view->last_job->result &&
+             !state::IsSuccess(*view->last_job->result) &&
+             *view->last_job->result != JobResult::kInterrupted) {
+    view->status = WorkspaceStatus::kFailed;
+  } else {
+    view->status = view->actual == Actual::kDeployed    ? WorkspaceStatus::kDeployed
+                   : view->actual == Actual::kDestroyed ? WorkspaceStatus::kDestroyed
+                                                        : WorkspaceStatus::kUnknown;
+  }
+  return view;
+}
+
+void Reconciler::Publish(SystemTime now) {
+  std::shared_ptr<const StatusSnapshot> old = snapshot();
+  if (!snapshot_all_ && changed_views_.empty() && old && old->jobs_running == active_.size() &&
+      old->jobs_queued == queue_.size() && old->shutting_down == shutting_down_) {
+    return;
+  }
+  auto snap = std::make_shared<StatusSnapshot>();
+  snap->taken_at = now;
+  snap->jobs_running = active_.size();
+  snap->jobs_queued = queue_.size();
+  snap->shutting_down = shutting_down_;
+  snap->workspaces.reserve(runtimes_.size());
+  for (const auto& [name, rt] : runtimes_) {
+    const WorkspaceView* previous = old && !snapshot_all_ ? old->Find(name) : nullptr;
+    if (previous != nullptr && changed_views_.count(name) == 0) {
+      // Share the unchanged view: find its owning pointer.
+      auto it = std::lower_bound(old->workspaces.begin(), old->workspaces.end(), name,
+                                 [](const std::shared_ptr<const WorkspaceView>& v,
+                                    const std::string& n) { return v->name < n; });
+      snap->workspaces.push_back(*it);
+    } else {
+      snap->workspaces.push_back(BuildView(name, rt));
+    }
+  }
+  changed_views_.clear();
+  snapshot_all_ = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_ = std::move(snap);
+}
+
+}  // namespace provisioner::scheduler

@@ -1,0 +1,216 @@
+// The Reconciler: keeps every workspace in the state its schedules ask for.
+//
+// One owner thread calls Tick() [STYLE.md B3]. A Tick reads the clock once,
+// drains the command inbox, reaps finished tofu processes, asks the Planner
+// what each due workspace should be, queues and starts jobs (at most
+// max_concurrent_jobs, destroys first), saves the state when it changed,
+// publishes a snapshot for readers, and returns when it next needs to run.
+// It never sleeps and never blocks on a job; the app loop waits between
+// ticks, woken early by Wake() (a command, a finished process, a reload).
+//
+// Other threads only Post() commands (thread-safe; the reply arrives through
+// a future once the change is on disk) and read snapshot().
+//
+// Double fires are impossible by construction: each workspace's `last_fire`
+// (persisted) records the latest scheduled fire already handled, fires are
+// only taken strictly after it, and the scheduler evaluates desired state at
+// a logical time that never goes backwards within a process, so an NTP step
+// back cannot replay a destroy or a deploy.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "platform/file_lock.h"
+#include "platform/file_system.h"
+#include "platform/process_runner.h"
+#include "scheduler/job_queue.h"
+#include "scheduler/observer.h"
+#include "scheduler/planner.h"
+#include "scheduler/snapshot.h"
+#include "state/history.h"
+#include "state/state_store.h"
+#include "tofu/tofu_client.h"
+
+namespace provisioner::scheduler {
+
+// Commands from the API. Each gets a CommandResult once applied and saved.
+struct ManualCommand {
+  std::string workspace;
+  state::Operation operation = state::Operation::kDeploy;
+  std::optional<SystemTime> until;
+  std::string user;
+};
+struct PauseCommand {
+  std::string workspace;
+  std::optional<SystemTime> until;
+  std::string user;
+};
+struct ResumeCommand {
+  std::string workspace;
+  std::string user;
+};
+struct CancelCommand {
+  std::string job_id;
+  std::string user;
+};
+// A validated config to swap in (the app reads and validates the file).
+struct ReloadCommand {
+  std::shared_ptr<const config::Config> config;
+  std::string source;  // "inotify", "SIGHUP", "api"
+};
+using Command = std::variant<ManualCommand, PauseCommand, ResumeCommand, CancelCommand, ReloadCommand>;
+
+struct CommandResult {
+  // NotFound (no such workspace or job), FailedPrecondition (e.g. a job that
+  // already finished, a paused workspace paused again is fine), or OK.
+  Status status;
+  std::string job_id;           // manual deploy/destroy: the job that will run
+  config::ConfigDiff diff;      // reload
+};
+
+struct ReconcilerDeps {
+  Clock& clock;
+  platform::FileSystem& fs;
+  platform::ProcessRunner& runner;
+  Observer& observer;
+  log::Logger& log;
+  // The daemon's environment, for pass_env and PATH.
+  std::map<std::string, std::string> daemon_env;
+};
+
+class Reconciler {
+ public:
+  // Never owns anything in `deps`. `state` comes from StateStore::Load.
+  Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config> config,
+             state::State state, std::string tofu_binary);
+  Reconciler(const Reconciler&) = delete;
+  Reconciler& operator=(const Reconciler&) = delete;
+  ~Reconciler();
+
+  // Start-up work before the first Tick: jobs that were running when the
+  // daemon died are recorded as `interrupted` (their workspaces go back
+  // through reconciliation), and with catch_up false the downtime since
+  // state.last_seen becomes a window whose fires are `missed`. Saves.
+  Status Recover();
+
+  // One step. Returns the wall time at which the next Tick is due; the
+  // caller also ticks on Wake() and at least every minute (clock jumps).
+  SystemTime Tick();
+
+  // Thread-safe. The future is fulfilled by a later Tick.
+  std::future<CommandResult> Post(Command command);
+
+  // Thread-safe. `wake` is called (on any thread) whenever a Tick should run
+  // soon: a command was posted or a process finished.
+  void SetWake(std::function<void()> wake);
+
+  // Thread-safe. The latest published snapshot (never null after the
+  // constructor).
+  std::shared_ptr<const StatusSnapshot> snapshot() const;
+
+  // Stops starting jobs and sends every running job the stop ladder
+  // (StopReason::kShutdown). Ticks keep reaping until idle().
+  void BeginShutdown();
+  bool idle() const { return active_.empty(); }
+  // Saves the state now (end of shutdown).
+  Status Flush();
+
+  // Changes the tofu binary for jobs started from now on.
+  void SetTofuBinary(std::string binary, std::string problem);
+
+  const config::Config& config() const { return *config_; }
+  state::JobHistory& history() { return history_; }
+
+  // The wall time Tick uses: the clock, but never earlier than a time it
+  // already used (an NTP step back must not replay events).
+  SystemTime LogicalNowForTesting() const { return logical_now_; }
+
+ private:
+  struct Active;
+  struct Runtime;
+
+  SystemTime Now();
+  void DrainInbox(SystemTime now);
+  CommandResult Apply(const ManualCommand& c, SystemTime now);
+  CommandResult Apply(const PauseCommand& c, SystemTime now);
+  CommandResult Apply(const ResumeCommand& c, SystemTime now);
+  CommandResult Apply(const CancelCommand& c, SystemTime now);
+  CommandResult Apply(const ReloadCommand& c, SystemTime now);
+
+  void Reap(SystemTime now);
+  void Evaluate(const std::string& name, Runtime& rt, SystemTime now);
+  void ProcessFires(const std::string& name, Runtime& rt, const std::vector<ScheduledFire>& fires,
+                    SystemTime now);
+  // Queues a job for `name` (collapsing); returns the id of the job that
+  // will serve it (an active job of the same operation coalesces it).
+  std::string Enqueue(const std::string& name, state::Operation op, state::Trigger trigger,
+                      std::optional<SystemTime> scheduled_for, int attempt, SystemTime now,
+                      bool* coalesced);
+  void Dispatch(SystemTime now);
+  void StartJob(QueuedJob job, SystemTime now);
+  void FinishJob(const std::string& name, SystemTime now);
+  // After a failed job: a retry with backoff when `retryable` and attempts
+  // are left, else no new attempt until the desired state changes.
+  void RetryOrGiveUp(const std::string& name, const state::JobRecord& record, bool retryable,
+                     SystemTime now);
+  void RecordFinished(state::JobRecord record, const tofu::JobOutcome& outcome);
+  void Supersede(const QueuedJob& old, const std::string& by, SystemTime now);
+  Overrides OverridesFor(const std::string& name) const;
+  void RebuildRuntimes();
+  void AccountSavedHours(SystemTime now);
+  std::shared_ptr<const WorkspaceView> BuildView(const std::string& name, const Runtime& rt) const;
+  void Publish(SystemTime now);
+  void MarkDirty(const std::string& name);
+  std::string NewJobId(const std::string& workspace, SystemTime now);
+  Status Save();
+
+  ReconcilerDeps deps_;
+  std::shared_ptr<const config::Config> config_;
+  std::unique_ptr<Planner> planner_;
+  state::State state_;
+  state::StateStore store_;
+  state::JobHistory history_;
+  std::string tofu_binary_;
+  std::string tofu_problem_;  // why there is no binary, when tofu_binary_ is ""
+
+  std::map<std::string, Runtime> runtimes_;  // every workspace: configured and orphaned
+  JobQueue queue_;
+  std::map<std::string, std::unique_ptr<Active>> active_;      // by workspace
+  std::unordered_map<platform::RunHandle, std::string> handles_;  // current step -> workspace
+  std::optional<Window> downtime_;
+  SystemTime logical_now_{};
+  SystemTime started_at_{};
+  SystemTime last_heartbeat_{};
+  SystemTime last_savings_{};
+  bool shutting_down_ = false;
+  bool dirty_ = false;  // state_ differs from disk
+  std::set<std::string> changed_views_;
+  bool snapshot_all_ = true;
+  uint64_t id_seed_ = 0;
+  uint64_t id_counter_ = 0;
+
+  mutable std::mutex mu_;  // guards inbox_, wake_, snapshot_
+  std::vector<std::pair<Command, std::promise<CommandResult>>> inbox_;
+  std::function<void()> wake_;
+  std::shared_ptr<const StatusSnapshot> snapshot_;
+};
+
+// "<yyyymmddThhmmssZ>-<6 hex>-<workspace>": sortable by time, and the
+// workspace can be read back from it (fixed-width fields first).
+std::string WorkspaceOfJobId(std::string_view job_id);
+
+}  // namespace provisioner::scheduler
