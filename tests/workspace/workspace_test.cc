@@ -84,8 +84,8 @@ TEST_CASE("workspace: symlinks inside are followed, escaping ones are refused") 
   auto t = LoadTemplate(f.fs, f.templates, "web");
   REQUIRE_OK(t);
   CHECK(t->files.size() == 5);
-  CHECK(t->files[0].path == "alias.tf");
-  CHECK(t->files[0].content == "resource \"terraform_data\" \"a\" {}\n");
+  REQUIRE(t->files[1].path == "alias.tf");  // sorted: "README.md" < "alias.tf"
+  CHECK(t->files[1].content == "resource \"terraform_data\" \"a\" {}\n");
 
   WriteFileOrDie(f.tmp.Join("secret"), "password");
   REQUIRE(::symlink("../../secret", (f.templates + "/web/leak.tf").c_str()) == 0);
