@@ -310,11 +310,13 @@ SystemTime Reconciler::Tick() {
   Publish(now);
   deps_.observer.OnTick(deps_.clock.Monotonic() - started);
 
+  // The heartbeat needs no wake-up of its own: the app loop ticks at least
+  // every 30 s anyway.
   SystemTime next = SystemTime::max();
   for (const auto& [name, rt] : runtimes_) {
     if (rt.cfg != nullptr && rt.evaluated) next = std::min(next, rt.next_eval);
   }
-  return std::min(next, last_heartbeat_ + kHeartbeat);
+  return next;
 }
 
 void Reconciler::DrainInbox(SystemTime now) {
