@@ -235,7 +235,8 @@ bool TofuJob::OnFinished(const FinishedProcess& f) {
   r.killed = f.killed;
   r.duration = duration_cast<milliseconds>(f.finished - f.started);
   outcome_.steps.push_back(r);
-  if (f.exit_code >= 0) outcome_.exit_code = f.exit_code;
+  // A step ended by a signal has no exit code; do not show the previous one.
+  outcome_.exit_code = f.exit_code >= 0 ? std::optional<int>(f.exit_code) : std::nullopt;
   handle_ = 0;
 
   io_->parser.Finish();

@@ -114,7 +114,7 @@ struct JobOutcome {
   // error. Not retryable: configuration and variable errors, a missing
   // binary, a cancel.
   bool retryable = false;
-  // The exit code of the last step that ran, when it exited.
+  // The exit code of the last step that ran; unset when a signal ended it.
   std::optional<int> exit_code;
 };
 

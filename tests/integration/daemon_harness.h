@@ -1,0 +1,238 @@
+// Running the real `provisioner serve` in tests: a temp dir with a template,
+// a config file, the fake tofu on PATH, and helpers that wait on the
+// daemon's log output or on files with a deadline (never a bare sleep).
+#pragma once
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/strings.h"
+#include "base/time_format.h"
+#include "state/history.h"
+#include "state/state_json.h"
+#include "support/fake_tofu_env.h"
+#include "support/test_util.h"
+
+namespace provisioner::testing {
+
+// A 6-field cron expression that fires at `t` (UTC, whole seconds) once a
+// year: tests use it for fires a few seconds ahead or behind.
+inline std::string OneShot(SystemTime t) {
+  std::string s = FormatUtc(t);  // 2026-11-23T14:00:03Z
+  auto num = [&s](size_t pos) { return std::to_string(std::stoi(s.substr(pos, 2))); };
+  return num(17) + " " + num(14) + " " + num(11) + " " + num(8) + " " + num(5) + " *";
+}
+
+inline SystemTime WholeSecondsFromNow(int seconds) {
+  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  return SystemTime(now + std::chrono::seconds(seconds));
+}
+
+// Polls `condition` every 20 ms until it holds or `timeout` passes. For
+// conditions on files written by another process, which offer nothing to
+// block on.
+inline bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+class DaemonHarness {
+ public:
+  DaemonHarness() {
+    REQUIRE(::mkdir(root_.Join("templates").c_str(), 0755) == 0);
+    REQUIRE(::mkdir(root_.Join("templates/t").c_str(), 0755) == 0);
+    WriteFileOrDie(root_.Join("templates/t/main.tf"), "# fake tofu ignores HCL\n");
+  }
+  ~DaemonHarness() {
+    if (daemon_ && daemon_->Running()) {
+      daemon_->Signal(SIGKILL);
+      daemon_->Wait(std::chrono::seconds(10));
+    }
+  }
+
+  std::string config_path() const { return root_.Join("config.yaml"); }
+  std::string state_dir() const { return root_.Join("state"); }
+  FakeTofuEnv& fake() { return fake_; }
+  Subprocess& daemon() { return *daemon_; }
+
+  // Writes the config with common settings and the given workspaces list
+  // (YAML, each line starting with "  - ").
+  void WriteConfig(const std::string& workspaces, const std::string& extra_scheduler = "",
+                   bool atomic_rename = false) {
+    std::string text = "scheduler: {timezone: UTC, max_concurrent_jobs: 4, kill_grace: 5s" +
+                       extra_scheduler +
+                       "}\n"
+                       "opentofu: {lock_timeout: 20s, plugin_cache_dir: cache, pass_env: [\"FAKE_TOFU_*\"]}\n"
+                       "state: {dir: state}\n"
+                       "logging: {level: debug, format: text}\n"
+                       "templates_dir: templates\n"
+                       "workspaces:\n" +
+                       workspaces;
+    if (!atomic_rename) {
+      WriteFileOrDie(config_path(), text);
+      return;
+    }
+    // How Ansible or Salt deploy a file: a temp file renamed over it.
+    WriteFileOrDie(root_.Join(".config.yaml.tmp"), text);
+    REQUIRE(::rename(root_.Join(".config.yaml.tmp").c_str(), config_path().c_str()) == 0);
+  }
+
+  void Start(std::map<std::string, std::string> extra_env = {}) {
+    log_offset_ = 0;
+    daemon_ = Subprocess::Start({PROVISIONER_BINARY, "serve", "--config", config_path()},
+                                fake_.Env(std::move(extra_env)), root_.path());
+    REQUIRE_MESSAGE(WaitLog({"daemon: provisioner", "started"}, std::chrono::seconds(20)),
+                    "daemon did not start:\n" << daemon_->err());
+  }
+
+  // Waits for a daemon log line (stderr) holding every token, after the
+  // lines already consumed; returns false at the deadline or exit.
+  bool WaitLog(const std::vector<std::string>& tokens, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      const std::string& text = daemon_->err();
+      while (true) {
+        size_t nl = text.find('\n', log_offset_);
+        if (nl == std::string::npos) break;
+        std::string_view line(text.data() + log_offset_, nl - log_offset_);
+        log_offset_ = nl + 1;
+        bool all = true;
+        for (const std::string& t : tokens) all = all && line.find(t) != std::string_view::npos;
+        if (all) return true;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left <= std::chrono::milliseconds(0)) return false;
+      if (!daemon_->WaitForOutput("\n", left, /*on_stderr=*/true, text.size())) return false;
+    }
+  }
+
+  // True when any log line so far, including those already waited past,
+  // holds every token.
+  bool LogHas(const std::vector<std::string>& tokens) {
+    for (std::string_view line : Split(daemon_->err(), '\n')) {
+      bool all = true;
+      for (const std::string& t : tokens) all = all && line.find(t) != std::string_view::npos;
+      if (all) return true;
+    }
+    return false;
+  }
+
+  // Stops the daemon with SIGTERM and returns its exit code.
+  int Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    daemon_->Signal(SIGTERM);
+    ProcessResult r = daemon_->Wait(timeout);
+    REQUIRE_FALSE(r.timed_out);
+    return r.exit_code;
+  }
+
+  // The history journal of a workspace, oldest first.
+  std::vector<state::JobRecord> History(const std::string& workspace) {
+    std::vector<state::JobRecord> out;
+    std::string path = state_dir() + "/jobs/" + workspace + "/history.jsonl";
+    if (::access(path.c_str(), F_OK) != 0) return out;
+    const std::string text = ReadFileOrDie(path);
+    for (std::string_view line : Split(text, '\n')) {
+      if (line.empty()) continue;
+      auto job = state::JobFromJson(line);
+      REQUIRE_MESSAGE(job.ok(), job.status().ToString() << " in: " << line);
+      out.push_back(*job);
+    }
+    return out;
+  }
+
+  // "deploy schedule succeeded" per history record.
+  std::vector<std::string> HistorySummary(const std::string& workspace) {
+    std::vector<std::string> out;
+    for (const auto& j : History(workspace)) {
+      out.push_back(std::string(state::OperationName(j.operation)) + " " +
+                    std::string(state::TriggerName(j.trigger)) + " " +
+                    std::string(j.result ? state::JobResultName(*j.result) : "running"));
+    }
+    return out;
+  }
+
+  state::State ReadState() {
+    auto s = state::StateFromJson(ReadFileOrDie(state_dir() + "/state.json"));
+    REQUIRE_OK(s);
+    return *s;
+  }
+
+  // Fake tofu invocation-log lines that are "start" events of `command`.
+  size_t FakeStarts(const std::string& command) {
+    size_t n = 0;
+    for (const std::string& line : fake_.LogLines()) {
+      if (line.find("\"event\":\"start\"") != std::string::npos &&
+          line.find("\"command\":\"" + command + "\"") != std::string::npos) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  TempDir root_;
+
+ private:
+  FakeTofuEnv fake_;
+  std::unique_ptr<Subprocess> daemon_;
+  size_t log_offset_ = 0;
+};
+
+// A NOTIFY_SOCKET for the daemon: an AF_UNIX datagram socket in a temp dir.
+class NotifySocket {
+ public:
+  NotifySocket() {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path_ = dir_.Join("notify.sock");
+    REQUIRE(path_.size() < sizeof addr.sun_path);
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  const std::string& path() const { return path_; }
+
+  // The next datagram, or "" at the deadline.
+  std::string Receive(std::chrono::milliseconds timeout) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return "";
+    char buf[4096];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+
+  // Receives until a datagram contains `needle`; returns it, or "".
+  std::string ReceiveUntil(std::string_view needle, std::chrono::milliseconds timeout,
+                           std::vector<std::string>* seen = nullptr) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      std::string msg = Receive(left);
+      if (msg.empty()) continue;
+      if (seen != nullptr) seen->push_back(msg);
+      if (msg.find(needle) != std::string::npos) return msg;
+    }
+    return "";
+  }
+
+ private:
+  TempDir dir_;
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace provisioner::testing
