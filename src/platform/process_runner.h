@@ -83,6 +83,9 @@ struct FinishedProcess {
   std::string stdout_data;
   std::string stderr_data;
   bool output_truncated = false;
+  // OK, or the first error writing spec.log_path after Start (a full disk,
+  // say). The log stops at that point; the output tails above are complete.
+  Status log_status;
   MonotonicTime started;
   MonotonicTime finished;
 };

@@ -1,0 +1,119 @@
+// The real ProcessRunner: posix_spawn, one pidfd per child, and one I/O thread
+// for all of them (Linux 5.3 or later, glibc 2.34 or later).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "platform/process_runner.h"
+
+namespace provisioner::platform {
+
+// How a child is started (see process_runner.h for the contract):
+//   - argv[0] without a '/' is looked up on the PATH of spec.env; empty and
+//     relative PATH entries are skipped, since they would resolve against the
+//     child's working directory.
+//   - The child gets stdin from /dev/null, stdout and stderr on two pipes,
+//     descriptors 0-2 and nothing else (closefrom(3) in the child, so sockets
+//     the HTTP library accepted without FD_CLOEXEC are not inherited), an
+//     empty signal mask and the default disposition for every signal (the
+//     daemon blocks SIGTERM/SIGINT/SIGHUP and ignores SIGPIPE; neither may
+//     reach tofu), and its own process group.
+//
+// One I/O thread polls every pipe, every pidfd and a wake-up eventfd. When a
+// child exits, the I/O thread SIGKILLs the rest of its process group, reaps
+// it, then reads its pipes to EOF for at most kDrainBound (a grandchild that
+// escaped with setsid may hold them open forever), delivers the last partial
+// line and hands the result to Reap()/Wait().
+//
+// Output: raw bytes go to spec.log_path as they arrive (stdout and stderr
+// interleaved in arrival order) and to the per-stream tails; on_line gets
+// each stream cut at '\n' (a '\r' before it stays). A tail is trimmed
+// lazily, so while a child writes past max_output_bytes it may briefly hold
+// up to twice that.
+//
+// Clock: `timeout`, `kill_grace` and the drain bound are measured on
+// clock.Monotonic(), and the I/O thread sleeps in poll() until the next of
+// them, so the clock must follow real time (PosixClock).
+//
+// The runner reaps its children by pid: the daemon must not set SIGCHLD to
+// SIG_IGN nor call waitpid(-1, ...).
+//
+// Thread-safety: every method may be called from any thread. Callbacks
+// (spec.on_line, SetOnFinished) run on the I/O thread without the runner's
+// lock; they may call Start, Reap, Stop, StopAll and running(), but not Wait().
+class PosixProcessRunner final : public ProcessRunner {
+ public:
+  // How long the pipes of an exited child are read before they are closed.
+  static constexpr std::chrono::milliseconds kDrainBound{1000};
+
+  // The clock is not owned. If the runner cannot create its eventfd or its
+  // thread, every Start() returns that error.
+  explicit PosixProcessRunner(Clock& clock);
+  // SIGKILLs every process group still running, reaps every child and joins
+  // the I/O thread. No callback runs once the destructor has begun.
+  ~PosixProcessRunner() override;
+  PosixProcessRunner(const PosixProcessRunner&) = delete;
+  PosixProcessRunner& operator=(const PosixProcessRunner&) = delete;
+
+  Result<RunHandle> Start(const ProcessSpec& spec) override;
+  std::vector<FinishedProcess> Reap() override;
+  // A handle that is neither running nor waiting to be reaped (never
+  // started, or already handed out) returns at once with exit_code -1.
+  FinishedProcess Wait(RunHandle handle) override;
+  void Stop(RunHandle handle, StopReason reason) override;
+  void StopAll(StopReason reason) override;
+  // Counts a child until its result is ready, up to kDrainBound after exit.
+  size_t running() const override;
+  void SetOnFinished(std::function<void()> callback) override;
+
+  // The pid of a child that has not exited yet, for tests that look at /proc.
+  std::optional<int> PidForTesting(RunHandle handle) const;
+
+ private:
+  struct Child;
+  struct Output;
+
+  void IoLoop();
+  void Wake();
+  // Timeouts, the SIGKILL step of the ladder and the shutdown kill. Returns
+  // the earliest deadline still pending for `child`, if any.
+  std::optional<MonotonicTime> ApplyDeadlinesLocked(Child& child,
+                                                    MonotonicTime now);
+  void BeginStopLocked(Child& child, StopReason reason, MonotonicTime now);
+  void ReadOutput(Child& child, Output& out);
+  void Consume(Child& child, Output& out, std::string_view data);
+  void OnExit(Child& child);
+  void Finalize(Child& child);
+
+  Clock& clock_;
+  Status init_status_;
+  int wake_fd_ = -1;
+  // Set by the destructor; read by the I/O thread without the lock to skip
+  // callbacks.
+  std::atomic<bool> shutting_down_{false};
+
+  mutable std::mutex mu_;
+  std::condition_variable finished_cv_;
+  // Guarded by mu_. A Child is created by Start() and destroyed by the I/O
+  // thread only, after it has left the map; its I/O fields belong to the I/O
+  // thread, its stop fields to whoever holds mu_.
+  std::map<RunHandle, std::unique_ptr<Child>> children_;
+  std::deque<FinishedProcess> finished_;  // guarded by mu_
+  std::set<RunHandle> waited_;  // guarded by mu_: handles a Wait() claims
+  RunHandle next_handle_ = 1;   // guarded by mu_
+  std::function<void()> on_finished_;  // guarded by mu_
+
+  std::string read_buffer_;  // the I/O thread's
+
+  std::thread io_thread_;  // last: it starts in the constructor body
+};
+
+}  // namespace provisioner::platform
