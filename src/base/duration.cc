@@ -39,8 +39,8 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     if (text[i] < '0' || text[i] > '9') {
-      return Status::InvalidArgument(Quote(text), "expected a number at position " +
-                                                      std::to_string(i + 1));
+      return Status::InvalidArgument(Quote(text),
+                                     "expected a number at position " + std::to_string(i + 1));
     }
     int64_t number = 0;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
@@ -69,8 +69,8 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       size_t end = i;
       while (end < text.size() && !(text[end] >= '0' && text[end] <= '9')) ++end;
       return Status::InvalidArgument(
-          Quote(text), "unknown unit \"" + std::string(text.substr(i, end - i)) +
-                           "\" (use ms, s, m or h)");
+          Quote(text),
+          "unknown unit \"" + std::string(text.substr(i, end - i)) + "\" (use ms, s, m or h)");
     }
     if (unit <= last_unit) {
       return Status::InvalidArgument(Quote(text),

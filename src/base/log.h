@@ -32,9 +32,9 @@ namespace provisioner::log {
 enum class Level : uint8_t { kTrace = 0, kDebug, kInfo, kWarn, kError };
 enum class Format : uint8_t { kJson, kText };
 
-std::string_view LevelName(Level level);                // "info"
-Result<Level> ParseLevel(std::string_view name);        // trace|debug|info|warn|error
-Result<Format> ParseFormat(std::string_view name);      // json|text
+std::string_view LevelName(Level level);            // "info"
+Result<Level> ParseLevel(std::string_view name);    // trace|debug|info|warn|error
+Result<Format> ParseFormat(std::string_view name);  // json|text
 
 struct Record {
   SystemTime timestamp;
@@ -76,9 +76,7 @@ class Logger {
   Logger(const Logger&) = delete;
   Logger& operator=(const Logger&) = delete;
 
-  bool Enabled(Level level) const {
-    return level >= min_level_.load(std::memory_order_relaxed);
-  }
+  bool Enabled(Level level) const { return level >= min_level_.load(std::memory_order_relaxed); }
   void SetLevel(Level level) { min_level_.store(level, std::memory_order_relaxed); }
   Level level() const { return min_level_.load(std::memory_order_relaxed); }
 
@@ -142,7 +140,7 @@ class Entry {
 
 // The same with a level computed at run time: LOG_AT(log, ok ? kInfo : kWarn, ...)
 // needs ::provisioner::log::Level values.
-#define LOG_AT(logger, level_value, category)                      \
-  if (!(logger).Enabled(level_value)) {                            \
-  } else                                                           \
+#define LOG_AT(logger, level_value, category) \
+  if (!(logger).Enabled(level_value)) {       \
+  } else                                      \
     ::provisioner::log::Entry((logger), (level_value), (category))

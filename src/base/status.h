@@ -110,8 +110,8 @@ std::string_view CodeName(Status::Code code);
 }  // namespace provisioner
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define RETURN_IF_ERROR(expr)                            \
-  do {                                                   \
-    ::provisioner::Status prov_status_ = (expr);         \
-    if (!prov_status_.ok()) return prov_status_;         \
+#define RETURN_IF_ERROR(expr)                    \
+  do {                                           \
+    ::provisioner::Status prov_status_ = (expr); \
+    if (!prov_status_.ok()) return prov_status_; \
   } while (0)

@@ -33,6 +33,9 @@ void AppendJsonString(std::string* out, std::string_view text);
 // Appends `text` with invalid UTF-8 sequences replaced by U+FFFD.
 void AppendValidUtf8(std::string* out, std::string_view text);
 
+// The byte offset of the first invalid UTF-8 sequence, or npos.
+size_t FirstInvalidUtf8(std::string_view text);
+
 // True if `text` matches a shell-style glob with `*` (any run) and `?` (one char).
 bool GlobMatch(std::string_view pattern, std::string_view text);
 

@@ -39,8 +39,7 @@ std::vector<std::string> ChangedSettings(const Config& a, const Config& b) {
         "server.allow_unauthenticated_writes");
   check(a.opentofu.binary != b.opentofu.binary, "opentofu.binary");
   check(a.opentofu.version != b.opentofu.version, "opentofu.version");
-  check(a.opentofu.download_base_url != b.opentofu.download_base_url,
-        "opentofu.download_base_url");
+  check(a.opentofu.download_base_url != b.opentofu.download_base_url, "opentofu.download_base_url");
   check(a.opentofu.plugin_cache_dir != b.opentofu.plugin_cache_dir, "opentofu.plugin_cache_dir");
   check(a.opentofu.lock_timeout != b.opentofu.lock_timeout, "opentofu.lock_timeout");
   check(a.opentofu.pass_env != b.opentofu.pass_env, "opentofu.pass_env");

@@ -22,8 +22,8 @@ struct Diagnostic {
   enum class Severity { kError, kWarning };
   Severity severity = Severity::kError;
   std::string file;
-  int line = 0;    // 1-based; 0 when the problem has no position
-  int column = 0;  // 1-based
+  int line = 0;      // 1-based; 0 when the problem has no position
+  int column = 0;    // 1-based
   std::string path;  // "workspaces[1].schedule.deploy"; "" for the file as a whole
   std::string message;
 

@@ -31,8 +31,8 @@ struct YamlNode {
   // scalar), which makes it a string whatever it looks like.
   std::string value;
   bool quoted = false;
-  std::vector<YamlNode> items;                          // kSequence
-  std::vector<std::pair<YamlNode, YamlNode>> entries;   // kMap, in file order
+  std::vector<YamlNode> items;                         // kSequence
+  std::vector<std::pair<YamlNode, YamlNode>> entries;  // kMap, in file order
 
   bool IsNull() const { return kind == Kind::kNull; }
   bool IsScalar() const { return kind == Kind::kScalar; }
@@ -55,7 +55,6 @@ struct YamlError {
 // documents, deeper nesting or more nodes than `limits`, and any syntax
 // error. An empty document or one holding only comments gives a kNull root.
 // Never throws.
-Result<YamlNode> ParseYaml(std::string_view text, const YamlLimits& limits,
-                           YamlError* error);
+Result<YamlNode> ParseYaml(std::string_view text, const YamlLimits& limits, YamlError* error);
 
 }  // namespace provisioner::config

@@ -18,14 +18,7 @@ using civil::kSecondsPerDay;
 // ---------------------------------------------------------------------------
 // Parsing
 
-enum class FieldKind : uint8_t {
-  kSecond,
-  kMinute,
-  kHour,
-  kDayOfMonth,
-  kMonth,
-  kDayOfWeek
-};
+enum class FieldKind : uint8_t { kSecond, kMinute, kHour, kDayOfMonth, kMonth, kDayOfWeek };
 
 struct FieldInfo {
   std::string_view name;
@@ -35,32 +28,24 @@ struct FieldInfo {
 };
 
 constexpr FieldInfo kFieldInfo[] = {
-    {"second", 0, 59, 60}, {"minute", 0, 59, 60},
-    {"hour", 0, 23, 24},   {"day-of-month", 1, 31, 31},
-    {"month", 1, 12, 12},  {"day-of-week", 0, 7, 7},
+    {"second", 0, 59, 60},       {"minute", 0, 59, 60}, {"hour", 0, 23, 24},
+    {"day-of-month", 1, 31, 31}, {"month", 1, 12, 12},  {"day-of-week", 0, 7, 7},
 };
 
-constexpr std::string_view kMonthNames[12] = {"JAN", "FEB", "MAR", "APR",
-                                              "MAY", "JUN", "JUL", "AUG",
-                                              "SEP", "OCT", "NOV", "DEC"};
-constexpr std::string_view kDayNames[7] = {"SUN", "MON", "TUE", "WED",
-                                           "THU", "FRI", "SAT"};
+constexpr std::string_view kMonthNames[12] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+                                              "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+constexpr std::string_view kDayNames[7] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
 // Numbers are read with saturation so that "99999999999999999999" is an
 // out-of-range value rather than an overflow.
 constexpr int64_t kNumberCap = 1'000'000'000;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsAlpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-         c == '\v';
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
-char Upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
+char Upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -109,10 +94,7 @@ struct Failure {
 class FieldParser {
  public:
   FieldParser(std::string_view text, size_t base, FieldKind kind)
-      : text_(text),
-        base_(base),
-        kind_(kind),
-        info_(kFieldInfo[static_cast<int>(kind)]) {}
+      : text_(text), base_(base), kind_(kind), info_(kFieldInfo[static_cast<int>(kind)]) {}
 
   // Fills `out`, or returns false with failure() set.
   bool Parse(FieldValue* out) {
@@ -163,10 +145,8 @@ class FieldParser {
 
   // "value 61 out of range 0-59", quoting the digits from `start` to pos_.
   bool FailRange(std::string_view what, size_t start, int min, int max) {
-    return Fail(start, std::string(what) + " " +
-                           ShownNumber(text_.substr(start, pos_ - start)) +
-                           " out of range " + std::to_string(min) + "-" +
-                           std::to_string(max));
+    return Fail(start, std::string(what) + " " + ShownNumber(text_.substr(start, pos_ - start)) +
+                           " out of range " + std::to_string(min) + "-" + std::to_string(max));
   }
 
   void Set(int value) {
@@ -201,8 +181,7 @@ class FieldParser {
             *out = i;
             return true;
           }
-          if (last_suffix != nullptr && word.size() == 4 &&
-              Upper(word[3]) == 'L' &&
+          if (last_suffix != nullptr && word.size() == 4 && Upper(word[3]) == 'L' &&
               EqualsIgnoreCase(word.substr(0, 3), kDayNames[i])) {
             *out = i;
             *last_suffix = true;
@@ -224,8 +203,7 @@ class FieldParser {
     int hi = info_.max;
     if (Peek() == '?') {
       if (!IsDayField()) {
-        return Fail(start,
-                    "\"?\" is only valid in day-of-month and day-of-week");
+        return Fail(start, "\"?\" is only valid in day-of-month and day-of-week");
       }
       if (text_.size() != 1) {
         return Fail(start, "\"?\" must be the whole field");
@@ -243,8 +221,7 @@ class FieldParser {
                     "last Friday");
       }
       if (kind_ != FieldKind::kDayOfMonth) {
-        return Fail(start,
-                    "\"L\" is only valid in day-of-month and day-of-week");
+        return Fail(start, "\"L\" is only valid in day-of-month and day-of-week");
       }
       ++pos_;
       out->last_day = true;
@@ -257,12 +234,10 @@ class FieldParser {
       if (!Value(&lo, &last_suffix)) return false;
       if (!last_suffix && (Peek() == 'L' || Peek() == 'l')) {
         if (kind_ == FieldKind::kDayOfMonth) {
-          return Fail(pos_,
-                      "\"L\" stands alone in day-of-month (the last day)");
+          return Fail(pos_, "\"L\" stands alone in day-of-month (the last day)");
         }
         if (kind_ != FieldKind::kDayOfWeek) {
-          return Fail(pos_,
-                      "\"L\" is only valid in day-of-month and day-of-week");
+          return Fail(pos_, "\"L\" is only valid in day-of-month and day-of-week");
         }
         ++pos_;
         last_suffix = true;
@@ -288,8 +263,7 @@ class FieldParser {
         ++pos_;
         if (!Value(&hi, nullptr)) return false;
         if (hi < lo) {
-          return Fail(start, "reversed range " +
-                                 Quote(text_.substr(start, pos_ - start)) +
+          return Fail(start, "reversed range " + Quote(text_.substr(start, pos_ - start)) +
                                  " (wrap-around is not supported)");
         }
       } else if (Peek() == '/') {
@@ -325,9 +299,8 @@ struct Macro {
 };
 
 constexpr Macro kMacros[] = {
-    {"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"},
-    {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
-    {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+    {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+    {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
     {"@hourly", "0 * * * *"},
 };
 
@@ -345,8 +318,7 @@ class Matcher {
         dom_(static_cast<uint32_t>(e.days_of_month.to_ulong())),
         months_(static_cast<uint32_t>(e.months.to_ulong()) << 1),
         dow_(static_cast<uint32_t>(e.days_of_week.to_ulong())),
-        last_weekday_(
-            static_cast<uint32_t>(e.last_weekday_of_month.to_ulong())),
+        last_weekday_(static_cast<uint32_t>(e.last_weekday_of_month.to_ulong())),
         last_dom_(e.last_day_of_month),
         dom_restricted_(e.dom_restricted),
         dow_restricted_(e.dow_restricted),
@@ -414,8 +386,7 @@ class Matcher {
     const auto sod = static_cast<int>(from - days * kSecondsPerDay);
     const civil::CivilDay cd = civil::CivilFromDays(days);
     int64_t y = cd.year;
-    int mon = cd.month, d = cd.day, h = sod / 3600, mi = sod / 60 % 60,
-        s = sod % 60;
+    int mon = cd.month, d = cd.day, h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
     while (true) {
       if (!MonthMatches(mon)) {
         const uint32_t later = months_ & ~((2u << mon) - 1);
@@ -429,8 +400,7 @@ class Matcher {
         h = mi = s = 0;
       }
       const int64_t month_start = civil::DaysFromCivil(y, mon, 1);
-      const uint64_t day_mask =
-          uint64_t{DayMask(y, mon, month_start)} >> d << d;
+      const uint64_t day_mask = uint64_t{DayMask(y, mon, month_start)} >> d << d;
       if (day_mask == 0) {
         if (++mon > 12) {
           mon = 1;
@@ -489,8 +459,7 @@ class Matcher {
     const auto sod = static_cast<int>(from - days * kSecondsPerDay);
     const civil::CivilDay cd = civil::CivilFromDays(days);
     int64_t y = cd.year;
-    int mon = cd.month, d = cd.day, h = sod / 3600, mi = sod / 60 % 60,
-        s = sod % 60;
+    int mon = cd.month, d = cd.day, h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
     auto to_month_end = [&] {
       d = civil::DaysInMonth(y, mon);
       h = 23;
@@ -586,8 +555,7 @@ class Matcher {
 bool SomeDayMatches(const Matcher& m) {
   for (int64_t y = 2000; y < 2400; ++y) {
     for (int mon = 1; mon <= 12; ++mon) {
-      if (m.MonthMatches(mon) &&
-          m.DayMask(y, mon, civil::DaysFromCivil(y, mon, 1)) != 0) {
+      if (m.MonthMatches(mon) && m.DayMask(y, mon, civil::DaysFromCivil(y, mon, 1)) != 0) {
         return true;
       }
     }
@@ -620,8 +588,8 @@ std::string NeverFiresReason(const CronExpr& e) {
          "fields";
 }
 
-Result<CronExpr> ParseFields(std::string_view text, size_t trimmed_at,
-                             std::string_view source, CronError* error) {
+Result<CronExpr> ParseFields(std::string_view text, size_t trimmed_at, std::string_view source,
+                             CronError* error) {
   auto fail = [&](int field, size_t offset, std::string message) {
     if (error != nullptr) *error = CronError{field, offset, message};
     return Status::InvalidArgument(message);
@@ -652,9 +620,9 @@ Result<CronExpr> ParseFields(std::string_view text, size_t trimmed_at,
                 "expected 5 or 6 fields, got " + std::to_string(count));
   }
 
-  static constexpr FieldKind kSix[] = {
-      FieldKind::kSecond,     FieldKind::kMinute, FieldKind::kHour,
-      FieldKind::kDayOfMonth, FieldKind::kMonth,  FieldKind::kDayOfWeek};
+  static constexpr FieldKind kSix[] = {FieldKind::kSecond, FieldKind::kMinute,
+                                       FieldKind::kHour,   FieldKind::kDayOfMonth,
+                                       FieldKind::kMonth,  FieldKind::kDayOfWeek};
   const FieldKind* kinds = count == 6 ? kSix : kSix + 1;
   FieldValue values[6];
   FieldValue* by_kind[6] = {};
@@ -665,8 +633,7 @@ Result<CronExpr> ParseFields(std::string_view text, size_t trimmed_at,
       const int field = static_cast<int>(i) + 1;
       return fail(field, f.offset,
                   "field " + std::to_string(field) + " (" +
-                      std::string(kFieldInfo[static_cast<int>(kinds[i])].name) +
-                      "): " + f.reason);
+                      std::string(kFieldInfo[static_cast<int>(kinds[i])].name) + "): " + f.reason);
     }
     by_kind[static_cast<int>(kinds[i])] = &values[i];
   }
@@ -674,8 +641,7 @@ Result<CronExpr> ParseFields(std::string_view text, size_t trimmed_at,
   CronExpr expr;
   expr.source = std::string(source);
   expr.has_seconds = count == 6;
-  expr.seconds =
-      count == 6 ? std::bitset<60>(by_kind[0]->bits) : std::bitset<60>(1);
+  expr.seconds = count == 6 ? std::bitset<60>(by_kind[0]->bits) : std::bitset<60>(1);
   expr.minutes = std::bitset<60>(by_kind[1]->bits);
   expr.hours = std::bitset<24>(by_kind[2]->bits);
   const FieldValue& dom = *by_kind[3];
@@ -686,9 +652,7 @@ Result<CronExpr> ParseFields(std::string_view text, size_t trimmed_at,
   expr.days_of_week = std::bitset<7>(dow.bits);
   expr.last_weekday_of_month = std::bitset<7>(dow.last_weekday);
   for (int w = 0; w < 7; ++w) expr.nth_weekday[w] = dow.nth[w];
-  auto restricted = [](std::string_view field) {
-    return field != "*" && field != "?";
-  };
+  auto restricted = [](std::string_view field) { return field != "*" && field != "?"; };
   const size_t dom_index = count == 6 ? 3 : 2;
   expr.dom_restricted = restricted(tokens[dom_index].text);
   expr.dow_restricted = restricted(tokens[dom_index + 2].text);
@@ -709,9 +673,7 @@ constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 // SystemTime (2262-04-11T23:47:16Z).
 constexpr int64_t kSearchMin = 0;
 constexpr int64_t kSearchMax =
-    std::chrono::floor<std::chrono::seconds>(SystemTime::max())
-        .time_since_epoch()
-        .count();
+    std::chrono::floor<std::chrono::seconds>(SystemTime::max()).time_since_epoch().count();
 // Offset spans between 1970 and 2262 number a few hundred in the busiest
 // zones; the cap only makes the bound explicit.
 constexpr int kMaxSpans = 100000;
@@ -764,8 +726,7 @@ struct SpanFacts {
   // if any.
   std::optional<Fire> GapFire(const Matcher& m) const {
     if (!gap_at_begin || m.every_hour()) return std::nullopt;
-    const std::optional<int64_t> nominal =
-        m.Next(begin + offset_before, begin + offset);
+    const std::optional<int64_t> nominal = m.Next(begin + offset_before, begin + offset);
     if (!nominal) return std::nullopt;
     return MakeFire(begin, *nominal, DstNote::kShiftedFromGap);
   }
@@ -788,8 +749,8 @@ Result<CronExpr> ParseCron(std::string_view text, CronError* error) {
       if (end != trimmed.size()) {
         size_t extra = end;
         while (IsSpace(trimmed[extra])) ++extra;
-        std::string message = "unexpected " + Quote(trimmed.substr(extra)) +
-                              " after " + std::string(macro.name);
+        std::string message =
+            "unexpected " + Quote(trimmed.substr(extra)) + " after " + std::string(macro.name);
         if (error != nullptr) *error = CronError{0, b + extra, message};
         return Status::InvalidArgument(message);
       }
@@ -803,8 +764,7 @@ Result<CronExpr> ParseCron(std::string_view text, CronError* error) {
   return ParseFields(trimmed, b, trimmed, error);
 }
 
-std::optional<Fire> NextFire(const CronExpr& expr, const TimeZone& zone,
-                             SystemTime after) {
+std::optional<Fire> NextFire(const CronExpr& expr, const TimeZone& zone, SystemTime after) {
   const Matcher m(expr);
   // Strictly after, at whole seconds: 10:00:00.5 -> 10:00:01.
   const int64_t first = std::max(Seconds(after) + 1, kSearchMin);
@@ -828,8 +788,7 @@ std::optional<Fire> NextFire(const CronExpr& expr, const TimeZone& zone,
     }
     const int64_t end = std::min(span.end, kSearchMax + 1);
     if (const std::optional<int64_t> local = m.Next(from, end + span.offset)) {
-      return MakeFire(*local - span.offset, *local,
-                      span.NoteFor(*local, m.every_hour()));
+      return MakeFire(*local - span.offset, *local, span.NoteFor(*local, m.every_hour()));
     }
     if (end > kSearchMax) return std::nullopt;
     u = end;
@@ -857,15 +816,13 @@ std::optional<Fire> PreviousFire(const CronExpr& expr, const TimeZone& zone,
     if (span.repeat_at_begin && !m.every_hour()) {
       lower = std::max(lower, span.begin + span.offset_before);
     }
-    if (const std::optional<int64_t> local =
-            m.Previous(u + span.offset, lower)) {
+    if (const std::optional<int64_t> local = m.Previous(u + span.offset, lower)) {
       // The instant `begin` fires for the gap before it in preference to
       // its own local time, as in NextFire.
       if (begin_in_range && *local == span.begin + span.offset) {
         if (std::optional<Fire> fire = span.GapFire(m)) return fire;
       }
-      return MakeFire(*local - span.offset, *local,
-                      span.NoteFor(*local, m.every_hour()));
+      return MakeFire(*local - span.offset, *local, span.NoteFor(*local, m.every_hour()));
     }
     if (begin_in_range) {
       if (std::optional<Fire> fire = span.GapFire(m)) return fire;

@@ -123,8 +123,7 @@ struct Fire {
 
 // The first fire strictly after `after` (10:00:00.5 -> 10:00:01 at the
 // earliest), or nullopt if there is none up to 2262-04-11T23:47:16Z.
-std::optional<Fire> NextFire(const CronExpr& expr, const TimeZone& zone,
-                             SystemTime after);
+std::optional<Fire> NextFire(const CronExpr& expr, const TimeZone& zone, SystemTime after);
 
 // The last fire at or before `at_or_before` (10:00:00.5 -> 10:00:00 at the
 // latest), or nullopt if there is none since 1970-01-01T00:00:00Z.

@@ -19,9 +19,7 @@ constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kRuleLimit = int64_t{1'000'000} * 366 * kSecondsPerDay;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsAlpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 class Parser {
  public:
@@ -68,9 +66,8 @@ class Parser {
     return false;
   }
   Status Error() const {
-    return Status::InvalidArgument("POSIX TZ \"" + std::string(text_) +
-                                   "\": " + reason_ + " at offset " +
-                                   std::to_string(error_pos_));
+    return Status::InvalidArgument("POSIX TZ \"" + std::string(text_) + "\": " + reason_ +
+                                   " at offset " + std::to_string(error_pos_));
   }
 
   bool Expect(char c) {
@@ -209,16 +206,14 @@ int64_t LocalDay(const PosixDate& date, int64_t year) {
   const int64_t jan1 = civil::DaysFromCivil(year, 1, 1);
   switch (date.kind) {
     case PosixDate::Kind::kJulian:
-      return jan1 + date.day - 1 +
-             (civil::IsLeapYear(year) && date.day >= 60 ? 1 : 0);
+      return jan1 + date.day - 1 + (civil::IsLeapYear(year) && date.day >= 60 ? 1 : 0);
     case PosixDate::Kind::kZeroBased:
       return jan1 + date.day;
     case PosixDate::Kind::kMonthWeekDay:
       break;
   }
   const int64_t first = civil::DaysFromCivil(year, date.month, 1);
-  int day = (date.weekday - civil::WeekdayFromDays(first) + 7) % 7 +
-            7 * (date.week - 1);
+  int day = (date.weekday - civil::WeekdayFromDays(first) + 7) % 7 + 7 * (date.week - 1);
   // Week 5 means the last such weekday, which may be the fourth.
   if (day >= civil::DaysInMonth(year, date.month)) day -= 7;
   return first + day;
@@ -262,8 +257,7 @@ std::vector<Event> Events(const PosixTz& tz, int64_t first, int64_t last) {
 }  // namespace
 
 int64_t PosixDstStart(const PosixTz& tz, int64_t year) {
-  return LocalDay(tz.start, year) * kSecondsPerDay + tz.start.time -
-         tz.std_offset;
+  return LocalDay(tz.start, year) * kSecondsPerDay + tz.start.time - tz.std_offset;
 }
 
 int64_t PosixDstEnd(const PosixTz& tz, int64_t year) {
@@ -282,12 +276,11 @@ Result<PosixTz> ParsePosixTz(std::string_view text) {
     // first and last switches their neighbours; left in, an unpaired switch
     // at either end would look like a change.
     std::vector<Event> events = Events(tz, 1999, 2401);
-    std::erase_if(
-        events, [](const Event& e) { return e.year < 2000 || e.year > 2400; });
+    std::erase_if(events, [](const Event& e) { return e.year < 2000 || e.year > 2400; });
     tz.always_dst = events.front().to_dst;
-    tz.has_transitions = std::any_of(
-        events.begin(), events.end(),
-        [&](const Event& e) { return e.to_dst != events.front().to_dst; });
+    tz.has_transitions = std::any_of(events.begin(), events.end(), [&](const Event& e) {
+      return e.to_dst != events.front().to_dst;
+    });
   }
   return result;
 }
@@ -295,8 +288,7 @@ Result<PosixTz> ParsePosixTz(std::string_view text) {
 PosixPeriod PosixPeriodAt(const PosixTz& tz, int64_t t) {
   if (!tz.has_transitions) return {kInt64Min, kInt64Max, tz.always_dst};
   const int64_t tc = std::clamp(t, -kRuleLimit, kRuleLimit);
-  const int64_t year =
-      civil::CivilFromDays(civil::FloorDiv(tc, kSecondsPerDay)).year;
+  const int64_t year = civil::CivilFromDays(civil::FloorDiv(tc, kSecondsPerDay)).year;
   // Normal rules switch twice a year, so radius 2 finds both neighbours; the
   // wider windows only serve odd rules. Events of the outermost years may be
   // out of order relative to years outside the window (transition times can
@@ -304,8 +296,7 @@ PosixPeriod PosixPeriodAt(const PosixTz& tz, int64_t t) {
   for (int64_t radius = 2; radius <= 512; radius *= 4) {
     const std::vector<Event> events = Events(tz, year - radius, year + radius);
     auto trusted_switch = [&](size_t i) {
-      return i > 0 && events[i].year > year - radius &&
-             events[i].year < year + radius &&
+      return i > 0 && events[i].year > year - radius && events[i].year < year + radius &&
              events[i].to_dst != events[i - 1].to_dst;
     };
     size_t begin = events.size();

@@ -37,8 +37,7 @@ struct PosixDate {
 
 struct PosixTz {
   std::string std_abbrev;  // without the <> quotes
-  int32_t std_offset =
-      0;  // seconds; local = utc + offset (POSIX writes the negation)
+  int32_t std_offset = 0;  // seconds; local = utc + offset (POSIX writes the negation)
   bool has_dst = false;
   std::string dst_abbrev;
   int32_t dst_offset = 0;  // defaults to std_offset + 1h

@@ -26,12 +26,10 @@ constexpr std::string_view kZoneInfoDir = "/usr/share/zoneinfo/";
 // Rule periods are precomputed up to here, past the end of SystemTime (2262),
 // so that the cron search only ever does a binary search. Later instants are
 // computed from the rule on demand.
-constexpr int64_t kTableLimit =
-    civil::DaysFromCivil(2300, 1, 1) * civil::kSecondsPerDay;
+constexpr int64_t kTableLimit = civil::DaysFromCivil(2300, 1, 1) * civil::kSecondsPerDay;
 // A zone whose stored data ends before this (no real zone does) gets its rule
 // table started here rather than at the dawn of time.
-constexpr int64_t kRuleTableStart =
-    civil::DaysFromCivil(1800, 1, 1) * civil::kSecondsPerDay;
+constexpr int64_t kRuleTableStart = civil::DaysFromCivil(1800, 1, 1) * civil::kSecondsPerDay;
 
 SysSeconds ToSys(int64_t s) { return SysSeconds(std::chrono::seconds(s)); }
 int64_t FromSys(SysSeconds t) { return t.time_since_epoch().count(); }
@@ -60,8 +58,7 @@ struct RawPeriod {
 Result<std::string> ReadFooter(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IoError("cannot read", path);
-  std::string data((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return Status::IoError("cannot read", path);
   if (data.size() < 44 || data.compare(0, 4, "TZif") != 0) {
     return Status::Corruption("not a TZif file", path);
@@ -92,24 +89,19 @@ class TimeZone::Impl {
   // From table_end (a switch of `rule`) on, periods come from `rule`.
   int64_t table_end = kInt64Max;
   int64_t span_table_end = kInt64Max;
-  int32_t offset_after_spans =
-      0;  // the offset of the rule span at span_table_end
+  int32_t offset_after_spans = 0;  // the offset of the rule span at span_table_end
   PosixTz rule;
   std::optional<int32_t> fixed_offset;
 
-  void Push(int64_t begin, int32_t offset, bool is_dst,
-            const std::string& abbrev) {
+  void Push(int64_t begin, int32_t offset, bool is_dst, const std::string& abbrev) {
     auto it = std::find(abbrevs.begin(), abbrevs.end(), abbrev);
     const auto index = static_cast<uint16_t>(it - abbrevs.begin());
     if (it == abbrevs.end()) abbrevs.push_back(abbrev);
     if (!periods.empty()) {
       const PeriodEntry& last = periods.back();
-      if (last.offset == offset && last.is_dst == is_dst &&
-          last.abbrev == index)
-        return;
+      if (last.offset == offset && last.is_dst == is_dst && last.abbrev == index) return;
     }
-    periods.push_back(
-        {periods.empty() ? kInt64Min : begin, offset, is_dst, index});
+    periods.push_back({periods.empty() ? kInt64Min : begin, offset, is_dst, index});
   }
 
   void BuildSpans() {
@@ -128,9 +120,7 @@ class TimeZone::Impl {
     }
   }
 
-  int32_t RuleOffset(bool is_dst) const {
-    return is_dst ? rule.dst_offset : rule.std_offset;
-  }
+  int32_t RuleOffset(bool is_dst) const { return is_dst ? rule.dst_offset : rule.std_offset; }
 };
 
 TimeZone::TimeZone(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -147,12 +137,10 @@ TimeZone TimeZone::Utc() {
 }
 
 Result<TimeZone> TimeZone::Load(std::string_view name) {
-  const Status unknown = Status::InvalidArgument("unknown time zone \"" +
-                                                 std::string(name) + "\"");
+  const Status unknown = Status::InvalidArgument("unknown time zone \"" + std::string(name) + "\"");
   // date/tz finds zones by exact name in its directory scan, but the file
   // path below is built from the name too: refuse anything path-like.
-  if (name.empty() || name.front() == '/' ||
-      name.find("..") != std::string_view::npos) {
+  if (name.empty() || name.front() == '/' || name.find("..") != std::string_view::npos) {
     return unknown;
   }
   auto impl = std::make_shared<Impl>();
@@ -162,16 +150,14 @@ Result<TimeZone> TimeZone::Load(std::string_view name) {
   try {
     const date::time_zone* zone = date::locate_zone(name);
     file_name = std::string(zone->name());
-    const auto date_end =
-        date::sys_days(date::year::max() / date::December / 31);
-    date::sys_info info =
-        zone->get_info(date::sys_days(date::year::min() / date::January / 1));
+    const auto date_end = date::sys_days(date::year::max() / date::December / 31);
+    date::sys_info info = zone->get_info(date::sys_days(date::year::min() / date::January / 1));
     // A zone has a few hundred periods; the bound only guards against a
     // misbehaving library.
     for (int i = 0; i < 100000; ++i) {
       raw.push_back({raw.empty() ? kInt64Min : FromSys(info.begin),
-                     static_cast<int32_t>(info.offset.count()),
-                     info.save.count() != 0, info.abbrev});
+                     static_cast<int32_t>(info.offset.count()), info.save.count() != 0,
+                     info.abbrev});
       if (info.end >= date_end) break;
       date::sys_info next = zone->get_info(info.end);
       if (next.begin <= info.begin) break;
@@ -190,8 +176,7 @@ Result<TimeZone> TimeZone::Load(std::string_view name) {
   if (!footer->empty()) {
     Result<PosixTz> parsed = ParsePosixTz(*footer);
     if (!parsed.ok()) {
-      return Status::Corruption(parsed.status().message(), path)
-          .WithContext(context);
+      return Status::Corruption(parsed.status().message(), path).WithContext(context);
     }
     rule = *std::move(parsed);
   }
@@ -244,9 +229,8 @@ Period TimeZone::PeriodAt(SysSeconds t) const {
                   std::chrono::seconds(z.RuleOffset(p.is_dst)),
                   p.is_dst ? z.rule.dst_abbrev : z.rule.std_abbrev, p.is_dst};
   }
-  auto it = std::upper_bound(
-      z.periods.begin(), z.periods.end(), s,
-      [](int64_t v, const PeriodEntry& p) { return v < p.begin; });
+  auto it = std::upper_bound(z.periods.begin(), z.periods.end(), s,
+                             [](int64_t v, const PeriodEntry& p) { return v < p.begin; });
   --it;  // periods[0].begin is INT64_MIN, so `it` was not begin()
   const int64_t end = it + 1 == z.periods.end() ? z.table_end : (it + 1)->begin;
   return Period{ToSys(it->begin), ToSys(end), std::chrono::seconds(it->offset),
@@ -261,12 +245,11 @@ OffsetSpan TimeZone::SpanAt(SysSeconds t) const {
     const PosixPeriod p = PosixPeriodAt(z.rule, s);
     const auto offset = std::chrono::seconds(z.RuleOffset(p.is_dst));
     const auto other = std::chrono::seconds(z.RuleOffset(!p.is_dst));
-    return OffsetSpan{ToSys(std::max(p.begin, z.span_table_end)), ToSys(p.end),
-                      offset, other, p.end == kInt64Max ? offset : other};
+    return OffsetSpan{ToSys(std::max(p.begin, z.span_table_end)), ToSys(p.end), offset, other,
+                      p.end == kInt64Max ? offset : other};
   }
-  auto it = std::upper_bound(
-      z.spans.begin(), z.spans.end(), s,
-      [](int64_t v, const SpanEntry& p) { return v < p.begin; });
+  auto it = std::upper_bound(z.spans.begin(), z.spans.end(), s,
+                             [](int64_t v, const SpanEntry& p) { return v < p.begin; });
   --it;
   const bool last = it + 1 == z.spans.end();
   const auto offset = std::chrono::seconds(it->offset);
@@ -274,14 +257,12 @@ OffsetSpan TimeZone::SpanAt(SysSeconds t) const {
   span.begin = ToSys(it->begin);
   span.end = ToSys(last ? z.span_table_end : (it + 1)->begin);
   span.offset = offset;
-  span.offset_before =
-      it == z.spans.begin() ? offset : std::chrono::seconds((it - 1)->offset);
+  span.offset_before = it == z.spans.begin() ? offset : std::chrono::seconds((it - 1)->offset);
   if (!last) {
     span.offset_after = std::chrono::seconds((it + 1)->offset);
   } else {
-    span.offset_after = z.span_table_end == kInt64Max
-                            ? offset
-                            : std::chrono::seconds(z.offset_after_spans);
+    span.offset_after =
+        z.span_table_end == kInt64Max ? offset : std::chrono::seconds(z.offset_after_spans);
   }
   return span;
 }

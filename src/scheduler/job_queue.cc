@@ -37,8 +37,8 @@ const QueuedJob* JobQueue::FindById(const std::string& job_id) const {
   return nullptr;
 }
 
-std::vector<QueuedJob> JobQueue::TakeRunnable(
-    size_t slots, const std::function<bool(const std::string&)>& busy) {
+std::vector<QueuedJob> JobQueue::TakeRunnable(size_t slots,
+                                              const std::function<bool(const std::string&)>& busy) {
   std::vector<const QueuedJob*> candidates;
   for (const auto& [workspace, job] : jobs_) {
     if (!busy(workspace)) candidates.push_back(&job);

@@ -54,8 +54,9 @@ class Observer {
   virtual void OnJobProgress(const state::JobRecord&, tofu::Step, const tofu::UiEvent&) {}
   virtual void OnJobFinished(const state::JobRecord&, const tofu::JobOutcome&) {}
   virtual void OnConfigReloaded(const ReloadReport&) {}
-  // After every Tick, with how long it took.
-  virtual void OnTick(std::chrono::nanoseconds /*duration*/) {}
+  // After every Tick: how long it took, and how many workspace schedules it
+  // evaluated (each evaluation computes the next and previous fires).
+  virtual void OnTick(std::chrono::nanoseconds /*duration*/, uint64_t /*evaluations*/) {}
 };
 
 // Hands every call to each of a list of observers, in order.
@@ -78,8 +79,8 @@ class ObserverList final : public Observer {
   void OnConfigReloaded(const ReloadReport& r) override {
     for (Observer* o : observers_) o->OnConfigReloaded(r);
   }
-  void OnTick(std::chrono::nanoseconds d) override {
-    for (Observer* o : observers_) o->OnTick(d);
+  void OnTick(std::chrono::nanoseconds d, uint64_t evaluations) override {
+    for (Observer* o : observers_) o->OnTick(d, evaluations);
   }
 
  private:

@@ -148,10 +148,10 @@ Plan Planner::DesiredAt(const config::WorkspaceConfig& ws, const Overrides& over
         earliest(f->at);
         break;
       }
-      const std::optional<Window>& window =
-          f->suppressed == Suppression::kPaused   ? overrides.pause
-          : f->suppressed == Suppression::kMissed ? overrides.downtime
-                                                  : std::nullopt;
+      const std::optional<Window>& window = f->suppressed == Suppression::kPaused ? overrides.pause
+                                            : f->suppressed == Suppression::kMissed
+                                                ? overrides.downtime
+                                                : std::nullopt;
       if (!window || !window->until) break;  // suppressed for good
       t = *window->until - std::chrono::nanoseconds(1);
     }

@@ -64,8 +64,8 @@ std::string_view SuppressionName(Suppression s);  // "none", "paused", ...
 
 struct ScheduledFire {
   Action action = Action::kDeploy;
-  SystemTime at;        // the effective instant, jitter included
-  cron::Fire fire;      // the cron fire it comes from (DST notes, nominal time)
+  SystemTime at;    // the effective instant, jitter included
+  cron::Fire fire;  // the cron fire it comes from (DST notes, nominal time)
   Suppression suppressed = Suppression::kNone;
 };
 
@@ -104,8 +104,8 @@ class Planner {
   // The next `count` fires of one action strictly after `after`, whether or
   // not they are suppressed.
   std::vector<ScheduledFire> NextFires(const config::WorkspaceConfig& ws,
-                                       const Overrides& overrides, Action action,
-                                       SystemTime after, size_t count) const;
+                                       const Overrides& overrides, Action action, SystemTime after,
+                                       size_t count) const;
 
  private:
   std::optional<ScheduledFire> NextFire(const config::WorkspaceConfig& ws,

@@ -34,7 +34,9 @@ constexpr auto kHeartbeat = std::chrono::seconds(60);
 constexpr auto kMaxClockStepBack = std::chrono::hours(24);
 
 Operation OpOf(Action a) { return a == Action::kDeploy ? Operation::kDeploy : Operation::kDestroy; }
-Action ActionOf(Operation op) { return op == Operation::kDeploy ? Action::kDeploy : Action::kDestroy; }
+Action ActionOf(Operation op) {
+  return op == Operation::kDeploy ? Action::kDeploy : Action::kDestroy;
+}
 Actual ActualAfter(Operation op) {
   return op == Operation::kDeploy ? Actual::kDeployed : Actual::kDestroyed;
 }
@@ -97,9 +99,10 @@ std::string_view WorkspaceStatusName(WorkspaceStatus s) {
 }
 
 const WorkspaceView* StatusSnapshot::Find(std::string_view name) const {
-  auto it = std::lower_bound(
-      workspaces.begin(), workspaces.end(), name,
-      [](const std::shared_ptr<const WorkspaceView>& v, std::string_view n) { return v->name < n; });
+  auto it = std::lower_bound(workspaces.begin(), workspaces.end(), name,
+                             [](const std::shared_ptr<const WorkspaceView>& v, std::string_view n) {
+                               return v->name < n;
+                             });
   return it != workspaces.end() && (*it)->name == name ? it->get() : nullptr;
 }
 
@@ -112,6 +115,9 @@ std::string WorkspaceOfJobId(std::string_view job_id) {
 
 struct Reconciler::Runtime {
   const config::WorkspaceConfig* cfg = nullptr;  // null: orphaned
+  // The workspace's entry in state_.workspaces (std::map nodes are stable);
+  // saves a string-keyed lookup per use on the hot path.
+  state::WorkspaceState* st = nullptr;
   Plan plan;
   std::optional<ScheduledFire> next_deploy;
   std::optional<ScheduledFire> next_destroy;
@@ -186,6 +192,10 @@ Status Reconciler::Flush() {
   return Save();
 }
 
+void Reconciler::ReplanAllForTesting() {
+  for (auto& [name, rt] : runtimes_) rt.evaluated = false;
+}
+
 void Reconciler::SetTofuBinary(std::string binary, std::string problem) {
   tofu_binary_ = std::move(binary);
   tofu_problem_ = std::move(problem);
@@ -197,37 +207,39 @@ void Reconciler::RebuildRuntimes() {
     Runtime& rt = next[ws.name];
     rt.cfg = &ws;
     state::WorkspaceState& st = state_.workspaces[ws.name];
+    rt.st = &st;
     if (st.orphaned) {
       st.orphaned = false;
       dirty_ = true;
-      LOG(deps_.log, kInfo, "workspace").Workspace(ws.name).Message("back in the config; no longer orphaned");
+      LOG(deps_.log, kInfo, "workspace")
+          .Workspace(ws.name)
+          .Message("back in the config; no longer orphaned");
     }
   }
   for (auto& [name, st] : state_.workspaces) {
     if (next.count(name) > 0) continue;
     next[name].cfg = nullptr;
+    next[name].st = &st;
     if (!st.orphaned) {
       st.orphaned = true;
       dirty_ = true;
       LOG(deps_.log, kWarn, "workspace")
           .Workspace(name)
-          .Message("removed from the config: now orphaned; its resources are left as they are "
-                   "until an operator destroys it");
+          .Message(
+              "removed from the config: now orphaned; its resources are left as they are "
+              "until an operator destroys it");
     }
   }
   runtimes_ = std::move(next);
   snapshot_all_ = true;
 }
 
-Overrides Reconciler::OverridesFor(const std::string& name) const {
+Overrides Reconciler::OverridesFor(const state::WorkspaceState& st) const {
   Overrides ov;
-  auto it = state_.workspaces.find(name);
-  if (it != state_.workspaces.end()) {
-    for (const state::ManualAction& m : it->second.manual) {
-      ov.manual.push_back({ActionOf(m.operation), m.at, m.until});
-    }
-    if (it->second.pause) ov.pause = Window{it->second.pause->from, it->second.pause->until};
+  for (const state::ManualAction& m : st.manual) {
+    ov.manual.push_back({ActionOf(m.operation), m.at, m.until});
   }
+  if (st.pause) ov.pause = Window{st.pause->from, st.pause->until};
   ov.downtime = downtime_;
   return ov;
 }
@@ -240,8 +252,9 @@ Status Reconciler::Recover() {
     JobRecord record = *st.running;
     record.finished_at = now;
     record.result = JobResult::kInterrupted;
-    record.error = "the daemon stopped while this job ran (crash or kill); the workspace is "
-                   "reconciled again";
+    record.error =
+        "the daemon stopped while this job ran (crash or kill); the workspace is "
+        "reconciled again";
     st.running.reset();
     st.actual = Actual::kUnknown;
     st.actual_since = now;
@@ -250,8 +263,7 @@ Status Reconciler::Recover() {
         .JobId(record.id)
         .Operation(state::OperationName(record.operation))
         .Message("job was interrupted by a daemon stop; marked interrupted");
-    RecordFinished(std::move(record),
-                   SyntheticOutcome(tofu::Outcome::kCancelled, "interrupted"));
+    RecordFinished(std::move(record), SyntheticOutcome(tofu::Outcome::kCancelled, "interrupted"));
     MarkDirty(name);
   }
   if (!config_->scheduler.catch_up && state_.last_seen && *state_.last_seen < now) {
@@ -271,7 +283,7 @@ std::future<CommandResult> Reconciler::Post(Command command) {
   std::future<CommandResult> future = promise.get_future();
   std::function<void()> wake;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     inbox_.emplace_back(std::move(command), std::move(promise));
     wake = wake_;
   }
@@ -280,23 +292,30 @@ std::future<CommandResult> Reconciler::Post(Command command) {
 }
 
 void Reconciler::SetWake(std::function<void()> wake) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   wake_ = std::move(wake);
 }
 
 std::shared_ptr<const StatusSnapshot> Reconciler::snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return snapshot_;
 }
 
 SystemTime Reconciler::Tick() {
   const MonotonicTime started = deps_.clock.Monotonic();
   const SystemTime now = Now();
-  DrainInbox(now);
+  // Replies wait until the commands' effects are saved and published, so
+  // that a client that got its answer reads them back (a queued job's log,
+  // the workspace's status) and a crash right after cannot lose them.
+  std::vector<std::pair<std::promise<CommandResult>, CommandResult>> replies = DrainInbox(now);
   Reap(now);
+  uint64_t evaluations = 0;
   if (!shutting_down_) {
     for (auto& [name, rt] : runtimes_) {
-      if (rt.cfg != nullptr && (!rt.evaluated || rt.next_eval <= now)) Evaluate(name, rt, now);
+      if (rt.cfg != nullptr && (!rt.evaluated || rt.next_eval <= now)) {
+        Evaluate(name, rt, now);
+        ++evaluations;
+      }
     }
     Dispatch(now);
   }
@@ -308,7 +327,8 @@ SystemTime Reconciler::Tick() {
   }
   if (dirty_) (void)Save();
   Publish(now);
-  deps_.observer.OnTick(deps_.clock.Monotonic() - started);
+  for (auto& [promise, result] : replies) promise.set_value(std::move(result));
+  deps_.observer.OnTick(deps_.clock.Monotonic() - started, evaluations);
 
   // The heartbeat needs no wake-up of its own: the app loop ticks at least
   // every 30 s anyway.
@@ -319,16 +339,20 @@ SystemTime Reconciler::Tick() {
   return next;
 }
 
-void Reconciler::DrainInbox(SystemTime now) {
+std::vector<std::pair<std::promise<CommandResult>, CommandResult>> Reconciler::DrainInbox(
+    SystemTime now) {
   std::vector<std::pair<Command, std::promise<CommandResult>>> inbox;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     inbox.swap(inbox_);
   }
+  std::vector<std::pair<std::promise<CommandResult>, CommandResult>> replies;
+  replies.reserve(inbox.size());
   for (auto& [command, promise] : inbox) {
     CommandResult result = std::visit([&](const auto& c) { return Apply(c, now); }, command);
-    promise.set_value(std::move(result));
+    replies.emplace_back(std::move(promise), std::move(result));
   }
+  return replies;
 }
 
 CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
@@ -390,9 +414,10 @@ CommandResult Reconciler::Apply(const PauseCommand& c, SystemTime now) {
   state::WorkspaceState& st = state_.workspaces[c.workspace];
   // An active pause is extended from its start, so fires it already
   // suppressed stay suppressed.
-  SystemTime from = st.pause && st.pause->from <= now && (!st.pause->until || now < *st.pause->until)
-                        ? st.pause->from
-                        : now;
+  SystemTime from =
+      st.pause && st.pause->from <= now && (!st.pause->until || now < *st.pause->until)
+          ? st.pause->from
+          : now;
   st.pause = state::PauseWindow{from, c.until, c.user};
   rt->second.evaluated = false;
   MarkDirty(c.workspace);
@@ -472,7 +497,8 @@ CommandResult Reconciler::Apply(const ReloadCommand& c, SystemTime) {
   CommandResult result;
   result.diff = config::Diff(*config_, *c.config);
   for (const std::string& setting : result.diff.settings) {
-    if (setting == "server.listen" || setting == "server.web_config_file" || setting == "state.dir") {
+    if (setting == "server.listen" || setting == "server.web_config_file" ||
+        setting == "state.dir") {
       LOG(deps_.log, kWarn, "config")
           .Printf("%s changed: it takes effect after a restart", setting.c_str());
     }
@@ -495,8 +521,8 @@ CommandResult Reconciler::Apply(const ReloadCommand& c, SystemTime) {
 
 void Reconciler::Evaluate(const std::string& name, Runtime& rt, SystemTime now) {
   const config::WorkspaceConfig& ws = *rt.cfg;
-  state::WorkspaceState& st = state_.workspaces[name];
-  const Overrides ov = OverridesFor(name);
+  state::WorkspaceState& st = *rt.st;
+  const Overrides ov = OverridesFor(st);
 
   if (!st.last_fire) {
     // A new workspace: its history starts now; the level-triggered rule
@@ -577,7 +603,7 @@ void Reconciler::ProcessFires(const std::string& name, Runtime& rt,
     switch (f.suppressed) {
       case Suppression::kNone:
         report.outcome = static_cast<int>(i) == winner && !coalesced ? FireOutcome::kRan
-                                                                      : FireOutcome::kCoalesced;
+                                                                     : FireOutcome::kCoalesced;
         report.job_id = job_id;
         break;
       case Suppression::kPaused:
@@ -716,9 +742,8 @@ void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
   }
   if (tofu_binary_.empty()) return fail("no tofu binary: " + tofu_problem_, true);
 
-  tofu::TofuJobSpec spec =
-      MakeTofuJobSpec(*config_, *ws, TofuOp(record.operation), tofu_binary_, *dir,
-                      record.log_path, deps_.daemon_env, std::nullopt);
+  tofu::TofuJobSpec spec = MakeTofuJobSpec(*config_, *ws, TofuOp(record.operation), tofu_binary_,
+                                           *dir, record.log_path, deps_.daemon_env, std::nullopt);
   auto active = std::make_unique<Active>();
   active->record = record;
   active->lock = std::move(lock).value();
@@ -731,14 +756,15 @@ void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
       });
   Status started = active->job->Start();
   if (active->job->done()) {
-    return fail(active->job->outcome().error.empty() ? started.message()
-                                                     : active->job->outcome().error,
-                false);
+    return fail(
+        active->job->outcome().error.empty() ? started.message() : active->job->outcome().error,
+        false);
   }
   handles_[active->job->handle()] = name;
   st.running = record;
-  const milliseconds lag =
-      record.scheduled_for ? duration_cast<milliseconds>(now - *record.scheduled_for) : milliseconds(0);
+  const milliseconds lag = record.scheduled_for
+                               ? duration_cast<milliseconds>(now - *record.scheduled_for)
+                               : milliseconds(0);
   LOG(deps_.log, kInfo, "job")
       .Workspace(name)
       .JobId(record.id)
@@ -813,14 +839,15 @@ void Reconciler::FinishJob(const std::string& name, SystemTime now) {
       // The next start converges again; nothing to give up on.
     } else {
       // An operator's cancel is never retried.
-      RetryOrGiveUp(name, record,
-                    outcome.retryable && *record.result != JobResult::kCancelled, now);
+      RetryOrGiveUp(name, record, outcome.retryable && *record.result != JobResult::kCancelled,
+                    now);
     }
   }
   if (st.actual != before) st.actual_since = now;
   if (record.operation == Operation::kDeploy) {
-    bool planned = std::any_of(outcome.steps.begin(), outcome.steps.end(),
-                               [](const tofu::StepResult& s) { return s.step == tofu::Step::kPlan; });
+    bool planned =
+        std::any_of(outcome.steps.begin(), outcome.steps.end(),
+                    [](const tofu::StepResult& s) { return s.step == tofu::Step::kPlan; });
     if (planned) st.drift = outcome.drift;
   } else if (state::IsSuccess(*record.result)) {
     st.drift = false;
@@ -876,9 +903,10 @@ void Reconciler::RecordFinished(JobRecord record, const tofu::JobOutcome& outcom
       .Field("result", record.result ? state::JobResultName(*record.result) : "unknown")
       .Field("trigger", state::TriggerName(record.trigger))
       .Error(record.error)
-      .DurationMs(record.started_at && record.finished_at
-                      ? duration_cast<milliseconds>(*record.finished_at - *record.started_at).count()
-                      : 0)
+      .DurationMs(
+          record.started_at && record.finished_at
+              ? duration_cast<milliseconds>(*record.finished_at - *record.started_at).count()
+              : 0)
       .Printf("job finished: %d to add, %d to change, %d to destroy", record.changes.add,
               record.changes.change, record.changes.remove);
   deps_.observer.OnJobFinished(record, outcome);
@@ -893,8 +921,7 @@ void Reconciler::BeginShutdown() {
 }
 
 void Reconciler::AccountSavedHours(SystemTime now) {
-  const double hours =
-      std::chrono::duration<double, std::ratio<3600>>(now - last_savings_).count();
+  const double hours = std::chrono::duration<double, std::ratio<3600>>(now - last_savings_).count();
   last_savings_ = now;
   if (hours <= 0) return;
   for (const auto& [name, rt] : runtimes_) {
@@ -986,7 +1013,7 @@ void Reconciler::Publish(SystemTime now) {
   }
   changed_views_.clear();
   snapshot_all_ = false;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   snapshot_ = std::move(snap);
 }
 

@@ -33,6 +33,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread_annotations.h"
 #include "config/config.h"
 #include "platform/file_lock.h"
 #include "platform/file_system.h"
@@ -72,14 +73,15 @@ struct ReloadCommand {
   std::shared_ptr<const config::Config> config;
   std::string source;  // "inotify", "SIGHUP", "api"
 };
-using Command = std::variant<ManualCommand, PauseCommand, ResumeCommand, CancelCommand, ReloadCommand>;
+using Command =
+    std::variant<ManualCommand, PauseCommand, ResumeCommand, CancelCommand, ReloadCommand>;
 
 struct CommandResult {
   // NotFound (no such workspace or job), FailedPrecondition (e.g. a job that
   // already finished, a paused workspace paused again is fine), or OK.
   Status status;
-  std::string job_id;           // manual deploy/destroy: the job that will run
-  config::ConfigDiff diff;      // reload
+  std::string job_id;       // manual deploy/destroy: the job that will run
+  config::ConfigDiff diff;  // reload
 };
 
 struct ReconcilerDeps {
@@ -95,8 +97,8 @@ struct ReconcilerDeps {
 class Reconciler {
  public:
   // Never owns anything in `deps`. `state` comes from StateStore::Load.
-  Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config> config,
-             state::State state, std::string tofu_binary);
+  Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config> config, state::State state,
+             std::string tofu_binary);
   Reconciler(const Reconciler&) = delete;
   Reconciler& operator=(const Reconciler&) = delete;
   ~Reconciler();
@@ -138,13 +140,16 @@ class Reconciler {
   // The wall time Tick uses: the clock, but never earlier than a time it
   // already used (an NTP step back must not replay events).
   SystemTime LogicalNowForTesting() const { return logical_now_; }
+  // Makes the next Tick re-plan every workspace, as a start-up does.
+  void ReplanAllForTesting();
 
  private:
   struct Active;
   struct Runtime;
 
   SystemTime Now();
-  void DrainInbox(SystemTime now);
+  // Applies the posted commands; the caller replies once they are saved.
+  std::vector<std::pair<std::promise<CommandResult>, CommandResult>> DrainInbox(SystemTime now);
   CommandResult Apply(const ManualCommand& c, SystemTime now);
   CommandResult Apply(const PauseCommand& c, SystemTime now);
   CommandResult Apply(const ResumeCommand& c, SystemTime now);
@@ -169,7 +174,7 @@ class Reconciler {
                      SystemTime now);
   void RecordFinished(state::JobRecord record, const tofu::JobOutcome& outcome);
   void Supersede(const QueuedJob& old, const std::string& by, SystemTime now);
-  Overrides OverridesFor(const std::string& name) const;
+  Overrides OverridesFor(const state::WorkspaceState& st) const;
   void RebuildRuntimes();
   void AccountSavedHours(SystemTime now);
   std::shared_ptr<const WorkspaceView> BuildView(const std::string& name, const Runtime& rt) const;
@@ -189,7 +194,7 @@ class Reconciler {
 
   std::map<std::string, Runtime> runtimes_;  // every workspace: configured and orphaned
   JobQueue queue_;
-  std::map<std::string, std::unique_ptr<Active>> active_;      // by workspace
+  std::map<std::string, std::unique_ptr<Active>> active_;         // by workspace
   std::unordered_map<platform::RunHandle, std::string> handles_;  // current step -> workspace
   std::optional<Window> downtime_;
   SystemTime logical_now_{};
@@ -203,10 +208,11 @@ class Reconciler {
   uint64_t id_seed_ = 0;
   uint64_t id_counter_ = 0;
 
-  mutable std::mutex mu_;  // guards inbox_, wake_, snapshot_
-  std::vector<std::pair<Command, std::promise<CommandResult>>> inbox_;
-  std::function<void()> wake_;
-  std::shared_ptr<const StatusSnapshot> snapshot_;
+  // Everything above is the scheduler thread's alone; these are shared.
+  mutable Mutex mu_;
+  std::vector<std::pair<Command, std::promise<CommandResult>>> inbox_ GUARDED_BY(mu_);
+  std::function<void()> wake_ GUARDED_BY(mu_);
+  std::shared_ptr<const StatusSnapshot> snapshot_ GUARDED_BY(mu_);
 };
 
 // "<yyyymmddThhmmssZ>-<6 hex>-<workspace>": sortable by time, and the

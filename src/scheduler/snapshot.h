@@ -17,7 +17,7 @@ namespace provisioner::scheduler {
 
 // provisioner_workspaces_total{status}; also the API's "status".
 enum class WorkspaceStatus : uint8_t {
-  kUnknown,     // never run, or the outcome of the last job is unknown
+  kUnknown,  // never run, or the outcome of the last job is unknown
   kDeployed,
   kDestroyed,
   kDeploying,   // a deploy job is running

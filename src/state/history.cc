@@ -80,8 +80,8 @@ Result<std::vector<JobRecord>> JobHistory::Load(const std::string& workspace,
     if (lines[i].empty()) continue;
     auto job = JobFromJson(lines[i]);
     if (!job.ok()) {
-      warnings->push_back(path + ":" + std::to_string(i + 1) + ": skipped: " +
-                          job.status().message());
+      warnings->push_back(path + ":" + std::to_string(i + 1) +
+                          ": skipped: " + job.status().message());
       continue;
     }
     out.push_back(std::move(job).value());

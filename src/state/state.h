@@ -29,8 +29,8 @@ std::string_view TriggerName(Trigger t);  // "schedule", "manual", "catch_up", "
 Result<Trigger> ParseTrigger(std::string_view name);
 
 enum class JobResult : uint8_t {
-  kSucceeded,    // applied changes (or destroyed)
-  kNoChanges,    // plan found nothing to do
+  kSucceeded,  // applied changes (or destroyed)
+  kNoChanges,  // plan found nothing to do
   kFailed,
   kTimeout,
   kCancelled,
@@ -38,11 +38,13 @@ enum class JobResult : uint8_t {
 };
 std::string_view JobResultName(JobResult r);
 Result<JobResult> ParseJobResult(std::string_view name);
-inline bool IsSuccess(JobResult r) { return r == JobResult::kSucceeded || r == JobResult::kNoChanges; }
+inline bool IsSuccess(JobResult r) {
+  return r == JobResult::kSucceeded || r == JobResult::kNoChanges;
+}
 
 // What is known to exist in the cloud.
 enum class Actual : uint8_t {
-  kUnknown,    // never run, or the last job failed part-way
+  kUnknown,  // never run, or the last job failed part-way
   kDeployed,
   kDestroyed,
 };
@@ -66,18 +68,14 @@ struct JobRecord {
   std::optional<SystemTime> scheduled_for;  // the fire or request it serves
   std::optional<SystemTime> started_at;
   std::optional<SystemTime> finished_at;
-  std::optional<JobResult> result;          // unset while running
-  std::optional<int> exit_code;             // of the last tofu step that ran
+  std::optional<JobResult> result;  // unset while running
+  std::optional<int> exit_code;     // of the last tofu step that ran
   int attempt = 1;
   Changes changes;
   std::string error;     // summary from the diagnostics, or why it failed
   std::string log_path;  // state.dir/jobs/<workspace>/<id>.log
   std::string trace_id;
-  bool drift = false;    // the plan saw resources changed outside tofu
-  // While running: the tofu process group, so that a restarted daemon can
-  // stop what a crashed one left behind. 0 when unknown.
-  int64_t pid = 0;
-  uint64_t pid_start_ticks = 0;  // /proc/<pid>/stat start time, against pid reuse
+  bool drift = false;  // the plan saw resources changed outside tofu
 
   friend bool operator==(const JobRecord&, const JobRecord&) = default;
 };

@@ -1,12 +1,13 @@
 #include "state/state_json.h"
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
 #include "base/time_format.h"
+#include "platform/depth_json.h"
 
 namespace provisioner::state {
-
-using nlohmann::ordered_json;
 
 std::string_view OperationName(Operation op) {
   return op == Operation::kDeploy ? "deploy" : "destroy";
@@ -92,32 +93,64 @@ namespace {
 
 std::string Time(SystemTime t) { return FormatUtc(t, 3); }
 
-ordered_json OptionalTime(const std::optional<SystemTime>& t) {
-  return t ? ordered_json(Time(*t)) : ordered_json(nullptr);
+// Writers by hand: building an nlohmann tree first costs more than the
+// fsync for 10,000 workspaces, and the output must be byte-stable anyway.
+void Key(std::string* out, std::string_view key, bool* first) {
+  if (!*first) out->push_back(',');
+  *first = false;
+  AppendJsonString(out, key);
+  out->push_back(':');
+}
+void PutString(std::string* out, std::string_view key, std::string_view v, bool* first) {
+  Key(out, key, first);
+  AppendJsonString(out, v);
+}
+void PutTime(std::string* out, std::string_view key, const std::optional<SystemTime>& t,
+             bool* first) {
+  Key(out, key, first);
+  if (t) {
+    AppendJsonString(out, Time(*t));
+  } else {
+    out->append("null");
+  }
+}
+void PutInt(std::string* out, std::string_view key, int64_t v, bool* first) {
+  Key(out, key, first);
+  out->append(std::to_string(v));
+}
+void PutBool(std::string* out, std::string_view key, bool v, bool* first) {
+  Key(out, key, first);
+  out->append(v ? "true" : "false");
 }
 
-ordered_json JobJson(const JobRecord& j) {
-  ordered_json o;
-  o["id"] = j.id;
-  o["workspace"] = j.workspace;
-  o["operation"] = OperationName(j.operation);
-  o["trigger"] = TriggerName(j.trigger);
-  o["scheduled_for"] = OptionalTime(j.scheduled_for);
-  o["started_at"] = OptionalTime(j.started_at);
-  o["finished_at"] = OptionalTime(j.finished_at);
-  o["result"] = j.result ? ordered_json(JobResultName(*j.result)) : ordered_json(nullptr);
-  o["exit_code"] = j.exit_code ? ordered_json(*j.exit_code) : ordered_json(nullptr);
-  o["attempt"] = j.attempt;
-  o["changes"] = {{"add", j.changes.add}, {"change", j.changes.change}, {"remove", j.changes.remove}};
-  o["error"] = j.error;
-  o["log_path"] = j.log_path;
-  o["trace_id"] = j.trace_id;
-  o["drift"] = j.drift;
-  if (j.pid != 0) {
-    o["pid"] = j.pid;
-    o["pid_start_ticks"] = j.pid_start_ticks;
+void AppendJob(std::string* out, const JobRecord& j) {
+  bool first = true;
+  out->push_back('{');
+  PutString(out, "id", j.id, &first);
+  PutString(out, "workspace", j.workspace, &first);
+  PutString(out, "operation", OperationName(j.operation), &first);
+  PutString(out, "trigger", TriggerName(j.trigger), &first);
+  PutTime(out, "scheduled_for", j.scheduled_for, &first);
+  PutTime(out, "started_at", j.started_at, &first);
+  PutTime(out, "finished_at", j.finished_at, &first);
+  Key(out, "result", &first);
+  if (j.result) {
+    AppendJsonString(out, JobResultName(*j.result));
+  } else {
+    out->append("null");
   }
-  return o;
+  Key(out, "exit_code", &first);
+  out->append(j.exit_code ? std::to_string(*j.exit_code) : "null");
+  PutInt(out, "attempt", j.attempt, &first);
+  Key(out, "changes", &first);
+  out->append("{\"add\":" + std::to_string(j.changes.add) +
+              ",\"change\":" + std::to_string(j.changes.change) +
+              ",\"remove\":" + std::to_string(j.changes.remove) + "}");
+  PutString(out, "error", j.error, &first);
+  PutString(out, "log_path", j.log_path, &first);
+  PutString(out, "trace_id", j.trace_id, &first);
+  PutBool(out, "drift", j.drift, &first);
+  out->push_back('}');
 }
 
 // Reads fields out of a parsed document, recording the first problem with
@@ -132,8 +165,7 @@ class Reader {
     if (problem_.empty()) problem_ = path + ": " + why;
   }
 
-  const nlohmann::json* Field(const nlohmann::json& obj, const std::string& path,
-                              const char* key) {
+  const nlohmann::json* Field(const nlohmann::json& obj, const std::string& path, const char* key) {
     if (!obj.is_object()) {
       Fail(path, "expected an object");
       return nullptr;
@@ -252,8 +284,6 @@ class Reader {
     j.log_path = String(o, path, "log_path");
     j.trace_id = String(o, path, "trace_id");
     j.drift = Bool(o, path, "drift");
-    j.pid = Int(o, path, "pid", 0);
-    j.pid_start_ticks = static_cast<uint64_t>(Int(o, path, "pid_start_ticks", 0));
     return j;
   }
 
@@ -261,25 +291,18 @@ class Reader {
   std::string problem_;
 };
 
-// A depth cap for documents read from disk: nlohmann parses iteratively but
-// copies and compares recursively, so a hostile deeply nested file could
-// still overflow the stack later (reference/debian-libraries.md §3).
-struct TooDeep {};
-
+// Files on disk are capped at 16 levels (two are needed); see
+// platform/depth_json.h for why the check is a separate pass.
 nlohmann::json ParseCapped(std::string_view text, std::string* error) {
-  try {
-    nlohmann::json doc = nlohmann::json::parse(
-        text,
-        [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-          if (depth > 16) throw TooDeep{};
-          return true;
-        },
-        /*allow_exceptions=*/true);
-    return doc;
-  } catch (const TooDeep&) {
-    *error = "nested deeper than 16 levels";
-  } catch (const nlohmann::json::exception& e) {
-    *error = e.what();
+  nlohmann::json doc;
+  switch (platform::ParseJsonWithDepthLimit(text, 16, &doc, error)) {
+    case platform::JsonParse::kOk:
+      return doc;
+    case platform::JsonParse::kTooDeep:
+      *error = "nested deeper than 16 levels";
+      break;
+    case platform::JsonParse::kSyntaxError:
+      break;
   }
   return nlohmann::json();
 }
@@ -287,41 +310,86 @@ nlohmann::json ParseCapped(std::string_view text, std::string* error) {
 }  // namespace
 
 std::string StateToJson(const State& s) {
-  ordered_json root;
-  root["version"] = s.version;
-  root["last_seen"] = OptionalTime(s.last_seen);
-  ordered_json workspaces = ordered_json::object();
+  // One workspace per line: compact, yet diff- and grep-friendly.
+  std::string out;
+  out.reserve(256 + s.workspaces.size() * 640);
+  bool first = true;
+  out.push_back('{');
+  PutInt(&out, "version", s.version, &first);
+  PutTime(&out, "last_seen", s.last_seen, &first);
+  Key(&out, "workspaces", &first);
+  out.push_back('{');
+  bool first_ws = true;
   for (const auto& [name, ws] : s.workspaces) {
-    ordered_json w;
-    w["actual"] = ActualName(ws.actual);
-    w["actual_since"] = OptionalTime(ws.actual_since);
-    w["last_fire"] = OptionalTime(ws.last_fire);
-    ordered_json manual = ordered_json::array();
-    for (const ManualAction& m : ws.manual) {
-      manual.push_back({{"operation", OperationName(m.operation)},
-                        {"at", Time(m.at)},
-                        {"until", OptionalTime(m.until)},
-                        {"requested_by", m.requested_by}});
+    if (!first_ws) out.push_back(',');
+    first_ws = false;
+    out.push_back('\n');
+    AppendJsonString(&out, name);
+    out.append(":{");
+    bool f = true;
+    PutString(&out, "actual", ActualName(ws.actual), &f);
+    PutTime(&out, "actual_since", ws.actual_since, &f);
+    PutTime(&out, "last_fire", ws.last_fire, &f);
+    Key(&out, "manual", &f);
+    out.push_back('[');
+    for (size_t i = 0; i < ws.manual.size(); ++i) {
+      const ManualAction& m = ws.manual[i];
+      if (i > 0) out.push_back(',');
+      bool mf = true;
+      out.push_back('{');
+      PutString(&out, "operation", OperationName(m.operation), &mf);
+      PutTime(&out, "at", m.at, &mf);
+      PutTime(&out, "until", m.until, &mf);
+      PutString(&out, "requested_by", m.requested_by, &mf);
+      out.push_back('}');
     }
-    w["manual"] = std::move(manual);
-    w["pause"] = ws.pause ? ordered_json{{"from", Time(ws.pause->from)},
-                                         {"until", OptionalTime(ws.pause->until)},
-                                         {"requested_by", ws.pause->requested_by}}
-                          : ordered_json(nullptr);
-    w["running"] = ws.running ? JobJson(*ws.running) : ordered_json(nullptr);
-    w["last_job"] = ws.last_job ? JobJson(*ws.last_job) : ordered_json(nullptr);
-    w["retry"] = ws.retry ? ordered_json{{"operation", OperationName(ws.retry->operation)},
-                                         {"attempt", ws.retry->attempt},
-                                         {"not_before", Time(ws.retry->not_before)}}
-                          : ordered_json(nullptr);
-    w["gave_up_for"] = OptionalTime(ws.gave_up_for);
-    w["drift"] = ws.drift;
-    w["orphaned"] = ws.orphaned;
-    w["saved_hours"] = ws.saved_hours;
-    workspaces[name] = std::move(w);
+    out.push_back(']');
+    Key(&out, "pause", &f);
+    if (ws.pause) {
+      bool pf = true;
+      out.push_back('{');
+      PutTime(&out, "from", ws.pause->from, &pf);
+      PutTime(&out, "until", ws.pause->until, &pf);
+      PutString(&out, "requested_by", ws.pause->requested_by, &pf);
+      out.push_back('}');
+    } else {
+      out.append("null");
+    }
+    Key(&out, "running", &f);
+    if (ws.running) {
+      AppendJob(&out, *ws.running);
+    } else {
+      out.append("null");
+    }
+    Key(&out, "last_job", &f);
+    if (ws.last_job) {
+      AppendJob(&out, *ws.last_job);
+    } else {
+      out.append("null");
+    }
+    Key(&out, "retry", &f);
+    if (ws.retry) {
+      bool rf = true;
+      out.push_back('{');
+      PutString(&out, "operation", OperationName(ws.retry->operation), &rf);
+      PutInt(&out, "attempt", ws.retry->attempt, &rf);
+      PutTime(&out, "not_before", ws.retry->not_before, &rf);
+      out.push_back('}');
+    } else {
+      out.append("null");
+    }
+    PutTime(&out, "gave_up_for", ws.gave_up_for, &f);
+    PutBool(&out, "drift", ws.drift, &f);
+    PutBool(&out, "orphaned", ws.orphaned, &f);
+    Key(&out, "saved_hours", &f);
+    // Round-trips exactly: 17 significant digits.
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", ws.saved_hours);
+    out.append(buf);
+    out.push_back('}');
   }
-  root["workspaces"] = std::move(workspaces);
-  return root.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  out.append(s.workspaces.empty() ? "}}\n" : "\n}}\n");
+  return out;
 }
 
 Result<State> StateFromJson(std::string_view text) {
@@ -387,8 +455,8 @@ Result<State> StateFromJson(std::string_view text) {
       }
       if (const nlohmann::json* rt = r.Field(w, path, "retry"); rt != nullptr) {
         RetryState retry;
-        retry.operation = r.Enum(*rt, path + ".retry", "operation", ParseOperation,
-                                 Operation::kDeploy);
+        retry.operation =
+            r.Enum(*rt, path + ".retry", "operation", ParseOperation, Operation::kDeploy);
         retry.attempt = static_cast<int>(r.Int(*rt, path + ".retry", "attempt", 1));
         retry.not_before = r.RequiredTime(*rt, path + ".retry", "not_before");
         ws.retry = retry;
@@ -405,7 +473,10 @@ Result<State> StateFromJson(std::string_view text) {
 }
 
 std::string JobToJsonLine(const JobRecord& job) {
-  return JobJson(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  out.reserve(512);
+  AppendJob(&out, job);
+  return out;
 }
 
 Result<JobRecord> JobFromJson(std::string_view text) {

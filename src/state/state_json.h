@@ -9,7 +9,7 @@
 
 namespace provisioner::state {
 
-// Pretty-printed, keys in a stable order, ending with a newline.
+// Keys in a stable order, one workspace per line, ending with a newline.
 std::string StateToJson(const State& state);
 
 // Errors: Corruption naming what is wrong and where (e.g.

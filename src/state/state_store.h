@@ -24,11 +24,11 @@ namespace provisioner::state {
 
 struct LoadReport {
   State state;
-  bool fresh = false;          // no state file at all: a first start
-  bool from_backup = false;    // state.json was corrupt or missing; the .bak was used
-  bool from_temp = false;      // a save was cut short between its renames
-  std::string moved_aside;     // where the corrupt file went, or ""
-  std::string problem;         // what was wrong with state.json, or ""
+  bool fresh = false;        // no state file at all: a first start
+  bool from_backup = false;  // state.json was corrupt or missing; the .bak was used
+  bool from_temp = false;    // a save was cut short between its renames
+  std::string moved_aside;   // where the corrupt file went, or ""
+  std::string problem;       // what was wrong with state.json, or ""
 };
 
 class StateStore {

@@ -90,9 +90,9 @@ Result<std::string> ExtractEntry(std::string_view data, std::string_view entry,
     while (true) {
       la_ssize_t n = archive_read_data(a, buf, sizeof buf);
       if (n < 0) {
-        return Status::Corruption("archive entry " + std::string(entry),
-                                  archive_error_string(a) != nullptr ? archive_error_string(a)
-                                                                     : "read error");
+        return Status::Corruption(
+            "archive entry " + std::string(entry),
+            archive_error_string(a) != nullptr ? archive_error_string(a) : "read error");
       }
       if (n == 0) break;
       out.append(buf, static_cast<size_t>(n));
@@ -134,15 +134,15 @@ Status Installer::CheckRuns(const std::string& binary, const InstallRequest& req
   ASSIGN_OR_RETURN(platform::RunHandle h, runner_.Start(spec));
   platform::FinishedProcess f = runner_.Wait(h);
   if (f.exit_code != 0) {
-    return Status::FailedPrecondition(
-        binary + " version -json", f.exit_code >= 0 ? "exited with " + std::to_string(f.exit_code)
-                                                    : "killed by signal " +
-                                                          std::to_string(f.term_signal));
+    return Status::FailedPrecondition(binary + " version -json",
+                                      f.exit_code >= 0
+                                          ? "exited with " + std::to_string(f.exit_code)
+                                          : "killed by signal " + std::to_string(f.term_signal));
   }
   ASSIGN_OR_RETURN(std::string reported, ParseVersionJson(f.stdout_data));
   if (reported != request.version) {
-    return Status::FailedPrecondition(binary, "reports version " + reported + ", expected " +
-                                                  request.version);
+    return Status::FailedPrecondition(
+        binary, "reports version " + reported + ", expected " + request.version);
   }
   return Status::Ok();
 }
@@ -185,8 +185,8 @@ Result<InstallResult> Installer::EnsureInstalled(const InstallRequest& request) 
   result.sha256 = platform::Sha256Hex(archive);
   if (result.sha256 != expected) {
     return Status::Corruption("checksum mismatch for " + result.archive,
-                              "SHA256SUMS says " + expected + ", the download is " +
-                                  result.sha256 + "; refusing to install it");
+                              "SHA256SUMS says " + expected + ", the download is " + result.sha256 +
+                                  "; refusing to install it");
   }
   ASSIGN_OR_RETURN(std::string binary, ExtractEntry(archive, "tofu", kMaxBinaryBytes));
   archive.clear();

@@ -38,17 +38,16 @@ struct InstallRequest {
 };
 
 struct InstallResult {
-  std::string binary;      // install_root/<v>/tofu
+  std::string binary;       // install_root/<v>/tofu
   bool downloaded = false;  // false: it was already there and intact
-  std::string archive;     // the file name that was fetched
-  std::string sha256;      // of the archive
+  std::string archive;      // the file name that was fetched
+  std::string sha256;       // of the archive
 };
 
 class Installer {
  public:
   // Never owns its dependencies.
-  Installer(platform::HttpClient& http, platform::FileSystem& fs,
-            platform::ProcessRunner& runner);
+  Installer(platform::HttpClient& http, platform::FileSystem& fs, platform::ProcessRunner& runner);
   Installer(const Installer&) = delete;
   Installer& operator=(const Installer&) = delete;
 

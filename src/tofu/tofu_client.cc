@@ -16,7 +16,8 @@ using platform::StopReason;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-constexpr std::string_view kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr std::string_view kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // Error summaries that mean the template or the workspace's variables are
 // wrong: running again cannot help (DESIGN.md §5). Errors that carry a
@@ -129,13 +130,18 @@ std::vector<std::string> PlanArgv(const TofuJobSpec& spec) {
 }
 
 std::vector<std::string> ApplyArgv(const TofuJobSpec& spec) {
-  return {Argv0Name(spec), "apply",    "-input=false",
-          "-no-color",     "-json",    "-lock-timeout=" + FormatDuration(spec.lock_timeout),
+  return {Argv0Name(spec), "apply", "-input=false",
+          "-no-color",     "-json", "-lock-timeout=" + FormatDuration(spec.lock_timeout),
           spec.plan_file};
 }
 
 std::vector<std::string> DestroyArgv(const TofuJobSpec& spec) {
-  return {Argv0Name(spec), "destroy", "-input=false", "-no-color", "-json", "-auto-approve",
+  return {Argv0Name(spec),
+          "destroy",
+          "-input=false",
+          "-no-color",
+          "-json",
+          "-auto-approve",
           "-lock-timeout=" + FormatDuration(spec.lock_timeout)};
 }
 
@@ -260,11 +266,11 @@ bool TofuJob::OnFinished(const FinishedProcess& f) {
                    (f.killed ? " (killed after kill_grace)" : ""),
                true);
     } else {
-      Complete(Outcome::kCancelled,
-               std::string(stop == StopReason::kShutdown ? "stopped by daemon shutdown"
-                                                          : "cancelled") +
-                   " during " + step_name + (f.killed ? " (killed after kill_grace)" : ""),
-               false);
+      Complete(
+          Outcome::kCancelled,
+          std::string(stop == StopReason::kShutdown ? "stopped by daemon shutdown" : "cancelled") +
+              " during " + step_name + (f.killed ? " (killed after kill_grace)" : ""),
+          false);
     }
     return true;
   }
@@ -272,7 +278,9 @@ bool TofuJob::OnFinished(const FinishedProcess& f) {
   const bool crashed = f.exit_code == 11 || summary.crashed || io_->crashed;
   auto fail = [&](const std::string& fallback) {
     std::string error = summary.ErrorSummary();
-    if (crashed) error = "OpenTofu crashed during " + step_name + " (exit " + std::to_string(f.exit_code) + ")";
+    if (crashed)
+      error =
+          "OpenTofu crashed during " + step_name + " (exit " + std::to_string(f.exit_code) + ")";
     if (error.empty()) error = io_->first_stderr_error;
     if (error.empty()) error = fallback;
     bool config_error = io_->config_error;

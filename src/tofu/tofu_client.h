@@ -91,7 +91,7 @@ std::string_view OutcomeName(Outcome o);
 
 struct StepResult {
   Step step = Step::kInit;
-  int exit_code = -1;   // -1 when a signal ended it
+  int exit_code = -1;  // -1 when a signal ended it
   int term_signal = 0;
   platform::StopReason stop_reason = platform::StopReason::kNone;
   bool killed = false;  // SIGKILL after kill_grace
@@ -107,7 +107,7 @@ struct JobOutcome {
   std::vector<Diagnostic> diagnostics;  // errors and warnings of every step
   bool drift = false;                   // the plan saw resource_drift
   std::optional<StateLockError> state_lock;
-  std::vector<UiOutput> outputs;        // non-sensitive, from the apply
+  std::vector<UiOutput> outputs;  // non-sensitive, from the apply
   // One line for the job record: the first error, or why the job stopped.
   std::string error;
   // A retry may succeed: a held state lock, a timeout, a crash, a provider
@@ -126,8 +126,8 @@ using ProgressCallback = std::function<void(Step step, const UiEvent& event)>;
 class TofuJob {
  public:
   // Never owns runner, fs or clock. `on_progress` may be null.
-  TofuJob(platform::ProcessRunner& runner, platform::FileSystem& fs, Clock& clock,
-          TofuJobSpec spec, ProgressCallback on_progress);
+  TofuJob(platform::ProcessRunner& runner, platform::FileSystem& fs, Clock& clock, TofuJobSpec spec,
+          ProgressCallback on_progress);
   TofuJob(const TofuJob&) = delete;
   TofuJob& operator=(const TofuJob&) = delete;
 

@@ -121,8 +121,7 @@ struct UiOutput {
   // sensitive output, even if the producer sent it (Terraform <= 1.3 did):
   // these values end up in job records and logs, which must not hold secrets.
   std::optional<std::string> value_json;
-  std::string
-      action;  // plan-time outputs: "create", "update", "delete", "noop"
+  std::string action;  // plan-time outputs: "create", "update", "delete", "noop"
 };
 
 // The payload of a `version` line.
@@ -148,8 +147,7 @@ struct UiEvent {
   std::optional<ResourceAddr> resource;
   std::optional<ResourceAddr> previous_resource;  // set when the address moved
   std::string action;  // "create", "update", "replace", "delete", "read", ...
-  std::string
-      reason;  // "cannot_update", "delete_because_no_resource_config", ...
+  std::string reason;  // "cannot_update", "delete_because_no_resource_config", ...
   std::string id_key;
   std::string id_value;
   std::optional<double> elapsed_seconds;
@@ -261,9 +259,8 @@ class UiStreamParser {
   static constexpr size_t kKeptPrefixBytes = 4096;
 
   // `on_event`, if set, sees every event after the ui-version policy ran.
-  explicit UiStreamParser(
-      std::function<void(const UiEvent&)> on_event = nullptr,
-      size_t max_line_bytes = kDefaultMaxLineBytes);
+  explicit UiStreamParser(std::function<void(const UiEvent&)> on_event = nullptr,
+                          size_t max_line_bytes = kDefaultMaxLineBytes);
   UiStreamParser(const UiStreamParser&) = delete;
   UiStreamParser& operator=(const UiStreamParser&) = delete;
 
@@ -293,7 +290,6 @@ class UiStreamParser {
 };
 
 // Parses a whole stream at once; appends the events to `events` if non-null.
-UiStreamSummary ParseUiStream(std::string_view text,
-                              std::vector<UiEvent>* events = nullptr);
+UiStreamSummary ParseUiStream(std::string_view text, std::vector<UiEvent>* events = nullptr);
 
 }  // namespace provisioner::tofu

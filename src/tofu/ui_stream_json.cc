@@ -138,8 +138,7 @@ std::optional<double> Number(const Json* value, bool* malformed) {
     const std::string& s = value->get_ref<const std::string&>();
     double d = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
-    if (ec == std::errc() && end == s.data() + s.size() && std::isfinite(d))
-      return d;
+    if (ec == std::errc() && end == s.data() + s.size() && std::isfinite(d)) return d;
   }
   return std::nullopt;
 }
@@ -268,8 +267,7 @@ void ParseTypedPayload(const Json& object, UiEvent* event) {
     case UiEventType::kVersion: {
       VersionInfo v;
       const Json* tofu = Field(object, "tofu");
-      v.tofu =
-          Text(tofu != nullptr ? tofu : Field(object, "terraform"), malformed);
+      v.tofu = Text(tofu != nullptr ? tofu : Field(object, "terraform"), malformed);
       const Json* ui = Field(object, "ui");
       v.ui = Text(ui, malformed);
       v.supported = UiVersionSupported(v.ui, ui != nullptr && !ui->is_null());
@@ -277,8 +275,7 @@ void ParseTypedPayload(const Json& object, UiEvent* event) {
       return;
     }
     case UiEventType::kDiagnostic:
-      event->diagnostic =
-          ParseDiagnostic(Field(object, "diagnostic"), malformed);
+      event->diagnostic = ParseDiagnostic(Field(object, "diagnostic"), malformed);
       return;
     case UiEventType::kResourceDrift:
     case UiEventType::kPlannedChange: {
@@ -288,8 +285,7 @@ void ParseTypedPayload(const Json& object, UiEvent* event) {
         return;
       }
       event->resource = ParseResource(Field(*change, "resource"), malformed);
-      event->previous_resource =
-          ParseResource(Field(*change, "previous_resource"), malformed);
+      event->previous_resource = ParseResource(Field(*change, "previous_resource"), malformed);
       event->action = Text(Field(*change, "action"), malformed);
       event->reason = Text(Field(*change, "reason"), malformed);
       return;
@@ -341,8 +337,7 @@ std::string ValidUtf8(std::string_view text) {
   // Nearly all of it is ASCII: copy that run whole and check byte by byte
   // only from the first byte that could start a bad sequence.
   size_t ascii = 0;
-  while (ascii < text.size() &&
-         static_cast<unsigned char>(text[ascii]) < 0x80) {
+  while (ascii < text.size() && static_cast<unsigned char>(text[ascii]) < 0x80) {
     ++ascii;
   }
   std::string out(text.substr(0, ascii));
@@ -363,8 +358,7 @@ UiEvent ParseUiLineOrThrow(std::string_view line) {
   // Cheap rejection of the common non-JSON lines (banners, log text) before
   // the JSON parser sees them.
   size_t first = line.find_first_not_of(" \t");
-  if (first == std::string_view::npos || line[first] != '{')
-    return NotJson(line);
+  if (first == std::string_view::npos || line[first] != '{') return NotJson(line);
 
   Json object = ParseBounded(line);
   if (object.is_discarded()) {
@@ -372,8 +366,7 @@ UiEvent ParseUiLineOrThrow(std::string_view line) {
     // produces it, but a line mangled on its way (a cut pipe buffer, a
     // misbehaving wrapper) still deserves its payload: repair and retry once.
     std::string repaired = ValidUtf8(line);
-    if (repaired.size() == line.size() && repaired == line)
-      return NotJson(line);
+    if (repaired.size() == line.size() && repaired == line) return NotJson(line);
     object = ParseBounded(repaired);
     if (object.is_discarded()) return NotJson(line);
   }
@@ -389,8 +382,7 @@ UiEvent ParseUiLineOrThrow(std::string_view line) {
     return event;
   }
   event.type_name = Text(type, &event.malformed);
-  event.type =
-      type->is_string() ? TypeFromName(event.type_name) : UiEventType::kUnknown;
+  event.type = type->is_string() ? TypeFromName(event.type_name) : UiEventType::kUnknown;
   ParseTypedPayload(object, &event);
   return event;
 }
@@ -496,18 +488,15 @@ std::string UiStreamSummary::ErrorSummary() const {
   return crashed ? "OpenTofu crashed" : "";
 }
 
-const ResourceProgress* UiStreamSummary::FindResource(
-    std::string_view addr) const {
+const ResourceProgress* UiStreamSummary::FindResource(std::string_view addr) const {
   for (const ResourceProgress& r : resources) {
     if (r.addr == addr) return &r;
   }
   return nullptr;
 }
 
-UiStreamParser::UiStreamParser(std::function<void(const UiEvent&)> on_event,
-                               size_t max_line_bytes)
-    : on_event_(std::move(on_event)),
-      max_line_bytes_(std::max(max_line_bytes, kKeptPrefixBytes)) {}
+UiStreamParser::UiStreamParser(std::function<void(const UiEvent&)> on_event, size_t max_line_bytes)
+    : on_event_(std::move(on_event)), max_line_bytes_(std::max(max_line_bytes, kKeptPrefixBytes)) {}
 
 void UiStreamParser::Feed(std::string_view bytes) {
   while (!bytes.empty()) {
@@ -522,8 +511,7 @@ void UiStreamParser::Feed(std::string_view bytes) {
         partial_.append(piece.substr(0, kKeptPrefixBytes - partial_.size()));
       }
     } else if (newline != std::string_view::npos && partial_.empty()) {
-      HandleLine(
-          piece);  // the common case: a whole line inside `bytes`, no copy
+      HandleLine(piece);  // the common case: a whole line inside `bytes`, no copy
     } else {
       partial_.append(piece);
     }
@@ -575,8 +563,7 @@ void UiStreamParser::HandleLine(std::string_view line) {
 }
 
 ResourceProgress& UiStreamParser::Resource(const std::string& addr) {
-  auto [it, inserted] =
-      resource_index_.try_emplace(addr, summary_.resources.size());
+  auto [it, inserted] = resource_index_.try_emplace(addr, summary_.resources.size());
   if (inserted) {
     ResourceProgress fresh;
     fresh.addr = addr;
@@ -652,8 +639,7 @@ void UiStreamParser::Fold(const UiEvent& event) {
   if (event.elapsed_seconds) r.elapsed_seconds = *event.elapsed_seconds;
   switch (event.type) {
     case UiEventType::kResourceDrift:
-      if (r.status == ResourceStatus::kRefreshed)
-        r.status = ResourceStatus::kDrifted;
+      if (r.status == ResourceStatus::kRefreshed) r.status = ResourceStatus::kDrifted;
       if (r.action.empty()) r.action = event.action;
       break;
     case UiEventType::kPlannedChange:
@@ -681,8 +667,7 @@ void UiStreamParser::Fold(const UiEvent& event) {
   }
 }
 
-UiStreamSummary ParseUiStream(std::string_view text,
-                              std::vector<UiEvent>* events) {
+UiStreamSummary ParseUiStream(std::string_view text, std::vector<UiEvent>* events) {
   std::function<void(const UiEvent&)> collect;
   if (events != nullptr) {
     collect = [events](const UiEvent& event) { events->push_back(event); };

@@ -71,8 +71,7 @@ Materializer::Materializer(platform::FileSystem& fs, std::string state_dir)
 
 Result<std::string> Materializer::WorkspaceDir(const std::string& name) const {
   if (!config::IsValidWorkspaceName(name)) {
-    return Status::InvalidArgument("workspace name \"" + name + "\"",
-                                   "not a valid directory name");
+    return Status::InvalidArgument("workspace name \"" + name + "\"", "not a valid directory name");
   }
   return JoinPath(JoinPath(state_dir_, "workspaces"), name);
 }

@@ -174,7 +174,8 @@ Result<Template> LoadTemplate(FileSystem& fs, const std::string& templates_dir,
     auto link = fs.ReadLink(root);
     if (!link.ok()) return link.status();
     const std::string& target = *link;
-    std::string real = !target.empty() && target[0] == '/' ? target : JoinPath(templates_dir, target);
+    std::string real =
+        !target.empty() && target[0] == '/' ? target : JoinPath(templates_dir, target);
     auto real_info = fs.Stat(real);
     if (!real_info.ok() || real_info->type != FileType::kDirectory) {
       return Status::InvalidArgument("template \"" + name + "\"",

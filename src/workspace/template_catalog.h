@@ -30,8 +30,8 @@ struct TemplateFile {
 
 struct Template {
   std::string name;
-  std::string dir;   // templates_dir/name
-  std::string hash;  // lowercase hex SHA-256 of paths and contents
+  std::string dir;                  // templates_dir/name
+  std::string hash;                 // lowercase hex SHA-256 of paths and contents
   std::vector<TemplateFile> files;  // sorted by path
 };
 

@@ -11,108 +11,107 @@ using testing::CaptureSink;
 using testing::FakeClock;
 
 TEST_SUITE("base") {
-
-TEST_CASE("base: LOG builds a record with context fields and the clock's time") {
-  FakeClock clock;
-  CaptureSink sink;
-  log::Logger logger(clock, sink, log::Level::kInfo);
-  LOG(logger, kInfo, "scheduler")
-      .Workspace("dev-env")
-      .Operation("deploy")
-      .JobId("j-1")
-      .DurationMs(1250)
-      .Field("trigger", "schedule")
-      .Printf("deploy fired, %d to add", 3);
-  auto records = sink.records();
-  REQUIRE(records.size() == 1);
-  const log::Record& r = records[0];
-  CHECK(r.timestamp == clock.Now());
-  CHECK(r.level == log::Level::kInfo);
-  CHECK(r.category == "scheduler");
-  CHECK(r.message == "deploy fired, 3 to add");
-  CHECK(r.workspace == "dev-env");
-  CHECK(r.operation == "deploy");
-  CHECK(r.job_id == "j-1");
-  CHECK(r.duration_ms == 1250);
-  REQUIRE(r.extra.size() == 1);
-  CHECK(r.extra[0].first == "trigger");
-}
-
-TEST_CASE("base: a disabled level does not evaluate its arguments") {
-  FakeClock clock;
-  CaptureSink sink;
-  log::Logger logger(clock, sink, log::Level::kWarn);
-  int evaluated = 0;
-  auto expensive = [&evaluated] {
-    ++evaluated;
-    return std::string("x");
-  };
-  LOG(logger, kDebug, "scheduler").Workspace(expensive()).Printf("%s", expensive().c_str());
-  LOG(logger, kInfo, "scheduler").Message(expensive());
-  CHECK(evaluated == 0);
-  CHECK(sink.records().empty());
-  LOG(logger, kError, "scheduler").Message(expensive());
-  CHECK(evaluated == 1);
-  CHECK(sink.records().size() == 1);
-  logger.SetLevel(log::Level::kTrace);
-  LOG(logger, kTrace, "scheduler").Message("now on");
-  CHECK(sink.records().size() == 2);
-}
-
-TEST_CASE("base: LOG inside an unbraced if/else binds correctly") {
-  FakeClock clock;
-  CaptureSink sink;
-  log::Logger logger(clock, sink, log::Level::kInfo);
-  bool took_else = false;
-  for (bool cond : {true, false}) {
-    if (cond)
-      LOG(logger, kInfo, "x").Message("then");
-    else
-      took_else = true;
+  TEST_CASE("base: LOG builds a record with context fields and the clock's time") {
+    FakeClock clock;
+    CaptureSink sink;
+    log::Logger logger(clock, sink, log::Level::kInfo);
+    LOG(logger, kInfo, "scheduler")
+        .Workspace("dev-env")
+        .Operation("deploy")
+        .JobId("j-1")
+        .DurationMs(1250)
+        .Field("trigger", "schedule")
+        .Printf("deploy fired, %d to add", 3);
+    auto records = sink.records();
+    REQUIRE(records.size() == 1);
+    const log::Record& r = records[0];
+    CHECK(r.timestamp == clock.Now());
+    CHECK(r.level == log::Level::kInfo);
+    CHECK(r.category == "scheduler");
+    CHECK(r.message == "deploy fired, 3 to add");
+    CHECK(r.workspace == "dev-env");
+    CHECK(r.operation == "deploy");
+    CHECK(r.job_id == "j-1");
+    CHECK(r.duration_ms == 1250);
+    REQUIRE(r.extra.size() == 1);
+    CHECK(r.extra[0].first == "trigger");
   }
-  CHECK(took_else);
-  CHECK(sink.records().size() == 1);
-}
 
-TEST_CASE("base: JSON line has the fields of DESIGN.md §9") {
-  log::Record r;
-  r.timestamp = SystemTime(std::chrono::milliseconds(1'764'000'000'123));
-  r.level = log::Level::kWarn;
-  r.category = "job";
-  r.message = "apply failed: \"quota\"\n";
-  r.workspace = "dev-env";
-  r.job_id = "j-7";
-  r.error = "exit 1";
-  r.duration_ms = 42;
-  r.extra = {{"attempt", "2"}};
-  std::string line = log::FormatJson(r, {"0.1.0", "production"});
-  CHECK(line ==
-        "{\"timestamp\":\"2025-11-24T16:00:00.123Z\",\"level\":\"warn\",\"logger\":\"job\","
-        "\"message\":\"apply failed: \\\"quota\\\"\\n\",\"workspace\":\"dev-env\","
-        "\"job_id\":\"j-7\",\"duration_ms\":42,\"error\":\"exit 1\",\"attempt\":\"2\","
-        "\"tags\":{\"component\":\"job\",\"version\":\"0.1.0\",\"environment\":\"production\"}}");
-}
+  TEST_CASE("base: a disabled level does not evaluate its arguments") {
+    FakeClock clock;
+    CaptureSink sink;
+    log::Logger logger(clock, sink, log::Level::kWarn);
+    int evaluated = 0;
+    auto expensive = [&evaluated] {
+      ++evaluated;
+      return std::string("x");
+    };
+    LOG(logger, kDebug, "scheduler").Workspace(expensive()).Printf("%s", expensive().c_str());
+    LOG(logger, kInfo, "scheduler").Message(expensive());
+    CHECK(evaluated == 0);
+    CHECK(sink.records().empty());
+    LOG(logger, kError, "scheduler").Message(expensive());
+    CHECK(evaluated == 1);
+    CHECK(sink.records().size() == 1);
+    logger.SetLevel(log::Level::kTrace);
+    LOG(logger, kTrace, "scheduler").Message("now on");
+    CHECK(sink.records().size() == 2);
+  }
 
-TEST_CASE("base: text line is readable and quotes ambiguous values") {
-  log::Record r;
-  r.timestamp = SystemTime(std::chrono::milliseconds(1'764'000'000'123));
-  r.level = log::Level::kError;
-  r.category = "opentofu";
-  r.message = "plan failed";
-  r.workspace = "dev-env";
-  r.error = "Error acquiring the state lock";
-  CHECK(log::FormatText(r) ==
-        "2025-11-24T16:00:00.123Z ERROR opentofu: plan failed workspace=dev-env "
-        "error=\"Error acquiring the state lock\"");
-}
+  TEST_CASE("base: LOG inside an unbraced if/else binds correctly") {
+    FakeClock clock;
+    CaptureSink sink;
+    log::Logger logger(clock, sink, log::Level::kInfo);
+    bool took_else = false;
+    for (bool cond : {true, false}) {
+      if (cond)
+        LOG(logger, kInfo, "x").Message("then");
+      else
+        took_else = true;
+    }
+    CHECK(took_else);
+    CHECK(sink.records().size() == 1);
+  }
 
-TEST_CASE("base: ParseLevel and ParseFormat") {
-  CHECK(*log::ParseLevel("debug") == log::Level::kDebug);
-  CHECK(log::ParseLevel("verbose").status().message() ==
-        "unknown log level \"verbose\": use trace, debug, info, warn or error");
-  CHECK(*log::ParseFormat("text") == log::Format::kText);
-  CHECK_FALSE(log::ParseFormat("xml").ok());
-}
+  TEST_CASE("base: JSON line has the fields of DESIGN.md §9") {
+    log::Record r;
+    r.timestamp = SystemTime(std::chrono::milliseconds(1'764'000'000'123));
+    r.level = log::Level::kWarn;
+    r.category = "job";
+    r.message = "apply failed: \"quota\"\n";
+    r.workspace = "dev-env";
+    r.job_id = "j-7";
+    r.error = "exit 1";
+    r.duration_ms = 42;
+    r.extra = {{"attempt", "2"}};
+    std::string line = log::FormatJson(r, {"0.1.0", "production"});
+    CHECK(line ==
+          "{\"timestamp\":\"2025-11-24T16:00:00.123Z\",\"level\":\"warn\",\"logger\":\"job\","
+          "\"message\":\"apply failed: \\\"quota\\\"\\n\",\"workspace\":\"dev-env\","
+          "\"job_id\":\"j-7\",\"duration_ms\":42,\"error\":\"exit 1\",\"attempt\":\"2\","
+          "\"tags\":{\"component\":\"job\",\"version\":\"0.1.0\",\"environment\":\"production\"}}");
+  }
+
+  TEST_CASE("base: text line is readable and quotes ambiguous values") {
+    log::Record r;
+    r.timestamp = SystemTime(std::chrono::milliseconds(1'764'000'000'123));
+    r.level = log::Level::kError;
+    r.category = "opentofu";
+    r.message = "plan failed";
+    r.workspace = "dev-env";
+    r.error = "Error acquiring the state lock";
+    CHECK(log::FormatText(r) ==
+          "2025-11-24T16:00:00.123Z ERROR opentofu: plan failed workspace=dev-env "
+          "error=\"Error acquiring the state lock\"");
+  }
+
+  TEST_CASE("base: ParseLevel and ParseFormat") {
+    CHECK(*log::ParseLevel("debug") == log::Level::kDebug);
+    CHECK(log::ParseLevel("verbose").status().message() ==
+          "unknown log level \"verbose\": use trace, debug, info, warn or error");
+    CHECK(*log::ParseFormat("text") == log::Format::kText);
+    CHECK_FALSE(log::ParseFormat("xml").ok());
+  }
 
 }  // TEST_SUITE
 

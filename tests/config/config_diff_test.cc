@@ -13,52 +13,51 @@ std::shared_ptr<const Config> Load(std::string_view text) {
 }
 
 TEST_SUITE("config") {
-
-TEST_CASE("config: Diff lists added, removed and changed workspaces with fields") {
-  // Given a config with three workspaces,
-  auto before = Load(R"(scheduler: {max_concurrent_jobs: 4}
+  TEST_CASE("config: Diff lists added, removed and changed workspaces with fields") {
+    // Given a config with three workspaces,
+    auto before = Load(R"(scheduler: {max_concurrent_jobs: 4}
 workspaces:
   - {name: a, template: t, schedule: {deploy: "0 8 * * *", destroy: "0 19 * * *"}}
   - {name: b, template: t, env: {TOKEN: one}}
   - {name: c, template: t})");
-  // when b's env and a's deploy time change, c goes and d arrives,
-  auto after = Load(R"(scheduler: {max_concurrent_jobs: 8}
+    // when b's env and a's deploy time change, c goes and d arrives,
+    auto after = Load(R"(scheduler: {max_concurrent_jobs: 8}
 workspaces:
   - {name: d, template: t}
   - {name: a, template: t, schedule: {deploy: "0 7 * * *", destroy: "0 19 * * *"}}
   - {name: b, template: t, env: {TOKEN: two}, variables: {x: 1}})");
-  ConfigDiff diff = Diff(*before, *after);
-  // then the diff says exactly that, without secret values.
-  CHECK(diff.added == std::vector<std::string>{"d"});
-  CHECK(diff.removed == std::vector<std::string>{"c"});
-  REQUIRE(diff.changed.size() == 2);
-  CHECK(diff.changed[0].name == "a");
-  CHECK(diff.changed[0].fields == std::vector<std::string>{"schedule.deploy"});
-  CHECK(diff.changed[1].name == "b");
-  CHECK(diff.changed[1].fields == std::vector<std::string>{"variables", "env"});
-  CHECK(diff.settings == std::vector<std::string>{"scheduler.max_concurrent_jobs"});
-  CHECK(diff.Summary() ==
-        "1 added (d); 1 removed (c); 2 changed (a: schedule.deploy; b: variables, env); "
-        "settings: scheduler.max_concurrent_jobs");
-  CHECK(diff.Summary().find("two") == std::string::npos);
-}
+    ConfigDiff diff = Diff(*before, *after);
+    // then the diff says exactly that, without secret values.
+    CHECK(diff.added == std::vector<std::string>{"d"});
+    CHECK(diff.removed == std::vector<std::string>{"c"});
+    REQUIRE(diff.changed.size() == 2);
+    CHECK(diff.changed[0].name == "a");
+    CHECK(diff.changed[0].fields == std::vector<std::string>{"schedule.deploy"});
+    CHECK(diff.changed[1].name == "b");
+    CHECK(diff.changed[1].fields == std::vector<std::string>{"variables", "env"});
+    CHECK(diff.settings == std::vector<std::string>{"scheduler.max_concurrent_jobs"});
+    CHECK(diff.Summary() ==
+          "1 added (d); 1 removed (c); 2 changed (a: schedule.deploy; b: variables, env); "
+          "settings: scheduler.max_concurrent_jobs");
+    CHECK(diff.Summary().find("two") == std::string::npos);
+  }
 
-TEST_CASE("config: Diff of identical configs is empty") {
-  auto a = Load("workspaces: [{name: a, template: t}]");
-  auto b = Load("workspaces: [{name: a, template: t}]");
-  ConfigDiff diff = Diff(*a, *b);
-  CHECK(diff.empty());
-  CHECK(diff.Summary() == "no changes");
-}
+  TEST_CASE("config: Diff of identical configs is empty") {
+    auto a = Load("workspaces: [{name: a, template: t}]");
+    auto b = Load("workspaces: [{name: a, template: t}]");
+    ConfigDiff diff = Diff(*a, *b);
+    CHECK(diff.empty());
+    CHECK(diff.Summary() == "no changes");
+  }
 
-TEST_CASE("config: Diff summary shortens long lists") {
-  std::string before = "workspaces: []";
-  std::string after = "workspaces:\n";
-  for (int i = 0; i < 25; ++i) after += "  - {name: w" + std::to_string(i) + ", template: t}\n";
-  ConfigDiff diff = Diff(*Load(before), *Load(after));
-  CHECK(diff.added.size() == 25);
-  CHECK(diff.Summary() == "25 added (w0, w1, w2, w3, w4, w5, w6, w7, w8, w9 and 15 more)");
-}
+  TEST_CASE("config: Diff summary shortens long lists") {
+    std::string before = "workspaces: []";
+    std::string after = "workspaces:\n";
+    for (int i = 0; i < 25; ++i) after += "  - {name: w" + std::to_string(i) + ", template: t}\n";
+    ConfigDiff diff = Diff(*Load(before), *Load(after));
+    CHECK(diff.added.size() == 25);
+    CHECK(diff.Summary() == "25 added (w0, w1, w2, w3, w4, w5, w6, w7, w8, w9 and 15 more)");
+  }
 
 }  // TEST_SUITE
 

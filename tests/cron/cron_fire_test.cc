@@ -246,8 +246,7 @@ TEST_SUITE("cron") {
 
   TEST_CASE("cron: sub-second inputs and the edges of the supported range") {
     using testing::At;
-    constexpr auto kMaxSec =
-        std::chrono::floor<std::chrono::seconds>(SystemTime::max());
+    constexpr auto kMaxSec = std::chrono::floor<std::chrono::seconds>(SystemTime::max());
     // clang-format off
     const EdgeCase cases[] = {
       {"* * * * * *", "UTC", true, T("2026-01-01T10:00:00.5Z"), "2026-01-01T10:00:01+00:00"},
@@ -289,8 +288,8 @@ TEST_SUITE("cron") {
       CAPTURE(c.from.time_since_epoch().count());
       const CronExpr expr = Expr(c.expr);
       const TimeZone zone = Zone(c.zone);
-      std::optional<Fire> fire = c.next ? NextFire(expr, zone, c.from)
-                                        : PreviousFire(expr, zone, c.from);
+      std::optional<Fire> fire =
+          c.next ? NextFire(expr, zone, c.from) : PreviousFire(expr, zone, c.from);
       CHECK(fire.has_value() == (c.want[0] != '\0'));
       if (fire) CHECK(Describe(*fire, zone) == c.want);
     }
@@ -332,8 +331,7 @@ TEST_SUITE("cron") {
     for (const std::vector<std::string>& g : got) CHECK(g == want);
   }
 
-  TEST_CASE(
-      "cron: UTC and a fixed-offset zone agree with the equivalent shift") {
+  TEST_CASE("cron: UTC and a fixed-offset zone agree with the equivalent shift") {
     // Etc/GMT+5 is UTC-5 for all time: its fires are UTC's fires of the same
     // local times, five hours later.
     const TimeZone utc = TimeZone::Utc();

@@ -16,8 +16,7 @@ using testing::At;
 using testing::Zone;
 
 // The contract of a parse result, whatever the input.
-void CheckParse(const std::string& text, const std::vector<TimeZone>& zones,
-                std::mt19937_64& rng) {
+void CheckParse(const std::string& text, const std::vector<TimeZone>& zones, std::mt19937_64& rng) {
   CronError error;
   Result<CronExpr> parsed = ParseCron(text, &error);
   if (!parsed.ok()) {
@@ -30,8 +29,7 @@ void CheckParse(const std::string& text, const std::vector<TimeZone>& zones,
     REQUIRE(error.field >= 0);
     REQUIRE(error.field <= 6);
     if (error.field > 0) {
-      REQUIRE(error.message.rfind("field " + std::to_string(error.field) + " (",
-                                  0) == 0);
+      REQUIRE(error.message.rfind("field " + std::to_string(error.field) + " (", 0) == 0);
     }
     return;
   }
@@ -50,8 +48,7 @@ void CheckParse(const std::string& text, const std::vector<TimeZone>& zones,
 TEST_SUITE("cron") {
   TEST_CASE("cron: random bytes never crash the parser") {
     std::mt19937_64 rng(42);
-    const std::vector<TimeZone> zones = {TimeZone::Utc(),
-                                         Zone("Europe/Berlin")};
+    const std::vector<TimeZone> zones = {TimeZone::Utc(), Zone("Europe/Berlin")};
     std::uniform_int_distribution<int> length(0, 40);
     std::uniform_int_distribution<int> byte(0, 255);
     for (int i = 0; i < 20000; ++i) {
@@ -148,8 +145,7 @@ TEST_SUITE("cron") {
     std::string fields;
     for (int i = 0; i < 100000; ++i) fields += "* ";
     CronError error;
-    CHECK(ParseCron(fields, &error).status().message() ==
-          "expected 5 or 6 fields, got 100000");
+    CHECK(ParseCron(fields, &error).status().message() == "expected 5 or 6 fields, got 100000");
     CHECK(error.offset == 12);
 
     const std::string digits(1 << 20, '9');
@@ -158,9 +154,8 @@ TEST_SUITE("cron") {
     CHECK(huge.status().message() ==
           "field 1 (minute): value 999999999999999999999999... out of range "
           "0-59");
-    CHECK(
-        ParseCron("*/" + digits + " * * * *").status().message() ==
-        "field 1 (minute): step 999999999999999999999999... out of range 1-60");
+    CHECK(ParseCron("*/" + digits + " * * * *").status().message() ==
+          "field 1 (minute): step 999999999999999999999999... out of range 1-60");
     CHECK(ParseCron("0 0 * * 1#" + digits).status().message() ==
           "field 5 (day-of-week): occurrence 999999999999999999999999... out "
           "of range 1-5");
@@ -169,9 +164,8 @@ TEST_SUITE("cron") {
           "field 4 (month): unknown name \"AAAAAAAAAAAAAAAAAAAAAAAA...\"");
     CHECK(ParseCron("@" + name).status().message() ==
           "unknown macro \"@AAAAAAAAAAAAAAAAAAAAAAA...\"");
-    for (const std::string& text :
-         {list, fields, digits, name, std::string(100000, ' '),
-          std::string(100000, ','), std::string(100000, '\0')}) {
+    for (const std::string& text : {list, fields, digits, name, std::string(100000, ' '),
+                                    std::string(100000, ','), std::string(100000, '\0')}) {
       CheckParse(text, zones, rng);
     }
   }

@@ -140,9 +140,8 @@ TEST_SUITE("cron") {
 
   TEST_CASE("cron: a macro parses to the same sets as its expansion") {
     const char* pairs[][2] = {
-        {"@yearly", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-        {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},
-        {"@hourly", "0 * * * *"},
+        {"@yearly", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
+        {"@daily", "0 0 * * *"},  {"@hourly", "0 * * * *"},
     };
     for (const auto& [macro, expansion] : pairs) {
       CAPTURE(macro);

@@ -54,9 +54,7 @@ uint64_t Seed(uint64_t fallback) {
 class Gen {
  public:
   explicit Gen(uint64_t seed) : rng_(seed) {}
-  int Int(int lo, int hi) {
-    return std::uniform_int_distribution<int>(lo, hi)(rng_);
-  }
+  int Int(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
   int64_t Int64(int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
   }
@@ -89,8 +87,7 @@ struct ExprModel {
 
 const char* const kMonthNames[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                    "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
-const char* const kDayNames[] = {"SUN", "MON", "TUE", "WED",
-                                 "THU", "FRI", "SAT"};
+const char* const kDayNames[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
 std::string RandomCase(Gen& g, std::string s) {
   for (char& c : s) {
@@ -164,8 +161,7 @@ std::string RandomItem(Gen& g, Kind k, FieldModel* m) {
     for (int v = a; v <= b; ++v) m->values.insert(v);
     return ValueText(g, k, a) + "-" + ValueText(g, k, b);
   }
-  const int step =
-      g.Chance(0.7) ? g.Int(1, std::min(12, MaxStep(k))) : g.Int(1, MaxStep(k));
+  const int step = g.Chance(0.7) ? g.Int(1, std::min(12, MaxStep(k))) : g.Int(1, MaxStep(k));
   int a = Lo(k), b = Hi(k);
   std::string head = "*";
   if (r < 80) {
@@ -181,8 +177,7 @@ std::string RandomItem(Gen& g, Kind k, FieldModel* m) {
   return head + "/" + std::to_string(step);
 }
 
-std::string RandomField(Gen& g, Kind k, double star, FieldModel* m,
-                        bool* restricted) {
+std::string RandomField(Gen& g, Kind k, double star, FieldModel* m, bool* restricted) {
   *restricted = true;
   if (g.Chance(star)) {
     *restricted = false;
@@ -241,14 +236,11 @@ void CheckAgainstModel(const CronExpr& c, const ExprModel& m) {
     REQUIRE(c.months.test(v - 1) == (m.f[kMonth].values.count(v) > 0));
   }
   for (int w = 0; w < 7; ++w) {
-    const bool set = m.f[kDow].values.count(w) > 0 ||
-                     (w == 0 && m.f[kDow].values.count(7) > 0);
+    const bool set = m.f[kDow].values.count(w) > 0 || (w == 0 && m.f[kDow].values.count(7) > 0);
     REQUIRE(c.days_of_week.test(w) == set);
-    REQUIRE(c.last_weekday_of_month.test(w) ==
-            (m.f[kDow].last_weekday.count(w) > 0));
+    REQUIRE(c.last_weekday_of_month.test(w) == (m.f[kDow].last_weekday.count(w) > 0));
     for (int n = 1; n <= 5; ++n) {
-      REQUIRE(((c.nth_weekday[w] >> n) & 1) ==
-              (m.f[kDow].nth.count({w, n}) > 0 ? 1 : 0));
+      REQUIRE(((c.nth_weekday[w] >> n) & 1) == (m.f[kDow].nth.count({w, n}) > 0 ? 1 : 0));
     }
   }
   REQUIRE(c.last_day_of_month == m.f[kDom].last_day);
@@ -290,21 +282,18 @@ bool DayMatches(const CronExpr& e, int64_t day) {
   const year_month_day ymd(sd);
   const int d = static_cast<int>(static_cast<unsigned>(ymd.day()));
   const int m = static_cast<int>(static_cast<unsigned>(ymd.month()));
-  const int last = static_cast<int>(static_cast<unsigned>(
-      year_month_day_last(ymd.year(), month_day_last(ymd.month())).day()));
+  const int last = static_cast<int>(
+      static_cast<unsigned>(year_month_day_last(ymd.year(), month_day_last(ymd.month())).day()));
   const int wd = static_cast<int>(weekday(sd).c_encoding());
   if (!e.months.test(m - 1)) return false;
-  const bool dom =
-      e.days_of_month.test(d) || (e.last_day_of_month && d == last);
-  const bool dow = e.days_of_week.test(wd) ||
-                   (e.last_weekday_of_month.test(wd) && d + 7 > last) ||
+  const bool dom = e.days_of_month.test(d) || (e.last_day_of_month && d == last);
+  const bool dow = e.days_of_week.test(wd) || (e.last_weekday_of_month.test(wd) && d + 7 > last) ||
                    ((e.nth_weekday[wd] >> ((d - 1) / 7 + 1)) & 1);
   return e.dom_restricted && e.dow_restricted ? (dom || dow) : (dom && dow);
 }
 
 bool TimeMatches(const CronExpr& e, int64_t second_of_day) {
-  return e.hours.test(second_of_day / 3600) &&
-         e.minutes.test(second_of_day / 60 % 60) &&
+  return e.hours.test(second_of_day / 3600) && e.minutes.test(second_of_day / 60 % 60) &&
          e.seconds.test(second_of_day % 60);
 }
 
@@ -316,8 +305,7 @@ struct Transition {
 
 // Offset changes in [a, b]: sampled every `step` seconds, then bisected to
 // the exact second.
-std::vector<Transition> FindTransitions(const TimeZone& z, int64_t a, int64_t b,
-                                        int64_t step) {
+std::vector<Transition> FindTransitions(const TimeZone& z, int64_t a, int64_t b, int64_t step) {
   std::vector<Transition> out;
   auto off = [&](int64_t t) { return z.OffsetAt(At(t)).count(); };
   int64_t prev_t = a;
@@ -349,14 +337,11 @@ struct RefFire {
 class Reference {
  public:
   // Fires with instants in [a, b]; local times are enumerated by `each_local`.
-  Reference(const CronExpr& e, const TimeZone& z, int64_t a, int64_t b,
-            int64_t sample_step)
+  Reference(const CronExpr& e, const TimeZone& z, int64_t a, int64_t b, int64_t sample_step)
       : e_(e), z_(z), a_(a), b_(b) {
-    transitions_ =
-        FindTransitions(z, std::max<int64_t>(a - 2 * kDay, -kDay),
-                        std::min(b + 2 * kDay, kSearchMax), sample_step);
-    offsets_.insert(
-        z.OffsetAt(At(std::max<int64_t>(a - 2 * kDay, -kDay))).count());
+    transitions_ = FindTransitions(z, std::max<int64_t>(a - 2 * kDay, -kDay),
+                                   std::min(b + 2 * kDay, kSearchMax), sample_step);
+    offsets_.insert(z.OffsetAt(At(std::max<int64_t>(a - 2 * kDay, -kDay))).count());
     for (const Transition& t : transitions_) offsets_.insert(t.after);
     lo_local_ = a + *offsets_.begin() - kDay;
     hi_local_ = b + *offsets_.rbegin() + kDay;
@@ -371,8 +356,7 @@ class Reference {
     const int64_t step = e_.has_seconds ? 1 : 60;
     int64_t day = -1;
     bool day_ok = false;
-    for (int64_t l = lo_local_ - ((lo_local_ % step) + step) % step;
-         l <= hi_local_; l += step) {
+    for (int64_t l = lo_local_ - ((lo_local_ % step) + step) % step; l <= hi_local_; l += step) {
       const int64_t d = l >= 0 ? l / kDay : (l - kDay + 1) / kDay;
       if (d != day) {
         day = d;
@@ -425,8 +409,7 @@ class Reference {
           Put({u, l, twice ? DstNote::kRepeatedEach : DstNote::kNone});
         }
       } else {
-        Put({instants[0], l,
-             twice ? DstNote::kFirstOfRepeated : DstNote::kNone});
+        Put({instants[0], l, twice ? DstNote::kFirstOfRepeated : DstNote::kNone});
       }
       return;
     }
@@ -439,10 +422,9 @@ class Reference {
     }
     // Outside the instants the reference can map (before 1970 or after
     // 2262): irrelevant, but say so if it is inside the window.
-    if (l - *offsets_.rbegin() >= a_ && l - *offsets_.begin() <= b_ &&
-        a_ > kDay && b_ < kSearchMax - kDay) {
-      FAIL("reference: local time " << testing::LocalString(l)
-                                    << " has no instant and no gap");
+    if (l - *offsets_.rbegin() >= a_ && l - *offsets_.begin() <= b_ && a_ > kDay &&
+        b_ < kSearchMax - kDay) {
+      FAIL("reference: local time " << testing::LocalString(l) << " has no instant and no gap");
     }
   }
 
@@ -475,8 +457,8 @@ std::string Show(const RefFire& f, const TimeZone& z) {
 }
 
 bool Same(const std::optional<Fire>& got, const RefFire& want) {
-  return got && Sec(got->at) == want.at &&
-         got->nominal.count() == want.nominal && got->note == want.note;
+  return got && Sec(got->at) == want.at && got->nominal.count() == want.nominal &&
+         got->note == want.note;
 }
 
 // NextFire and PreviousFire reproduce the reference's fires in [a, b] and
@@ -491,8 +473,7 @@ void CheckWindow(const CronExpr& e, const TimeZone& z, int64_t a, int64_t b,
   for (const RefFire& f : want) {
     const std::optional<Fire> got = NextFire(e, z, At(t));
     if (!Same(got, f)) {
-      FAIL("NextFire after " << t << ": got " << show(got) << ", want "
-                             << Show(f, z));
+      FAIL("NextFire after " << t << ": got " << show(got) << ", want " << Show(f, z));
     }
     t = f.at;
   }
@@ -502,15 +483,13 @@ void CheckWindow(const CronExpr& e, const TimeZone& z, int64_t a, int64_t b,
     // Nothing after b in the whole range: then the last fire of all is
     // at or before b.
     std::optional<Fire> last = PreviousFire(e, z, SystemTime::max());
-    REQUIRE_MESSAGE((!last || Sec(last->at) <= b),
-                    "NextFire gave up after " << t);
+    REQUIRE_MESSAGE((!last || Sec(last->at) <= b), "NextFire gave up after " << t);
   }
   t = b;
   for (auto it = want.rbegin(); it != want.rend(); ++it) {
     const std::optional<Fire> got = PreviousFire(e, z, At(t));
     if (!Same(got, *it)) {
-      FAIL("PreviousFire at " << t << ": got " << show(got) << ", want "
-                              << Show(*it, z));
+      FAIL("PreviousFire at " << t << ": got " << show(got) << ", want " << Show(*it, z));
     }
     t = it->at - 1;
   }
@@ -520,22 +499,20 @@ void CheckWindow(const CronExpr& e, const TimeZone& z, int64_t a, int64_t b,
     // Nothing before a since 1970: then the first fire of all is at or
     // after a.
     std::optional<Fire> first = NextFire(e, z, At(-1));
-    REQUIRE_MESSAGE((!first || Sec(first->at) >= a),
-                    "PreviousFire gave up at " << t);
+    REQUIRE_MESSAGE((!first || Sec(first->at) >= a), "PreviousFire gave up at " << t);
   }
   for (int i = 0; i < 4; ++i) {
-    const SystemTime x =
-        At(g.Int64(a, b)) + std::chrono::nanoseconds(g.Int64(0, 999'999'999));
-    auto next = std::find_if(want.begin(), want.end(),
-                             [&](const RefFire& f) { return At(f.at) > x; });
+    const SystemTime x = At(g.Int64(a, b)) + std::chrono::nanoseconds(g.Int64(0, 999'999'999));
+    auto next =
+        std::find_if(want.begin(), want.end(), [&](const RefFire& f) { return At(f.at) > x; });
     if (next != want.end()) {
       const std::optional<Fire> got = NextFire(e, z, x);
       if (!Same(got, *next)) {
         FAIL("NextFire from a fraction: got " << show(got));
       }
     }
-    auto prev = std::find_if(want.rbegin(), want.rend(),
-                             [&](const RefFire& f) { return At(f.at) <= x; });
+    auto prev =
+        std::find_if(want.rbegin(), want.rend(), [&](const RefFire& f) { return At(f.at) <= x; });
     if (prev != want.rend()) {
       const std::optional<Fire> got = PreviousFire(e, z, x);
       if (!Same(got, *prev)) {
@@ -574,8 +551,7 @@ int64_t RandomInstant(Gen& g, const TimeZone& z, const ZoneChoice& c) {
   const OffsetSpan s = z.SpanAt(testing::Sec(t));
   const int64_t edge = g.Chance(0.5) ? Sec(s.begin) : Sec(s.end);
   if (edge < 0 || edge > kSearchMax) return t;
-  return std::clamp<int64_t>(edge + g.Int64(-kDay - kDay / 2, kDay + kDay / 2),
-                             0, kSearchMax);
+  return std::clamp<int64_t>(edge + g.Int64(-kDay - kDay / 2, kDay + kDay / 2), 0, kSearchMax);
 }
 
 const std::vector<ZoneChoice>& Zones() {
@@ -606,8 +582,7 @@ TEST_SUITE("cron") {
     int cases = 0, never = 0;
     NoteCounts fires;
     for (int i = 0; i < 2500; ++i) {
-      const size_t zi =
-          static_cast<size_t>(g.Int(0, static_cast<int>(zones.size()) - 1));
+      const size_t zi = static_cast<size_t>(g.Int(0, static_cast<int>(zones.size()) - 1));
       const TimeZone& zone = zones[zi];
       const bool six = g.Chance(0.15);
       const ExprModel model = RandomExpr(g, six, dense);
@@ -617,9 +592,8 @@ TEST_SUITE("cron") {
       Result<CronExpr> parsed = ParseCron(model.text);
       if (!parsed.ok()) {
         // Only a day-of-month that no chosen month has may be refused.
-        REQUIRE_MESSAGE(
-            parsed.status().message().rfind("never fires: ", 0) == 0,
-            parsed.status().message());
+        REQUIRE_MESSAGE(parsed.status().message().rfind("never fires: ", 0) == 0,
+                        parsed.status().message());
         ++never;
         continue;
       }
@@ -637,11 +611,10 @@ TEST_SUITE("cron") {
       ++cases;
       fires.Add(want);
     }
-    MESSAGE("short windows: "
-            << cases << " expressions, " << fires.total << " fires compared ("
-            << fires.by_note[1] << " shifted from a gap, " << fires.by_note[2]
-            << " first of repeated, " << fires.by_note[3] << " repeated each), "
-            << never << " refused as never firing");
+    MESSAGE("short windows: " << cases << " expressions, " << fires.total << " fires compared ("
+                              << fires.by_note[1] << " shifted from a gap, " << fires.by_note[2]
+                              << " first of repeated, " << fires.by_note[3] << " repeated each), "
+                              << never << " refused as never firing");
     CHECK(cases > 2000);
     CHECK(fires.total > 100000);
     CHECK(fires.by_note[1] > 20);
@@ -660,8 +633,7 @@ TEST_SUITE("cron") {
         {"America/New_York", 0, kSearchMax},
         {"Australia/Lord_Howe", 0, kSearchMax},
         {"Pacific/Apia", S("2011-01-01T00:00:00Z"), S("2013-01-01T00:00:00Z")},
-        {"Asia/Kathmandu", S("1985-06-01T00:00:00Z"),
-         S("1986-06-01T00:00:00Z")},
+        {"Asia/Kathmandu", S("1985-06-01T00:00:00Z"), S("1986-06-01T00:00:00Z")},
     };
     std::vector<TimeZone> zones;
     for (const ZoneChoice& c : choices) zones.push_back(Zone(c.name));
@@ -669,11 +641,9 @@ TEST_SUITE("cron") {
     int cases = 0;
     NoteCounts fires;
     for (int i = 0; i < 1500; ++i) {
-      const size_t zi =
-          static_cast<size_t>(g.Int(0, static_cast<int>(zones.size()) - 1));
+      const size_t zi = static_cast<size_t>(g.Int(0, static_cast<int>(zones.size()) - 1));
       const TimeZone& zone = zones[zi];
-      const OffsetSpan span =
-          zone.SpanAt(testing::Sec(g.Int64(choices[zi].lo, choices[zi].hi)));
+      const OffsetSpan span = zone.SpanAt(testing::Sec(g.Int64(choices[zi].lo, choices[zi].hi)));
       const int64_t change = Sec(span.end);
       if (change > kSearchMax) continue;
       const bool six = g.Chance(0.15);
@@ -684,25 +654,21 @@ TEST_SUITE("cron") {
       std::string hours = std::to_string(g.Chance(0.5) ? before : after);
       if (g.Chance(0.4)) hours += "," + std::to_string(g.Int(0, 23));
       if (g.Chance(0.2)) {
-        hours = std::to_string(std::min(before, after)) + "-" +
-                std::to_string(std::max(before, after));
+        hours =
+            std::to_string(std::min(before, after)) + "-" + std::to_string(std::max(before, after));
       }
       if (g.Chance(0.15)) hours = "*";
-      const size_t first_space =
-          model.text.find(' ', six ? model.text.find(' ') + 1 : 0);
+      const size_t first_space = model.text.find(' ', six ? model.text.find(' ') + 1 : 0);
       const size_t second_space = model.text.find(' ', first_space + 1);
-      model.text = model.text.substr(0, first_space + 1) + hours +
-                   model.text.substr(second_space);
+      model.text = model.text.substr(0, first_space + 1) + hours + model.text.substr(second_space);
       CAPTURE(i);
       CAPTURE(model.text);
       CAPTURE(zone.name());
       Result<CronExpr> parsed = ParseCron(model.text);
       if (!parsed.ok()) continue;
       const int64_t half = six ? 2 * 3600 : kDay;
-      const int64_t a =
-          std::max<int64_t>(0, change - half + g.Int64(-3600, 3600));
-      const int64_t b =
-          std::min(kSearchMax, change + half + g.Int64(-3600, 3600));
+      const int64_t a = std::max<int64_t>(0, change - half + g.Int64(-3600, 3600));
+      const int64_t b = std::min(kSearchMax, change + half + g.Int64(-3600, 3600));
       CAPTURE(a);
       CAPTURE(b);
       Reference ref(*parsed, zone, a, b, 600);
@@ -712,18 +678,16 @@ TEST_SUITE("cron") {
       ++cases;
       fires.Add(want);
     }
-    MESSAGE("DST windows: "
-            << cases << " expressions, " << fires.total << " fires compared ("
-            << fires.by_note[1] << " shifted from a gap, " << fires.by_note[2]
-            << " first of repeated, " << fires.by_note[3] << " repeated each)");
+    MESSAGE("DST windows: " << cases << " expressions, " << fires.total << " fires compared ("
+                            << fires.by_note[1] << " shifted from a gap, " << fires.by_note[2]
+                            << " first of repeated, " << fires.by_note[3] << " repeated each)");
     CHECK(cases > 1000);
     CHECK(fires.by_note[1] > 200);
     CHECK(fires.by_note[2] > 200);
     CHECK(fires.by_note[3] > 200);
   }
 
-  TEST_CASE(
-      "cron: property - rare expressions over years match the reference") {
+  TEST_CASE("cron: property - rare expressions over years match the reference") {
     const uint64_t seed = Seed(0x5eed0002);
     INFO("seed " << seed);
     Gen g(seed);
@@ -734,8 +698,7 @@ TEST_SUITE("cron") {
     int cases = 0;
     NoteCounts fires;
     for (int i = 0; i < 300; ++i) {
-      const size_t zi =
-          static_cast<size_t>(g.Int(0, static_cast<int>(zones.size()) - 1));
+      const size_t zi = static_cast<size_t>(g.Int(0, static_cast<int>(zones.size()) - 1));
       const TimeZone& zone = zones[zi];
       ExprModel model = RandomExpr(g, false, rare);
       // Keep the times of day sparse: one or two minutes, one to three hours.
@@ -743,8 +706,7 @@ TEST_SUITE("cron") {
       const int h1 = g.Int(0, 4), h2 = g.Int(0, 23);
       const std::string times = std::to_string(m1) + " " + std::to_string(h1) +
                                 (g.Chance(0.5) ? "," + std::to_string(h2) : "");
-      model.text = times + model.text.substr(
-                               model.text.find(' ', model.text.find(' ') + 1));
+      model.text = times + model.text.substr(model.text.find(' ', model.text.find(' ') + 1));
       CAPTURE(i);
       CAPTURE(model.text);
       CAPTURE(zone.name());
@@ -763,9 +725,8 @@ TEST_SUITE("cron") {
       ++cases;
       fires.Add(want);
     }
-    MESSAGE("long windows: " << cases << " expressions, " << fires.total
-                             << " fires compared (" << fires.by_note[1]
-                             << " shifted from a gap, " << fires.by_note[2]
+    MESSAGE("long windows: " << cases << " expressions, " << fires.total << " fires compared ("
+                             << fires.by_note[1] << " shifted from a gap, " << fires.by_note[2]
                              << " first of repeated)");
     CHECK(cases > 250);
     CHECK(fires.by_note[1] > 10);
@@ -815,8 +776,7 @@ TEST_SUITE("cron") {
               std::chrono::year(y), std::chrono::month(m), std::chrono::day(1));
           for (int64_t d = 0; d < 31 && !found; ++d) {
             const int64_t day = first.time_since_epoch().count() + d;
-            const std::chrono::year_month_day ymd{
-                std::chrono::sys_days(std::chrono::days(day))};
+            const std::chrono::year_month_day ymd{std::chrono::sys_days(std::chrono::days(day))};
             if (static_cast<unsigned>(ymd.month()) != m) break;
             found = DayMatches(sets, day);
           }

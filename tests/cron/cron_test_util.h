@@ -18,8 +18,8 @@ namespace provisioner::cron::testing {
 inline int64_t S(std::string_view text) {
   const std::string s(text);
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, consumed = 0;
-  const int n = std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d%n", &y, &mo, &d, &h,
-                            &mi, &sec, &consumed);
+  const int n =
+      std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d%n", &y, &mo, &d, &h, &mi, &sec, &consumed);
   REQUIRE_MESSAGE(n == 6, s);
   size_t pos = static_cast<size_t>(consumed);
   if (pos < s.size() && s[pos] == '.') {
@@ -37,8 +37,7 @@ inline int64_t S(std::string_view text) {
   const std::chrono::sys_days day = std::chrono::year_month_day(
       std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
       std::chrono::day(static_cast<unsigned>(d)));
-  return day.time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + sec -
-         offset;
+  return day.time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + sec - offset;
 }
 
 // An RFC 3339 instant, fractions included, up to 2262-04-11T23:47:16Z.
@@ -79,16 +78,13 @@ inline std::string LocalString(int64_t local) {
   const std::chrono::year_month_day ymd(day);
   const int64_t sod = (t - day).count();
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d",
-                static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<int>(sod / 3600),
-                static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(sod / 3600), static_cast<int>(sod / 60 % 60),
+                static_cast<int>(sod % 60));
   return buf;
 }
-inline std::string LocalString(LocalSeconds local) {
-  return LocalString(local.count());
-}
+inline std::string LocalString(LocalSeconds local) { return LocalString(local.count()); }
 
 // "2026-03-29T03:00:00+02:00": an instant at an offset (whole minutes).
 inline std::string InstantString(int64_t t, int64_t offset) {

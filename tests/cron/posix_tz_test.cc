@@ -39,8 +39,8 @@ std::string ShowDate(const PosixDate& d) {
 std::string Show(const PosixTz& tz) {
   std::string out = tz.std_abbrev + " " + std::to_string(tz.std_offset);
   if (!tz.has_dst) return out;
-  out += " " + tz.dst_abbrev + " " + std::to_string(tz.dst_offset) + " " +
-         ShowDate(tz.start) + " " + ShowDate(tz.end);
+  out += " " + tz.dst_abbrev + " " + std::to_string(tz.dst_offset) + " " + ShowDate(tz.start) +
+         " " + ShowDate(tz.end);
   if (!tz.has_transitions) out += tz.always_dst ? " const-dst" : " const-std";
   return out;
 }
@@ -160,10 +160,8 @@ TEST_SUITE("cron") {
 
   TEST_CASE("cron: POSIX TZ periods tile the timeline") {
     const char* rules[] = {
-        "CET-1CEST,M3.5.0,M10.5.0/3",
-        "<+1030>-10:30<+11>-11,M10.1.0,M4.1.0",
-        "<-02>2<-01>,M3.5.0/-1,M10.5.0/0",
-        "IST-2IDT,M3.4.4/26,M10.5.0",
+        "CET-1CEST,M3.5.0,M10.5.0/3",      "<+1030>-10:30<+11>-11,M10.1.0,M4.1.0",
+        "<-02>2<-01>,M3.5.0/-1,M10.5.0/0", "IST-2IDT,M3.4.4/26,M10.5.0",
         "AAA0BBB,J1/-167,J365/167",  // switches a week outside the year
         "AAA0BBB,M1.1.0/0,M12.5.6/0",
     };

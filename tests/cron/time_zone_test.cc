@@ -82,8 +82,7 @@ TEST_SUITE("cron") {
       Result<TimeZone> zone = TimeZone::Load(bad);
       REQUIRE_FALSE(zone.ok());
       CHECK(zone.status().code() == Status::Code::kInvalidArgument);
-      CHECK(zone.status().message() ==
-            "unknown time zone \"" + std::string(bad) + "\"");
+      CHECK(zone.status().message() == "unknown time zone \"" + std::string(bad) + "\"");
     }
     const TimeZone berlin = Zone("Europe/Berlin");
     CHECK(berlin.name() == "Europe/Berlin");
@@ -166,8 +165,7 @@ TEST_SUITE("cron") {
     }
   }
 
-  TEST_CASE(
-      "cron: periods and spans tile the timeline without gaps or overlaps") {
+  TEST_CASE("cron: periods and spans tile the timeline without gaps or overlaps") {
     for (const char* name : kZones) {
       CAPTURE(name);
       const TimeZone zone = Zone(name);
@@ -186,8 +184,7 @@ TEST_SUITE("cron") {
         const Period next = zone.PeriodAt(p.end);
         REQUIRE(next.begin == p.end);
         // Neighbours differ, or they would be one period.
-        CHECK((next.offset != p.offset || next.abbrev != p.abbrev ||
-               next.is_dst != p.is_dst));
+        CHECK((next.offset != p.offset || next.abbrev != p.abbrev || next.is_dst != p.is_dst));
         p = next;
         REQUIRE(++count < 5000);
       }
@@ -199,11 +196,9 @@ TEST_SUITE("cron") {
       while (s.end != SysSeconds::max() && Sec(s.end) < stop) {
         REQUIRE(s.begin < s.end);
         CHECK(zone.PeriodAt(s.begin).offset == s.offset);
-        CHECK(zone.PeriodAt(s.end - std::chrono::seconds(1)).offset ==
-              s.offset);
+        CHECK(zone.PeriodAt(s.end - std::chrono::seconds(1)).offset == s.offset);
         if (Sec(s.end) < S("2262-01-01T00:00:00Z")) {
-          CHECK(zone.OffsetAt(SystemTime(s.end - std::chrono::seconds(1))) ==
-                s.offset);
+          CHECK(zone.OffsetAt(SystemTime(s.end - std::chrono::seconds(1))) == s.offset);
         }
         const OffsetSpan next = zone.SpanAt(s.end);
         REQUIRE(next.begin == s.end);
@@ -225,8 +220,7 @@ TEST_SUITE("cron") {
     CHECK(last.end == SysSeconds::max());
     CHECK(last.begin < SysSeconds::max());
     CHECK(berlin.PeriodAt(last.begin).end == SysSeconds::max());
-    CHECK(berlin.PeriodAt(last.begin - std::chrono::seconds(1)).end ==
-          last.begin);
+    CHECK(berlin.PeriodAt(last.begin - std::chrono::seconds(1)).end == last.begin);
     const OffsetSpan span = berlin.SpanAt(SysSeconds::max());
     CHECK(span.end == SysSeconds::max());
     CHECK(span.offset_after == span.offset);
@@ -235,12 +229,10 @@ TEST_SUITE("cron") {
     CHECK(first.abbrev == "LMT");
     // Year 100000 still has summer time.
     const int64_t year = int64_t{100000 - 1970} * 31556952;
-    CHECK(berlin.PeriodAt(Sec(year)).offset !=
-          berlin.PeriodAt(Sec(year + 182 * 86400)).offset);
+    CHECK(berlin.PeriodAt(Sec(year)).offset != berlin.PeriodAt(Sec(year + 182 * 86400)).offset);
   }
 
-  TEST_CASE(
-      "cron: offsets agree with date/tz up to its last stored transition") {
+  TEST_CASE("cron: offsets agree with date/tz up to its last stored transition") {
     std::mt19937_64 rng(20260329);
     const int64_t lo = 0;
     const int64_t hi = S("2037-01-01T00:00:00Z");
@@ -253,8 +245,7 @@ TEST_SUITE("cron") {
       const date::time_zone* dz = date::locate_zone(name);
       for (int i = 0; i < 100; ++i) {
         const int64_t t = instant(rng);
-        const date::sys_info info =
-            dz->get_info(date::sys_seconds(std::chrono::seconds(t)));
+        const date::sys_info info = dz->get_info(date::sys_seconds(std::chrono::seconds(t)));
         const Period p = zone->PeriodAt(Sec(t));
         REQUIRE(p.offset == info.offset);
         CHECK(p.abbrev == info.abbrev);
@@ -285,8 +276,7 @@ TEST_SUITE("cron") {
       CAPTURE(name);
       const TimeZone zone = Zone(name);
       ScopedTz tz(name);
-      for (OffsetSpan s = zone.SpanAt(Sec(0)); Sec(s.end) < hi;
-           s = zone.SpanAt(s.end)) {
+      for (OffsetSpan s = zone.SpanAt(Sec(0)); Sec(s.end) < hi; s = zone.SpanAt(s.end)) {
         const int64_t e = Sec(s.end);
         CAPTURE(e);
         CHECK(GlibcOffset(e - 1) == s.offset.count());
@@ -305,8 +295,7 @@ TEST_SUITE("cron") {
     for (const std::string& name : AllZones()) {
       CAPTURE(name);
       const TimeZone zone = Zone(name);
-      for (OffsetSpan s = zone.SpanAt(Sec(0)); Sec(s.begin) < hi;
-           s = zone.SpanAt(s.end)) {
+      for (OffsetSpan s = zone.SpanAt(Sec(0)); Sec(s.begin) < hi; s = zone.SpanAt(s.end)) {
         if (s.end == SysSeconds::max()) break;
         const int64_t length = Sec(s.end) - std::max<int64_t>(Sec(s.begin), 0);
         const int64_t changes = std::abs((s.offset - s.offset_before).count()) +

@@ -34,8 +34,7 @@ TEST_SUITE("platform") {
     runner.OnArgv({"tofu", "version"}, {ScriptedProcess::Exits(10)});
     runner.OnPrefix({"tofu"}, {ScriptedProcess::Exits(11)});
     runner.OnPrefix({"tofu", "plan"}, {ScriptedProcess::Exits(12)});
-    runner.OnMatch("in /srv",
-                   [](const ProcessSpec& s) { return s.working_dir == "/srv"; },
+    runner.OnMatch("in /srv", [](const ProcessSpec& s) { return s.working_dir == "/srv"; },
                    {ScriptedProcess::Exits(13)});
     runner.SetDefault(ScriptedProcess::Exits(14));
 
@@ -76,11 +75,9 @@ TEST_SUITE("platform") {
     FakeClock clock;
     FakeProcessRunner runner(clock);
     runner.SetFinishImmediately(true);
-    runner.OnPrefix({"tofu", "init"},
-                    {ScriptedProcess::FailsToStart(Status::NotFound("tofu")),
-                     ScriptedProcess::Exits(0)});
-    runner.OnPrefix({"tofu", "apply"},
-                    {ScriptedProcess::Exits(1), ScriptedProcess::Exits(0)});
+    runner.OnPrefix({"tofu", "init"}, {ScriptedProcess::FailsToStart(Status::NotFound("tofu")),
+                                       ScriptedProcess::Exits(0)});
+    runner.OnPrefix({"tofu", "apply"}, {ScriptedProcess::Exits(1), ScriptedProcess::Exits(0)});
 
     CHECK(runner.Start(Spec({"tofu", "init"})).status().IsNotFound());
     CHECK_OK(runner.Start(Spec({"tofu", "init"})));
@@ -99,12 +96,11 @@ TEST_SUITE("platform") {
   TEST_CASE("platform: FakeProcessRunner delivers scripted output") {
     FakeClock clock;
     FakeProcessRunner runner(clock);
-    runner.OnArgv(
-        {"tofu", "plan"},
-        {ScriptedProcess::Exits(2)
-             .Print(OutputStream::kStdout, R"({"type":"version"})")
-             .Print(OutputStream::kStderr, "warning")
-             .Print(OutputStream::kStdout, R"({"type":"change_summary"})")});
+    runner.OnArgv({"tofu", "plan"},
+                  {ScriptedProcess::Exits(2)
+                       .Print(OutputStream::kStdout, R"({"type":"version"})")
+                       .Print(OutputStream::kStderr, "warning")
+                       .Print(OutputStream::kStdout, R"({"type":"change_summary"})")});
     std::vector<std::pair<OutputStream, std::string>> lines;
     ProcessSpec spec = Spec({"tofu", "plan"});
     spec.on_line = [&](OutputStream s, std::string_view line) {
@@ -114,11 +110,10 @@ TEST_SUITE("platform") {
     auto handle = runner.Start(spec);
     REQUIRE_OK(handle);
     // Lines arrive during Start, in order
-    CHECK(lines ==
-          std::vector<std::pair<OutputStream, std::string>>{
-              {OutputStream::kStdout, R"({"type":"version"})"},
-              {OutputStream::kStderr, "warning"},
-              {OutputStream::kStdout, R"({"type":"change_summary"})"}});
+    CHECK(lines == std::vector<std::pair<OutputStream, std::string>>{
+                       {OutputStream::kStdout, R"({"type":"version"})"},
+                       {OutputStream::kStderr, "warning"},
+                       {OutputStream::kStdout, R"({"type":"change_summary"})"}});
     REQUIRE(runner.Finish(*handle));
     std::vector<FinishedProcess> done = runner.Reap();
     REQUIRE(done.size() == 1);
@@ -221,8 +216,7 @@ TEST_SUITE("platform") {
     CHECK(runner.stops().empty());  // no Stop() call was made
   }
 
-  TEST_CASE(
-      "platform: FakeProcessRunner Wait blocks until another thread finishes") {
+  TEST_CASE("platform: FakeProcessRunner Wait blocks until another thread finishes") {
     FakeClock clock;
     FakeProcessRunner runner(clock);
     runner.OnArgv({"x"}, {ScriptedProcess::Exits(5)});

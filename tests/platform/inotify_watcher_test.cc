@@ -58,9 +58,7 @@ class Recorder {
   // "nothing else happened before it" checkable without sleeping.
   std::vector<Content> WaitForLast(const Content& content) {
     std::unique_lock<std::mutex> lock(mu_);
-    bool ok = cv_.wait_for(lock, kLimit, [&] {
-      return !seen_.empty() && seen_.back() == content;
-    });
+    bool ok = cv_.wait_for(lock, kLimit, [&] { return !seen_.empty() && seen_.back() == content; });
     CHECK_MESSAGE(ok, "no callback saw " << content.value_or("<absent>"));
     return seen_;
   }
@@ -85,20 +83,16 @@ class Recorder {
 // A config file, a recorder (declared first: it must outlive the watcher's
 // thread) and a started watcher.
 struct Fixture {
-  explicit Fixture(Content initial = std::string("v1"),
-                   milliseconds debounce = kDebounce)
+  explicit Fixture(Content initial = std::string("v1"), milliseconds debounce = kDebounce)
       : path(dir.Join("config.yaml")), recorder(path) {
     if (initial) WriteFileOrDie(path, *initial);
-    REQUIRE_OK(
-        watcher.Start(path, debounce, recorder.OnChange(), recorder.OnError()));
+    REQUIRE_OK(watcher.Start(path, debounce, recorder.OnChange(), recorder.OnError()));
   }
 
   void Rename(const std::string& from, const std::string& to) {
     REQUIRE(std::rename(dir.Join(from).c_str(), dir.Join(to).c_str()) == 0);
   }
-  void Remove(const std::string& name) {
-    REQUIRE(std::remove(dir.Join(name).c_str()) == 0);
-  }
+  void Remove(const std::string& name) { REQUIRE(std::remove(dir.Join(name).c_str()) == 0); }
   // Waits until the watcher has done at least `n` debounced reads.
   void WaitForChecks(uint64_t n) {
     REQUIRE(watcher.WaitForStatsForTesting(
@@ -163,8 +157,7 @@ TEST_SUITE("platform") {
   TEST_CASE("platform: InotifyWatcher sees an Ansible or Salt atomic rename") {
     Fixture f;
     WriteFileOrDie(f.dir.Join(".ansible_tmp1x2y3zconfig.yaml"), "from ansible");
-    REQUIRE(::chmod(f.dir.Join(".ansible_tmp1x2y3zconfig.yaml").c_str(),
-                    0640) == 0);
+    REQUIRE(::chmod(f.dir.Join(".ansible_tmp1x2y3zconfig.yaml").c_str(), 0640) == 0);
     f.Rename(".ansible_tmp1x2y3zconfig.yaml", "config.yaml");
     CHECK(f.recorder.WaitForLast("from ansible") == Seen({"from ansible"}));
     // One relevant event (the IN_MOVED_TO), one read
@@ -172,8 +165,7 @@ TEST_SUITE("platform") {
     CHECK(f.watcher.GetStatsForTesting().relevant_events == 1);
   }
 
-  TEST_CASE(
-      "platform: InotifyWatcher sees a Kubernetes ConfigMap ..data swap") {
+  TEST_CASE("platform: InotifyWatcher sees a Kubernetes ConfigMap ..data swap") {
     // Given a ConfigMap volume: config.yaml -> ..data/config.yaml,
     // ..data -> ..<timestamp>
     TempDir dir;
@@ -182,22 +174,18 @@ TEST_SUITE("platform") {
     std::filesystem::create_directory(dir.Join(old_version));
     WriteFileOrDie(dir.Join(old_version + "/config.yaml"), "v1");
     std::filesystem::create_directory_symlink(old_version, dir.Join("..data"));
-    std::filesystem::create_symlink("..data/config.yaml",
-                                    dir.Join("config.yaml"));
+    std::filesystem::create_symlink("..data/config.yaml", dir.Join("config.yaml"));
     const std::string path = dir.Join("config.yaml");
     Recorder recorder(path);
     InotifyWatcher watcher;
-    REQUIRE_OK(watcher.Start(path, kDebounce, recorder.OnChange(),
-                             recorder.OnError()));
+    REQUIRE_OK(watcher.Start(path, kDebounce, recorder.OnChange(), recorder.OnError()));
 
     // When the kubelet publishes a new version: a new timestamped directory,
     // a ..data_tmp symlink renamed over ..data, the old directory removed
     std::filesystem::create_directory(dir.Join(new_version));
     WriteFileOrDie(dir.Join(new_version + "/config.yaml"), "v2");
-    std::filesystem::create_directory_symlink(new_version,
-                                              dir.Join("..data_tmp"));
-    REQUIRE(std::rename(dir.Join("..data_tmp").c_str(),
-                        dir.Join("..data").c_str()) == 0);
+    std::filesystem::create_directory_symlink(new_version, dir.Join("..data_tmp"));
+    REQUIRE(std::rename(dir.Join("..data_tmp").c_str(), dir.Join("..data").c_str()) == 0);
     std::filesystem::remove_all(dir.Join(old_version));
 
     // Then one callback sees the new content through the symlinks
@@ -264,8 +252,7 @@ TEST_SUITE("platform") {
     WriteFileOrDie(f.dir.Join("config.yaml.bak"), "x");
     WriteFileOrDie(f.dir.Join("config.yam"), "x");
     f.Rename("other.yaml", "other2.yaml");
-    REQUIRE(::utimensat(AT_FDCWD, f.dir.Join("other2.yaml").c_str(), nullptr,
-                        0) == 0);
+    REQUIRE(::utimensat(AT_FDCWD, f.dir.Join("other2.yaml").c_str(), nullptr, 0) == 0);
     f.Remove("other2.yaml");
     std::filesystem::create_directory(f.dir.Join("sub"));
     // And then the file is replaced by a rename (one relevant IN_MOVED_TO)
@@ -295,28 +282,27 @@ TEST_SUITE("platform") {
     Recorder recorder(dir.Join("config.yaml"));
     InotifyWatcher watcher;
     SUBCASE("a directory that does not exist cannot be watched") {
-      Status s = watcher.Start(dir.Join("missing/config.yaml"), kDebounce,
-                               recorder.OnChange(), recorder.OnError());
+      Status s = watcher.Start(dir.Join("missing/config.yaml"), kDebounce, recorder.OnChange(),
+                               recorder.OnError());
       CHECK(s.IsNotFound());
       CHECK(s.message().find(dir.Join("missing")) != std::string::npos);
     }
     SUBCASE("a file that cannot be read fails Start") {
       std::filesystem::create_directory(dir.Join("config.yaml"));
-      Status s = watcher.Start(dir.Join("config.yaml"), kDebounce,
-                               recorder.OnChange(), recorder.OnError());
+      Status s = watcher.Start(dir.Join("config.yaml"), kDebounce, recorder.OnChange(),
+                               recorder.OnError());
       CHECK(s.IsInvalidArgument());  // a directory
     }
     SUBCASE("twice fails; Stop is idempotent; Start works again after Stop") {
-      REQUIRE_OK(watcher.Start(dir.Join("config.yaml"), kDebounce,
-                               recorder.OnChange(), recorder.OnError()));
-      CHECK(watcher
-                .Start(dir.Join("config.yaml"), kDebounce, recorder.OnChange(),
-                       recorder.OnError())
-                .code() == Status::Code::kFailedPrecondition);
+      REQUIRE_OK(watcher.Start(dir.Join("config.yaml"), kDebounce, recorder.OnChange(),
+                               recorder.OnError()));
+      CHECK(
+          watcher.Start(dir.Join("config.yaml"), kDebounce, recorder.OnChange(), recorder.OnError())
+              .code() == Status::Code::kFailedPrecondition);
       watcher.Stop();
       watcher.Stop();
-      REQUIRE_OK(watcher.Start(dir.Join("config.yaml"), kDebounce,
-                               recorder.OnChange(), recorder.OnError()));
+      REQUIRE_OK(watcher.Start(dir.Join("config.yaml"), kDebounce, recorder.OnChange(),
+                               recorder.OnError()));
       WriteFileOrDie(dir.Join("config.yaml"), "again");
       CHECK(recorder.WaitForLast("again") == Seen({"again"}));
     }

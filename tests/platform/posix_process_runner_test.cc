@@ -99,8 +99,7 @@ class Harness {
   }
 
   // Reaps until `handle` has finished; nullopt after `limit`.
-  std::optional<FinishedProcess> Await(RunHandle handle,
-                                       seconds limit = seconds(20)) {
+  std::optional<FinishedProcess> Await(RunHandle handle, seconds limit = seconds(20)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (true) {
       uint64_t seen;
@@ -140,9 +139,7 @@ class Harness {
   PosixProcessRunner runner{clock};
 };
 
-int PidfdOpen(int pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
+int PidfdOpen(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 // True when `pid` has exited (or is gone) within `limit`; waits on a pidfd.
 bool EndsWithin(int pid, milliseconds limit) {
@@ -174,8 +171,7 @@ std::map<int, char> ChildrenOfSelf() {
     if (paren == std::string::npos) continue;
     char state = 0;
     int ppid = 0;
-    if (std::sscanf(stat.c_str() + paren + 1, " %c %d", &state, &ppid) == 2 &&
-        ppid == self) {
+    if (std::sscanf(stat.c_str() + paren + 1, " %c %d", &state, &ppid) == 2 && ppid == self) {
       out[std::stoi(name)] = state;
     }
   }
@@ -229,8 +225,7 @@ TEST_SUITE("platform") {
     CHECK_FALSE(f.killed);
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner Stop sends SIGINT and records the reason") {
+  TEST_CASE("platform: PosixProcessRunner Stop sends SIGINT and records the reason") {
     // Given a child that dies on SIGINT (default disposition)
     Harness h;
     ProcessSpec spec;
@@ -293,8 +288,7 @@ TEST_SUITE("platform") {
     // Given a child that ignores SIGINT and a grandchild in its group
     Lines lines;  // outlives the runner that calls it
     Harness h;
-    ProcessSpec spec =
-        Sh("trap '' INT; /bin/sleep 300 & echo gc=$!; wait; wait; wait");
+    ProcessSpec spec = Sh("trap '' INT; /bin/sleep 300 & echo gc=$!; wait; wait; wait");
     spec.kill_grace = milliseconds(200);
     spec.on_line = lines.Callback();
     RunHandle handle = h.StartOrDie(spec);
@@ -361,8 +355,7 @@ TEST_SUITE("platform") {
     CHECK(h.runner.running() == 0);
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner kills the group when the child exits") {
+  TEST_CASE("platform: PosixProcessRunner kills the group when the child exits") {
     // Given a child that leaves a grandchild behind in its group and exits 0
     // once the test writes to a FIFO
     TempDir dir;
@@ -370,8 +363,7 @@ TEST_SUITE("platform") {
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     Lines lines;  // outlives the runner that calls it
     Harness h;
-    ProcessSpec spec =
-        Sh("/bin/sleep 300 & echo gc=$!; read x < '" + fifo + "'; exit 0");
+    ProcessSpec spec = Sh("/bin/sleep 300 & echo gc=$!; read x < '" + fifo + "'; exit 0");
     spec.on_line = lines.Callback();
     RunHandle handle = h.StartOrDie(spec);
     auto gc_line = lines.WaitForStdout("gc=");
@@ -449,8 +441,7 @@ TEST_SUITE("platform") {
     {
       Lines lines;
       Harness h;
-      ProcessSpec spec =
-          Sh("trap '' INT TERM; /bin/sleep 300 & echo gc=$!; wait; wait");
+      ProcessSpec spec = Sh("trap '' INT TERM; /bin/sleep 300 & echo gc=$!; wait; wait");
       spec.on_line = lines.Callback();
       RunHandle handle = h.StartOrDie(spec);
       auto gc_line = lines.WaitForStdout("gc=");
@@ -482,8 +473,7 @@ TEST_SUITE("platform") {
       std::string last;
     } count;
     Harness h;
-    ProcessSpec spec =
-        Sh("yes " + line + " | head -c " + std::to_string(total));
+    ProcessSpec spec = Sh("yes " + line + " | head -c " + std::to_string(total));
     spec.max_output_bytes = 1 << 20;
     spec.log_path = dir.Join("job.log");
     spec.on_line = [&](OutputStream stream, std::string_view l) {
@@ -512,16 +502,15 @@ TEST_SUITE("platform") {
     CHECK(count.last == line.substr(0, total % (line.size() + 1)));
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner delivers lines in order on both streams") {
+  TEST_CASE("platform: PosixProcessRunner delivers lines in order on both streams") {
     // Given a child that interleaves stdout and stderr, writes an empty line,
     // a 2,500,000-byte line and ends both streams without a newline
     Lines lines;  // outlives the runner that calls it
     Harness h;
-    ProcessSpec spec = Sh(
-        "echo o1; echo e1 >&2; echo o2; printf 'e2\\n\\ne3\\n' >&2; echo o3\n"
-        "head -c 2500000 /dev/zero | tr '\\0' a; echo\n"
-        "printf 'o-last'; printf 'e-last' >&2");
+    ProcessSpec spec =
+        Sh("echo o1; echo e1 >&2; echo o2; printf 'e2\\n\\ne3\\n' >&2; echo o3\n"
+           "head -c 2500000 /dev/zero | tr '\\0' a; echo\n"
+           "printf 'o-last'; printf 'e-last' >&2");
     spec.on_line = lines.Callback();
     FinishedProcess f = h.Run(spec);
     REQUIRE(f.exit_code == 0);
@@ -535,15 +524,13 @@ TEST_SUITE("platform") {
     CHECK(out[4] == std::string(1 << 20, 'a'));
     CHECK(out[5] == std::string(2500000 - 2 * (1 << 20), 'a'));
     CHECK(out[6] == "o-last");
-    CHECK(lines.err() ==
-          std::vector<std::string>{"e1", "e2", "", "e3", "e-last"});
+    CHECK(lines.err() == std::vector<std::string>{"e1", "e2", "", "e3", "e-last"});
     // And the tails keep the raw bytes, newlines included
     CHECK(f.stderr_data == "e1\ne2\n\ne3\ne-last");
     CHECK(f.stdout_data.size() == 9 + 2500001 + 6);
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner reports a log that cannot be written") {
+  TEST_CASE("platform: PosixProcessRunner reports a log that cannot be written") {
     Harness h;
     SUBCASE("missing directory: Start fails and nothing runs") {
       TempDir dir;
@@ -573,22 +560,17 @@ TEST_SUITE("platform") {
       spec.argv = {dir.Join("no-such-tofu")};
       auto r = h.runner.Start(spec);
       CHECK(r.status().IsNotFound());
-      CHECK(r.status().message().find(dir.Join("no-such-tofu")) !=
-            std::string::npos);
+      CHECK(r.status().message().find(dir.Join("no-such-tofu")) != std::string::npos);
     }
-    SUBCASE(
-        "missing binary on PATH: the message names the binary and the PATH") {
+    SUBCASE("missing binary on PATH: the message names the binary and the PATH") {
       spec.argv = {"provisioner-no-such-tofu", "version"};
       auto r = h.runner.Start(spec);
       CHECK(r.status().IsNotFound());
-      CHECK(r.status().message().find("provisioner-no-such-tofu") !=
-            std::string::npos);
-      CHECK(r.status().message().find("PATH=/usr/bin:/bin") !=
-            std::string::npos);
+      CHECK(r.status().message().find("provisioner-no-such-tofu") != std::string::npos);
+      CHECK(r.status().message().find("PATH=/usr/bin:/bin") != std::string::npos);
     }
     SUBCASE("the daemon's own PATH is not searched") {
-      spec.env = {
-          {"HOME", "/"}};  // no PATH; the test process has /usr/bin on its PATH
+      spec.env = {{"HOME", "/"}};  // no PATH; the test process has /usr/bin on its PATH
       spec.argv = {"true"};
       CHECK(h.runner.Start(spec).status().IsNotFound());
     }
@@ -604,25 +586,21 @@ TEST_SUITE("platform") {
       CHECK(r.status().message().find(dir.Join("tool")) != std::string::npos);
     }
     SUBCASE("exec format error") {
-      MakeFile(dir.Join("garbage"),
-               std::string("\x01\x02\x03 not a program\n", 18), 0755);
+      MakeFile(dir.Join("garbage"), std::string("\x01\x02\x03 not a program\n", 18), 0755);
       spec.argv = {dir.Join("garbage")};
       auto r = h.runner.Start(spec);
       CHECK(r.status().IsInvalidArgument());
-      CHECK(r.status().message().find("exec format error") !=
-            std::string::npos);
+      CHECK(r.status().message().find("exec format error") != std::string::npos);
     }
     SUBCASE("missing working directory") {
       spec.argv = {"/bin/true"};
       spec.working_dir = dir.Join("gone");
       auto r = h.runner.Start(spec);
       CHECK(r.status().IsInvalidArgument());
-      CHECK(r.status().message().find("working directory " +
-                                      dir.Join("gone")) != std::string::npos);
+      CHECK(r.status().message().find("working directory " + dir.Join("gone")) !=
+            std::string::npos);
     }
-    SUBCASE("empty argv") {
-      CHECK(h.runner.Start(spec).status().IsInvalidArgument());
-    }
+    SUBCASE("empty argv") { CHECK(h.runner.Start(spec).status().IsInvalidArgument()); }
     SUBCASE("bad environment name") {
       spec.argv = {"/bin/true"};
       spec.env["A=B"] = "x";
@@ -632,8 +610,7 @@ TEST_SUITE("platform") {
     CHECK(h.runner.Reap().empty());
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner resolves argv[0] on the child's PATH") {
+  TEST_CASE("platform: PosixProcessRunner resolves argv[0] on the child's PATH") {
     // Given an executable in a directory that is only on the child's PATH,
     // after a relative entry and a missing directory
     TempDir dir;
@@ -653,16 +630,14 @@ TEST_SUITE("platform") {
     Harness h;
     ProcessSpec spec;
     spec.argv = {"/usr/bin/env"};
-    spec.env = {
-        {"PATH", "/usr/bin:/bin"}, {"TF_IN_AUTOMATION", "1"}, {"EMPTY", ""}};
+    spec.env = {{"PATH", "/usr/bin:/bin"}, {"TF_IN_AUTOMATION", "1"}, {"EMPTY", ""}};
     FinishedProcess f = h.Run(spec);
     ::unsetenv("PROVISIONER_TEST_SECRET");
     // Then the child sees spec.env and nothing else
     CHECK(f.exit_code == 0);
     std::vector<std::string> env = SplitLines(f.stdout_data);
     std::sort(env.begin(), env.end());
-    CHECK(env == std::vector<std::string>{"EMPTY=", "PATH=/usr/bin:/bin",
-                                          "TF_IN_AUTOMATION=1"});
+    CHECK(env == std::vector<std::string>{"EMPTY=", "PATH=/usr/bin:/bin", "TF_IN_AUTOMATION=1"});
   }
 
   TEST_CASE(
@@ -676,8 +651,7 @@ TEST_SUITE("platform") {
     spec.working_dir = dir.path();
     FinishedProcess f = h.Run(spec);
     CHECK(f.exit_code == 0);
-    CHECK(f.stdout_data ==
-          std::filesystem::canonical(dir.path()).string() + "\n");
+    CHECK(f.stdout_data == std::filesystem::canonical(dir.path()).string() + "\n");
     CHECK(std::filesystem::current_path() == before);
   }
 
@@ -692,8 +666,7 @@ TEST_SUITE("platform") {
     CHECK(f.stdout_data == "cat=0\n/dev/null\n");
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner resets the signal mask and dispositions") {
+  TEST_CASE("platform: PosixProcessRunner resets the signal mask and dispositions") {
     // Given the daemon's setup: SIGPIPE ignored (cpp-httplib does it) and
     // SIGINT/SIGTERM/SIGHUP blocked in the starting thread (for a signalfd)
     struct sigaction ignore {};
@@ -718,8 +691,7 @@ TEST_SUITE("platform") {
     auto f = h.Await(*handle);
     REQUIRE(f.has_value());
     // Then the child blocks and ignores nothing
-    CHECK(f->stdout_data ==
-          "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    CHECK(f->stdout_data == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
   }
 
   TEST_CASE(
@@ -732,15 +704,12 @@ TEST_SUITE("platform") {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) ==
-            0);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     REQUIRE(::listen(listener, 1) == 0);
     socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) ==
-            0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
     int client = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr),
-                      sizeof addr) == 0);
+    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     int accepted = ::accept(listener, nullptr, nullptr);
     REQUIRE(accepted >= 0);
     int plain_pipe[2];
@@ -762,8 +731,7 @@ TEST_SUITE("platform") {
     const std::string fd_dir = "/proc/" + std::to_string(*pid) + "/fd";
     for (const auto& entry : std::filesystem::directory_iterator(fd_dir)) {
       std::error_code ec;
-      fds[entry.path().filename()] =
-          std::filesystem::read_symlink(entry.path(), ec).string();
+      fds[entry.path().filename()] = std::filesystem::read_symlink(entry.path(), ec).string();
     }
     h.runner.Stop(handle, StopReason::kCancelled);
     REQUIRE(h.Await(handle).has_value());
@@ -779,8 +747,7 @@ TEST_SUITE("platform") {
     CHECK(fds["1"] != fds["2"]);
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner Wait and Reap hand out each child once") {
+  TEST_CASE("platform: PosixProcessRunner Wait and Reap hand out each child once") {
     Harness h;
     RunHandle a = h.StartOrDie(Sh("exit 1"));
     RunHandle b = h.StartOrDie(Sh("exit 2"));
@@ -804,8 +771,7 @@ TEST_SUITE("platform") {
     CHECK(fc.exit_code == 4);
   }
 
-  TEST_CASE(
-      "platform: PosixProcessRunner Start and Wait from several threads") {
+  TEST_CASE("platform: PosixProcessRunner Start and Wait from several threads") {
     Harness h;
     constexpr int kThreads = 4;
     constexpr int kEach = 8;
@@ -814,10 +780,8 @@ TEST_SUITE("platform") {
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < kEach; ++i) {
-          auto handle =
-              h.runner.Start(Sh("exit " + std::to_string(t * 10 + i)));
-          codes[t].push_back(handle.ok() ? h.runner.Wait(*handle).exit_code
-                                         : -100);
+          auto handle = h.runner.Start(Sh("exit " + std::to_string(t * 10 + i)));
+          codes[t].push_back(handle.ok() ? h.runner.Wait(*handle).exit_code : -100);
         }
       });
     }

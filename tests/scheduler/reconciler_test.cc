@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <thread>
+
 #include "base/strings.h"
 #include "base/time_format.h"
 #include "config/config_parse.h"
@@ -44,7 +46,9 @@ class RecordingObserver final : public Observer {
   void OnJobStarted(const JobRecord& j, std::chrono::milliseconds) override {
     started.push_back(j);
   }
-  void OnJobFinished(const JobRecord& j, const tofu::JobOutcome&) override { finished.push_back(j); }
+  void OnJobFinished(const JobRecord& j, const tofu::JobOutcome&) override {
+    finished.push_back(j);
+  }
   void OnConfigReloaded(const ReloadReport& r) override { reloads.push_back(r); }
 
   std::vector<std::string> FireOutcomes() const {
@@ -87,12 +91,13 @@ class Harness {
                  "}\ntemplates_dir: " + tmp_.Join("templates") + "\nworkspaces:\n";
     config_ = Parse(workspaces);
     runner_.OnPrefix({"tofu", "init"}, {ScriptedProcess::Exits(0)});
-    runner_.OnPrefix({"tofu", "plan"},
-                     {ScriptedProcess::Exits(2).Print(OutputStream::kStdout, SummaryLine("plan", 2, 0, 0))});
-    runner_.OnPrefix({"tofu", "apply"},
-                     {ScriptedProcess::Exits(0).Print(OutputStream::kStdout, SummaryLine("apply", 2, 0, 0))});
-    runner_.OnPrefix({"tofu", "destroy"},
-                     {ScriptedProcess::Exits(0).Print(OutputStream::kStdout, SummaryLine("destroy", 0, 0, 2))});
+    runner_.OnPrefix({"tofu", "plan"}, {ScriptedProcess::Exits(2).Print(
+                                           OutputStream::kStdout, SummaryLine("plan", 2, 0, 0))});
+    runner_.OnPrefix({"tofu", "apply"}, {ScriptedProcess::Exits(0).Print(
+                                            OutputStream::kStdout, SummaryLine("apply", 2, 0, 0))});
+    runner_.OnPrefix(
+        {"tofu", "destroy"},
+        {ScriptedProcess::Exits(0).Print(OutputStream::kStdout, SummaryLine("destroy", 0, 0, 2))});
   }
 
   std::shared_ptr<const config::Config> Parse(const std::string& workspaces) {
@@ -148,420 +153,449 @@ const char* kUtcOfficeHours =
     "  - {name: w, template: t, schedule: {deploy: \"0 8 * * *\", destroy: \"0 19 * * *\"}}\n";
 
 TEST_SUITE("scheduler") {
-
-TEST_CASE("scheduler: a workspace deploys at its deploy fire and is destroyed at its destroy fire") {
-  // Given a fresh daemon at 07:00 UTC, when the day passes, then the first
-  // tick converges to the 19:00 destroy of yesterday, 08:00 deploys and 19:00
-  // destroys, each recorded with its trigger and change counts.
-  Harness h(kUtcOfficeHours);
-  Reconciler& r = h.Start();
-  r.Tick();
-  h.RunJobsToEnd();
-  CHECK(h.Steps() == std::vector<std::string>{"init", "destroy"});
-
-  h.clock_.Advance(std::chrono::hours(1));  // 08:00
-  r.Tick();
-  h.RunJobsToEnd();
-  h.clock_.Advance(std::chrono::hours(11));  // 19:00
-  r.Tick();
-  h.RunJobsToEnd();
-  CHECK(h.Steps() == std::vector<std::string>{"init", "destroy", "init", "plan", "apply", "init",
-                                              "destroy"});
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy catch_up succeeded",
-                                                           "w deploy schedule succeeded",
-                                                           "w destroy schedule succeeded"});
-  CHECK(h.observer_.FireOutcomes() ==
-        std::vector<std::string>{"deploy 2026-11-24T08:00:00Z ran", "destroy 2026-11-24T19:00:00Z ran"});
-  std::vector<std::string> warnings;
-  auto history = r.history().Load("w", &warnings);
-  REQUIRE_OK(history);
-  REQUIRE(history->size() == 3);
-  CHECK((*history)[1].changes == state::Changes{2, 0, 0});
-  CHECK((*history)[1].scheduled_for == T("2026-11-24T08:00:00Z"));
-  CHECK((*history)[2].changes == state::Changes{0, 0, 2});
-  CHECK(h.LoadState().workspaces.at("w").actual == state::Actual::kDestroyed);
-
-  // The exact argv of a deploy, as DESIGN.md §5 has it.
-  auto argv = h.runner_.started_argv();
-  CHECK(argv[3] == std::vector<std::string>{"tofu", "plan", "-input=false", "-no-color", "-json",
-                                            "-detailed-exitcode", "-lock-timeout=5m",
-                                            "-out=.provisioner.tfplan"});
-  CHECK(argv[4] == std::vector<std::string>{"tofu", "apply", "-input=false", "-no-color", "-json",
-                                            "-lock-timeout=5m", ".provisioner.tfplan"});
-  CHECK(h.runner_.started()[4].spec.working_dir == h.tmp_.Join("state/workspaces/w"));
-}
-
-TEST_CASE("scheduler: the next wake-up is the next fire, and nothing runs before it") {
-  Harness h(kUtcOfficeHours);
-  Reconciler& r = h.Start();
-  r.Tick();
-  h.RunJobsToEnd();
-  SystemTime next = r.Tick();
-  CHECK(next == T("2026-11-24T08:00:00Z"));
-  h.clock_.Advance(std::chrono::minutes(59));
-  r.Tick();
-  CHECK(h.runner_.running_handles().empty());
-  CHECK(h.Steps().size() == 2);
-}
-
-TEST_CASE("scheduler: at most max_concurrent_jobs run, destroys first") {
-  Harness h(
-      "  - {name: a, template: t, schedule: {deploy: \"0 8 * * *\"}}\n"
-      "  - {name: b, template: t, schedule: {deploy: \"0 8 * * *\"}}\n"
-      "  - {name: c, template: t, schedule: {destroy: \"0 8 * * *\"}}\n",
-      "2026-11-24T07:59:00Z", "{max_concurrent_jobs: 1}");
-  state::State s;
-  for (const char* name : {"a", "b", "c"}) {
-    s.workspaces[name].last_fire = T("2026-11-24T07:00:00Z");
-    s.workspaces[name].actual = std::string(name) == "c" ? state::Actual::kDeployed
-                                                         : state::Actual::kDestroyed;
-  }
-  // a and b were destroyed and c deployed by earlier events: nothing to do yet.
-  s.workspaces["a"].gave_up_for.reset();
-  Reconciler& r = h.Start(s);
-  h.clock_.SetWallTime(T("2026-11-24T08:00:00Z"));
-  r.Tick();
-  REQUIRE(h.runner_.running_handles().size() == 1);
-  CHECK(h.runner_.started().back().spec.working_dir == h.tmp_.Join("state/workspaces/c"));
-  CHECK(r.snapshot()->jobs_queued == 2);
-  h.RunJobsToEnd();
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"c destroy schedule succeeded",
-                                                           "a deploy schedule succeeded",
-                                                           "b deploy schedule succeeded"});
-}
-
-TEST_CASE("scheduler: queued work collapses to the latest desired action") {
-  // Given one slot busy with workspace a, when b gets a manual deploy and
-  // then a manual destroy before it could start, then only the destroy runs
-  // and the deploy is recorded as superseded.
-  Harness h(
-      "  - {name: a, template: t}\n"
-      "  - {name: b, template: t}\n",
-      "2026-11-24T07:00:00Z", "{max_concurrent_jobs: 1}");
-  Reconciler& r = h.Start();
-  r.Tick();
-  auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, "alice"});
-  r.Tick();
-  REQUIRE_OK(busy.get().status);
-  auto deploy = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, "alice"});
-  r.Tick();
-  auto destroy = r.Post(ManualCommand{"b", state::Operation::kDestroy, std::nullopt, "bob"});
-  r.Tick();
-  CommandResult d1 = deploy.get();
-  CommandResult d2 = destroy.get();
-  REQUIRE_OK(d1.status);
-  REQUIRE_OK(d2.status);
-  CHECK(d1.job_id != d2.job_id);
-  CHECK(WorkspaceOfJobId(d2.job_id) == "b");
-  h.RunJobsToEnd();
-  CHECK(h.observer_.Finished() ==
-        std::vector<std::string>{"b deploy manual cancelled", "a deploy manual succeeded",
-                                 "b destroy manual succeeded"});
-  CHECK(h.observer_.finished[0].error == "superseded by job " + d2.job_id + " before it started");
-}
-
-TEST_CASE("scheduler: a held state lock is retried with exponential backoff") {
-  Harness h("  - {name: w, template: t, schedule: {deploy: \"0 8 * * *\"}}\n", "2026-11-24T07:59:00Z",
-            "{retry: {max_attempts: 3, backoff: 1m, max_backoff: 30m}}");
-  h.runner_.OnPrefix(
-      {"tofu", "plan"},
-      {ScriptedProcess::Exits(1).Print(OutputStream::kStdout,
-                                       ErrorLine("Error acquiring the state lock",
-                                                 "Lock Info:\\n  ID:        abc\\n  Who:       x@y\\n")),
-       ScriptedProcess::Exits(1).Print(OutputStream::kStdout,
-                                       ErrorLine("Error acquiring the state lock", "")),
-       ScriptedProcess::Exits(2).Print(OutputStream::kStdout, SummaryLine("plan", 1, 0, 0))});
-  state::State s;
-  s.workspaces["w"].last_fire = T("2026-11-24T07:00:00Z");
-  s.workspaces["w"].actual = state::Actual::kDestroyed;
-  Reconciler& r = h.Start(s);
-  h.clock_.SetWallTime(T("2026-11-24T08:00:00Z"));
-  r.Tick();
-  h.RunJobsToEnd();
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule failed"});
-  // Retry 1 after 1m, retry 2 after another 2m.
-  SystemTime next = r.Tick();
-  CHECK(next == T("2026-11-24T08:01:00Z"));
-  h.clock_.SetWallTime(next);
-  r.Tick();
-  h.RunJobsToEnd();
-  next = r.Tick();
-  CHECK(next == T("2026-11-24T08:03:00Z"));
-  h.clock_.SetWallTime(next);
-  r.Tick();
-  h.RunJobsToEnd();
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule failed",
-                                                           "w deploy retry failed",
-                                                           "w deploy retry succeeded"});
-  CHECK(h.observer_.finished[1].attempt == 2);
-  CHECK(h.observer_.finished[2].attempt == 3);
-  CHECK(h.observer_.finished[0].error == "Error acquiring the state lock");
-}
-
-TEST_CASE("scheduler: a variables error is not retried and not re-run until the next event") {
-  Harness h("  - {name: w, template: t, schedule: {deploy: \"0 8 * * *\", destroy: \"0 19 * * *\"}}\n",
-            "2026-11-24T07:59:00Z");
-  h.runner_.OnPrefix({"tofu", "plan"},
-                     {ScriptedProcess::Exits(1).Print(
-                         OutputStream::kStdout,
-                         ErrorLine("No value for required variable", "The root module input variable"))});
-  state::State s;
-  s.workspaces["w"].last_fire = T("2026-11-24T07:00:00Z");
-  s.workspaces["w"].actual = state::Actual::kDestroyed;
-  Reconciler& r = h.Start(s);
-  h.clock_.SetWallTime(T("2026-11-24T08:00:00Z"));
-  r.Tick();
-  h.RunJobsToEnd();
-  for (int i = 0; i < 5; ++i) {
-    h.clock_.Advance(std::chrono::minutes(30));
+  TEST_CASE(
+      "scheduler: a workspace deploys at its deploy fire and is destroyed at its destroy fire") {
+    // Given a fresh daemon at 07:00 UTC, when the day passes, then the first
+    // tick converges to the 19:00 destroy of yesterday, 08:00 deploys and 19:00
+    // destroys, each recorded with its trigger and change counts.
+    Harness h(kUtcOfficeHours);
+    Reconciler& r = h.Start();
     r.Tick();
+    h.RunJobsToEnd();
+    CHECK(h.Steps() == std::vector<std::string>{"init", "destroy"});
+
+    h.clock_.Advance(std::chrono::hours(1));  // 08:00
+    r.Tick();
+    h.RunJobsToEnd();
+    h.clock_.Advance(std::chrono::hours(11));  // 19:00
+    r.Tick();
+    h.RunJobsToEnd();
+    CHECK(h.Steps() ==
+          std::vector<std::string>{"init", "destroy", "init", "plan", "apply", "init", "destroy"});
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy catch_up succeeded",
+                                                             "w deploy schedule succeeded",
+                                                             "w destroy schedule succeeded"});
+    CHECK(h.observer_.FireOutcomes() ==
+          std::vector<std::string>{"deploy 2026-11-24T08:00:00Z ran",
+                                   "destroy 2026-11-24T19:00:00Z ran"});
+    std::vector<std::string> warnings;
+    auto history = r.history().Load("w", &warnings);
+    REQUIRE_OK(history);
+    REQUIRE(history->size() == 3);
+    CHECK((*history)[1].changes == state::Changes{2, 0, 0});
+    CHECK((*history)[1].scheduled_for == T("2026-11-24T08:00:00Z"));
+    CHECK((*history)[2].changes == state::Changes{0, 0, 2});
+    CHECK(h.LoadState().workspaces.at("w").actual == state::Actual::kDestroyed);
+
+    // The exact argv of a deploy, as DESIGN.md §5 has it.
+    auto argv = h.runner_.started_argv();
+    CHECK(argv[3] == std::vector<std::string>{"tofu", "plan", "-input=false", "-no-color", "-json",
+                                              "-detailed-exitcode", "-lock-timeout=5m",
+                                              "-out=.provisioner.tfplan"});
+    CHECK(argv[4] == std::vector<std::string>{"tofu", "apply", "-input=false", "-no-color", "-json",
+                                              "-lock-timeout=5m", ".provisioner.tfplan"});
+    CHECK(h.runner_.started()[4].spec.working_dir == h.tmp_.Join("state/workspaces/w"));
   }
-  CHECK(h.runner_.running_handles().empty());
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule failed"});
-  CHECK(r.snapshot()->Find("w")->status == WorkspaceStatus::kFailed);
-  // The 19:00 destroy is a new event and runs.
-  h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
-  r.Tick();
-  h.RunJobsToEnd();
-  CHECK(h.observer_.Finished().back() == "w destroy schedule succeeded");
-}
 
-TEST_CASE("scheduler: a job that outlives its timeout is stopped and recorded as timeout") {
-  Harness h("  - {name: w, template: t, timeout: 10m}\n");
-  h.runner_.OnPrefix({"tofu", "apply"}, {ScriptedProcess::Exits(0)});
-  Reconciler& r = h.Start();
-  r.Tick();
-  auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
-  r.Tick();
-  REQUIRE_OK(res.get().status);
-  h.runner_.FinishAll();  // init
-  r.Tick();
-  h.runner_.FinishAll();  // plan (exit 2)
-  r.Tick();
-  REQUIRE(h.Steps().back() == "apply");
-  // The apply was given what was left of the 10m: the runner's deadline
-  // stops it with kTimeout once the clock passes it.
-  CHECK(h.runner_.started().back().spec.timeout <= std::chrono::minutes(10));
-  h.clock_.Advance(std::chrono::minutes(11));
-  r.Tick();
-  r.Tick();
-  REQUIRE(h.observer_.finished.size() == 1);
-  CHECK(*h.observer_.finished[0].result == JobResult::kTimeout);
-  CHECK(h.observer_.finished[0].error.starts_with("timed out after 10m during apply"));
-}
+  TEST_CASE("scheduler: the next wake-up is the next fire, and nothing runs before it") {
+    Harness h(kUtcOfficeHours);
+    Reconciler& r = h.Start();
+    r.Tick();
+    h.RunJobsToEnd();
+    SystemTime next = r.Tick();
+    CHECK(next == T("2026-11-24T08:00:00Z"));
+    h.clock_.Advance(std::chrono::minutes(59));
+    r.Tick();
+    CHECK(h.runner_.running_handles().empty());
+    CHECK(h.Steps().size() == 2);
+  }
 
-TEST_CASE("scheduler: cancel stops a running job and it is not re-run") {
-  Harness h("  - {name: w, template: t}\n");
-  Reconciler& r = h.Start();
-  r.Tick();
-  auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
-  r.Tick();
-  std::string id = res.get().job_id;
-  auto cancel = r.Post(CancelCommand{id, "ops"});
-  r.Tick();
-  REQUIRE_OK(cancel.get().status);
-  REQUIRE(h.runner_.stops().size() == 1);
-  CHECK(h.runner_.stops()[0].reason == platform::StopReason::kCancelled);
-  r.Tick();
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy manual cancelled"});
-  h.clock_.Advance(std::chrono::hours(1));
-  r.Tick();
-  CHECK(h.runner_.running_handles().empty());
-  auto again = r.Post(CancelCommand{id, "ops"});
-  r.Tick();
-  CHECK(again.get().status.code() == Status::Code::kFailedPrecondition);
-  auto unknown = r.Post(CancelCommand{"nope", "ops"});
-  r.Tick();
-  CHECK(unknown.get().status.IsNotFound());
-}
-
-TEST_CASE("scheduler: a scheduled destroy of a protected workspace is refused and reported") {
-  Harness h(
-      "  - {name: w, template: t, protected: true, schedule: {deploy: \"0 8 * * *\", destroy: \"0 19 * * *\"}}\n",
-      "2026-11-24T18:59:00Z");
-  state::State s;
-  s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
-  s.workspaces["w"].actual = state::Actual::kDeployed;
-  Reconciler& r = h.Start(s);
-  h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
-  r.Tick();
-  CHECK(h.runner_.started().empty());
-  CHECK(h.observer_.FireOutcomes() ==
-        std::vector<std::string>{"destroy 2026-11-24T19:00:00Z skipped_protected"});
-  CHECK(h.sink_.Find("refused: the workspace is protected").size() == 1);
-}
-
-TEST_CASE("scheduler: wall-clock jumps never double-fire") {
-  Harness h(kUtcOfficeHours, "2026-11-24T18:59:00Z");
-  state::State s;
-  s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
-  s.workspaces["w"].actual = state::Actual::kDeployed;
-  Reconciler& r = h.Start(s);
-  h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
-  r.Tick();
-  h.RunJobsToEnd();
-  REQUIRE(h.observer_.Finished() == std::vector<std::string>{"w destroy schedule succeeded"});
-  // NTP steps back across the destroy and the 08:00 deploy: nothing runs again.
-  h.clock_.SetWallTime(T("2026-11-24T07:30:00Z"));
-  r.Tick();
-  h.clock_.SetWallTime(T("2026-11-24T18:00:00Z"));
-  r.Tick();
-  CHECK(h.runner_.running_handles().empty());
-  CHECK(h.observer_.finished.size() == 1);
-  // A jump forward over two days: one deploy, the earlier fires coalesced.
-  h.clock_.SetWallTime(T("2026-11-26T09:00:00Z"));
-  r.Tick();
-  h.RunJobsToEnd();
-  CHECK(h.observer_.Finished().back() == "w deploy schedule succeeded");
-  CHECK(h.observer_.finished.size() == 2);
-  CHECK(h.observer_.FireOutcomes() ==
-        std::vector<std::string>{"destroy 2026-11-24T19:00:00Z ran", "deploy 2026-11-25T08:00:00Z coalesced",
-                                 "destroy 2026-11-25T19:00:00Z coalesced", "deploy 2026-11-26T08:00:00Z ran"});
-}
-
-TEST_CASE("scheduler: a job running at a crash is marked interrupted and reconciled once") {
-  Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
-  state::State s;
-  state::WorkspaceState& ws = s.workspaces["w"];
-  ws.last_fire = T("2026-11-24T08:00:00Z");
-  ws.actual = state::Actual::kDestroyed;
-  JobRecord running;
-  running.id = "20261124T080000Z-abcdef-w";
-  running.workspace = "w";
-  running.operation = state::Operation::kDeploy;
-  running.trigger = state::Trigger::kSchedule;
-  running.scheduled_for = T("2026-11-24T08:00:00Z");
-  running.started_at = T("2026-11-24T08:00:00Z");
-  ws.running = running;
-  Reconciler& r = h.Start(s);
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
-  r.Tick();
-  h.RunJobsToEnd();
-  r.Tick();
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted",
-                                                           "w deploy catch_up succeeded"});
-  CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
-}
-
-TEST_CASE("scheduler: downtime across a destroy: catch_up runs it once, or skips it as missed") {
-  for (bool catch_up : {true, false}) {
-    CAPTURE(catch_up);
-    Harness h(kUtcOfficeHours, "2026-11-24T20:00:00Z",
-              std::string("{catch_up: ") + (catch_up ? "true" : "false") + "}");
+  TEST_CASE("scheduler: at most max_concurrent_jobs run, destroys first") {
+    Harness h(
+        "  - {name: a, template: t, schedule: {deploy: \"0 8 * * *\"}}\n"
+        "  - {name: b, template: t, schedule: {deploy: \"0 8 * * *\"}}\n"
+        "  - {name: c, template: t, schedule: {destroy: \"0 8 * * *\"}}\n",
+        "2026-11-24T07:59:00Z", "{max_concurrent_jobs: 1}");
     state::State s;
-    s.last_seen = T("2026-11-24T18:00:00Z");  // went down at 18:00
+    for (const char* name : {"a", "b", "c"}) {
+      s.workspaces[name].last_fire = T("2026-11-24T07:00:00Z");
+      s.workspaces[name].actual =
+          std::string(name) == "c" ? state::Actual::kDeployed : state::Actual::kDestroyed;
+    }
+    // a and b were destroyed and c deployed by earlier events: nothing to do yet.
+    s.workspaces["a"].gave_up_for.reset();
+    Reconciler& r = h.Start(s);
+    h.clock_.SetWallTime(T("2026-11-24T08:00:00Z"));
+    r.Tick();
+    REQUIRE(h.runner_.running_handles().size() == 1);
+    CHECK(h.runner_.started().back().spec.working_dir == h.tmp_.Join("state/workspaces/c"));
+    CHECK(r.snapshot()->jobs_queued == 2);
+    h.RunJobsToEnd();
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"c destroy schedule succeeded",
+                                                             "a deploy schedule succeeded",
+                                                             "b deploy schedule succeeded"});
+  }
+
+  TEST_CASE("scheduler: queued work collapses to the latest desired action") {
+    // Given one slot busy with workspace a, when b gets a manual deploy and
+    // then a manual destroy before it could start, then only the destroy runs
+    // and the deploy is recorded as superseded.
+    Harness h(
+        "  - {name: a, template: t}\n"
+        "  - {name: b, template: t}\n",
+        "2026-11-24T07:00:00Z", "{max_concurrent_jobs: 1}");
+    Reconciler& r = h.Start();
+    r.Tick();
+    auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, "alice"});
+    r.Tick();
+    REQUIRE_OK(busy.get().status);
+    auto deploy = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, "alice"});
+    r.Tick();
+    auto destroy = r.Post(ManualCommand{"b", state::Operation::kDestroy, std::nullopt, "bob"});
+    r.Tick();
+    CommandResult d1 = deploy.get();
+    CommandResult d2 = destroy.get();
+    REQUIRE_OK(d1.status);
+    REQUIRE_OK(d2.status);
+    CHECK(d1.job_id != d2.job_id);
+    CHECK(WorkspaceOfJobId(d2.job_id) == "b");
+    h.RunJobsToEnd();
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"b deploy manual cancelled",
+                                                             "a deploy manual succeeded",
+                                                             "b destroy manual succeeded"});
+    CHECK(h.observer_.finished[0].error == "superseded by job " + d2.job_id + " before it started");
+  }
+
+  TEST_CASE("scheduler: a held state lock is retried with exponential backoff") {
+    Harness h("  - {name: w, template: t, schedule: {deploy: \"0 8 * * *\"}}\n",
+              "2026-11-24T07:59:00Z", "{retry: {max_attempts: 3, backoff: 1m, max_backoff: 30m}}");
+    h.runner_.OnPrefix(
+        {"tofu", "plan"},
+        {ScriptedProcess::Exits(1).Print(
+             OutputStream::kStdout,
+             ErrorLine("Error acquiring the state lock",
+                       "Lock Info:\\n  ID:        abc\\n  Who:       x@y\\n")),
+         ScriptedProcess::Exits(1).Print(OutputStream::kStdout,
+                                         ErrorLine("Error acquiring the state lock", "")),
+         ScriptedProcess::Exits(2).Print(OutputStream::kStdout, SummaryLine("plan", 1, 0, 0))});
+    state::State s;
+    s.workspaces["w"].last_fire = T("2026-11-24T07:00:00Z");
+    s.workspaces["w"].actual = state::Actual::kDestroyed;
+    Reconciler& r = h.Start(s);
+    h.clock_.SetWallTime(T("2026-11-24T08:00:00Z"));
+    r.Tick();
+    h.RunJobsToEnd();
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule failed"});
+    // Retry 1 after 1m, retry 2 after another 2m.
+    SystemTime next = r.Tick();
+    CHECK(next == T("2026-11-24T08:01:00Z"));
+    h.clock_.SetWallTime(next);
+    r.Tick();
+    h.RunJobsToEnd();
+    next = r.Tick();
+    CHECK(next == T("2026-11-24T08:03:00Z"));
+    h.clock_.SetWallTime(next);
+    r.Tick();
+    h.RunJobsToEnd();
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule failed",
+                                                             "w deploy retry failed",
+                                                             "w deploy retry succeeded"});
+    CHECK(h.observer_.finished[1].attempt == 2);
+    CHECK(h.observer_.finished[2].attempt == 3);
+    CHECK(h.observer_.finished[0].error == "Error acquiring the state lock");
+  }
+
+  TEST_CASE("scheduler: a variables error is not retried and not re-run until the next event") {
+    Harness h(
+        "  - {name: w, template: t, schedule: {deploy: \"0 8 * * *\", destroy: \"0 19 * * *\"}}\n",
+        "2026-11-24T07:59:00Z");
+    h.runner_.OnPrefix({"tofu", "plan"},
+                       {ScriptedProcess::Exits(1).Print(
+                           OutputStream::kStdout, ErrorLine("No value for required variable",
+                                                            "The root module input variable"))});
+    state::State s;
+    s.workspaces["w"].last_fire = T("2026-11-24T07:00:00Z");
+    s.workspaces["w"].actual = state::Actual::kDestroyed;
+    Reconciler& r = h.Start(s);
+    h.clock_.SetWallTime(T("2026-11-24T08:00:00Z"));
+    r.Tick();
+    h.RunJobsToEnd();
+    for (int i = 0; i < 5; ++i) {
+      h.clock_.Advance(std::chrono::minutes(30));
+      r.Tick();
+    }
+    CHECK(h.runner_.running_handles().empty());
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule failed"});
+    CHECK(r.snapshot()->Find("w")->status == WorkspaceStatus::kFailed);
+    // The 19:00 destroy is a new event and runs.
+    h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
+    r.Tick();
+    h.RunJobsToEnd();
+    CHECK(h.observer_.Finished().back() == "w destroy schedule succeeded");
+  }
+
+  TEST_CASE("scheduler: a job that outlives its timeout is stopped and recorded as timeout") {
+    Harness h("  - {name: w, template: t, timeout: 10m}\n");
+    h.runner_.OnPrefix({"tofu", "apply"}, {ScriptedProcess::Exits(0)});
+    Reconciler& r = h.Start();
+    r.Tick();
+    auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    r.Tick();
+    REQUIRE_OK(res.get().status);
+    h.runner_.FinishAll();  // init
+    r.Tick();
+    h.runner_.FinishAll();  // plan (exit 2)
+    r.Tick();
+    REQUIRE(h.Steps().back() == "apply");
+    // The apply was given what was left of the 10m: the runner's deadline
+    // stops it with kTimeout once the clock passes it.
+    CHECK(h.runner_.started().back().spec.timeout <= std::chrono::minutes(10));
+    h.clock_.Advance(std::chrono::minutes(11));
+    r.Tick();
+    r.Tick();
+    REQUIRE(h.observer_.finished.size() == 1);
+    CHECK(*h.observer_.finished[0].result == JobResult::kTimeout);
+    CHECK(h.observer_.finished[0].error.starts_with("timed out after 10m during apply"));
+  }
+
+  TEST_CASE("scheduler: cancel stops a running job and it is not re-run") {
+    Harness h("  - {name: w, template: t}\n");
+    Reconciler& r = h.Start();
+    r.Tick();
+    auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    r.Tick();
+    std::string id = res.get().job_id;
+    auto cancel = r.Post(CancelCommand{id, "ops"});
+    r.Tick();
+    REQUIRE_OK(cancel.get().status);
+    REQUIRE(h.runner_.stops().size() == 1);
+    CHECK(h.runner_.stops()[0].reason == platform::StopReason::kCancelled);
+    r.Tick();
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy manual cancelled"});
+    h.clock_.Advance(std::chrono::hours(1));
+    r.Tick();
+    CHECK(h.runner_.running_handles().empty());
+    auto again = r.Post(CancelCommand{id, "ops"});
+    r.Tick();
+    CHECK(again.get().status.code() == Status::Code::kFailedPrecondition);
+    auto unknown = r.Post(CancelCommand{"nope", "ops"});
+    r.Tick();
+    CHECK(unknown.get().status.IsNotFound());
+  }
+
+  TEST_CASE("scheduler: a scheduled destroy of a protected workspace is refused and reported") {
+    Harness h(
+        "  - {name: w, template: t, protected: true, schedule: {deploy: \"0 8 * * *\", destroy: "
+        "\"0 19 * * *\"}}\n",
+        "2026-11-24T18:59:00Z");
+    state::State s;
+    s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
+    s.workspaces["w"].actual = state::Actual::kDeployed;
+    Reconciler& r = h.Start(s);
+    h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
+    r.Tick();
+    CHECK(h.runner_.started().empty());
+    CHECK(h.observer_.FireOutcomes() ==
+          std::vector<std::string>{"destroy 2026-11-24T19:00:00Z skipped_protected"});
+    CHECK(h.sink_.Find("refused: the workspace is protected").size() == 1);
+  }
+
+  TEST_CASE("scheduler: wall-clock jumps never double-fire") {
+    Harness h(kUtcOfficeHours, "2026-11-24T18:59:00Z");
+    state::State s;
+    s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
+    s.workspaces["w"].actual = state::Actual::kDeployed;
+    Reconciler& r = h.Start(s);
+    h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
+    r.Tick();
+    h.RunJobsToEnd();
+    REQUIRE(h.observer_.Finished() == std::vector<std::string>{"w destroy schedule succeeded"});
+    // NTP steps back across the destroy and the 08:00 deploy: nothing runs again.
+    h.clock_.SetWallTime(T("2026-11-24T07:30:00Z"));
+    r.Tick();
+    h.clock_.SetWallTime(T("2026-11-24T18:00:00Z"));
+    r.Tick();
+    CHECK(h.runner_.running_handles().empty());
+    CHECK(h.observer_.finished.size() == 1);
+    // A jump forward over two days: one deploy, the earlier fires coalesced.
+    h.clock_.SetWallTime(T("2026-11-26T09:00:00Z"));
+    r.Tick();
+    h.RunJobsToEnd();
+    CHECK(h.observer_.Finished().back() == "w deploy schedule succeeded");
+    CHECK(h.observer_.finished.size() == 2);
+    CHECK(h.observer_.FireOutcomes() ==
+          std::vector<std::string>{
+              "destroy 2026-11-24T19:00:00Z ran", "deploy 2026-11-25T08:00:00Z coalesced",
+              "destroy 2026-11-25T19:00:00Z coalesced", "deploy 2026-11-26T08:00:00Z ran"});
+  }
+
+  TEST_CASE("scheduler: a job running at a crash is marked interrupted and reconciled once") {
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+    state::State s;
+    state::WorkspaceState& ws = s.workspaces["w"];
+    ws.last_fire = T("2026-11-24T08:00:00Z");
+    ws.actual = state::Actual::kDestroyed;
+    JobRecord running;
+    running.id = "20261124T080000Z-abcdef-w";
+    running.workspace = "w";
+    running.operation = state::Operation::kDeploy;
+    running.trigger = state::Trigger::kSchedule;
+    running.scheduled_for = T("2026-11-24T08:00:00Z");
+    running.started_at = T("2026-11-24T08:00:00Z");
+    ws.running = running;
+    Reconciler& r = h.Start(s);
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
+    r.Tick();
+    h.RunJobsToEnd();
+    r.Tick();
+    CHECK(h.observer_.Finished() ==
+          std::vector<std::string>{"w deploy schedule interrupted", "w deploy catch_up succeeded"});
+    CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
+  }
+
+  TEST_CASE("scheduler: downtime across a destroy: catch_up runs it once, or skips it as missed") {
+    for (bool catch_up : {true, false}) {
+      CAPTURE(catch_up);
+      Harness h(kUtcOfficeHours, "2026-11-24T20:00:00Z",
+                std::string("{catch_up: ") + (catch_up ? "true" : "false") + "}");
+      state::State s;
+      s.last_seen = T("2026-11-24T18:00:00Z");  // went down at 18:00
+      s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
+      s.workspaces["w"].actual = state::Actual::kDeployed;
+      Reconciler& r = h.Start(s);
+      r.Tick();
+      h.RunJobsToEnd();
+      r.Tick();
+      if (catch_up) {
+        CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy catch_up succeeded"});
+        CHECK(h.observer_.FireOutcomes() ==
+              std::vector<std::string>{"destroy 2026-11-24T19:00:00Z ran"});
+      } else {
+        CHECK(h.observer_.Finished().empty());
+        CHECK(h.observer_.FireOutcomes() ==
+              std::vector<std::string>{"destroy 2026-11-24T19:00:00Z missed"});
+      }
+    }
+  }
+
+  TEST_CASE("scheduler: a removed workspace is orphaned, never destroyed automatically") {
+    Harness h(kUtcOfficeHours, "2026-11-24T09:00:00Z");
+    state::State s;
     s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
     s.workspaces["w"].actual = state::Actual::kDeployed;
     Reconciler& r = h.Start(s);
     r.Tick();
+    auto reload = r.Post(ReloadCommand{h.Parse("  - {name: other, template: t}\n"), "api"});
+    r.Tick();
+    CommandResult result = reload.get();
+    REQUIRE_OK(result.status);
+    CHECK(result.diff.removed == std::vector<std::string>{"w"});
+    CHECK(result.diff.added == std::vector<std::string>{"other"});
+    h.clock_.SetWallTime(T("2026-11-25T09:00:00Z"));  // past 19:00 and 08:00
+    r.Tick();
+    CHECK(h.runner_.started().empty());
+    CHECK(r.snapshot()->Find("w")->status == WorkspaceStatus::kOrphaned);
+    CHECK(h.LoadState().workspaces.at("w").orphaned);
+    // Deploying an orphan is refused; destroying it works, then it is gone.
+    auto deploy = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    r.Tick();
+    CHECK(deploy.get().status.code() == Status::Code::kFailedPrecondition);
+    auto destroy = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops"});
+    r.Tick();
+    REQUIRE_OK(destroy.get().status);
     h.RunJobsToEnd();
     r.Tick();
-    if (catch_up) {
-      CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy catch_up succeeded"});
-      CHECK(h.observer_.FireOutcomes() ==
-            std::vector<std::string>{"destroy 2026-11-24T19:00:00Z ran"});
-    } else {
-      CHECK(h.observer_.Finished().empty());
-      CHECK(h.observer_.FireOutcomes() ==
-            std::vector<std::string>{"destroy 2026-11-24T19:00:00Z missed"});
-    }
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy manual succeeded"});
+    CHECK(r.snapshot()->Find("w") == nullptr);
+    CHECK(h.LoadState().workspaces.count("w") == 0);
   }
-}
 
-TEST_CASE("scheduler: a removed workspace is orphaned, never destroyed automatically") {
-  Harness h(kUtcOfficeHours, "2026-11-24T09:00:00Z");
-  state::State s;
-  s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
-  s.workspaces["w"].actual = state::Actual::kDeployed;
-  Reconciler& r = h.Start(s);
-  r.Tick();
-  auto reload = r.Post(ReloadCommand{h.Parse("  - {name: other, template: t}\n"), "api"});
-  r.Tick();
-  CommandResult result = reload.get();
-  REQUIRE_OK(result.status);
-  CHECK(result.diff.removed == std::vector<std::string>{"w"});
-  CHECK(result.diff.added == std::vector<std::string>{"other"});
-  h.clock_.SetWallTime(T("2026-11-25T09:00:00Z"));  // past 19:00 and 08:00
-  r.Tick();
-  CHECK(h.runner_.started().empty());
-  CHECK(r.snapshot()->Find("w")->status == WorkspaceStatus::kOrphaned);
-  CHECK(h.LoadState().workspaces.at("w").orphaned);
-  // Deploying an orphan is refused; destroying it works, then it is gone.
-  auto deploy = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
-  r.Tick();
-  CHECK(deploy.get().status.code() == Status::Code::kFailedPrecondition);
-  auto destroy = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops"});
-  r.Tick();
-  REQUIRE_OK(destroy.get().status);
-  h.RunJobsToEnd();
-  r.Tick();
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy manual succeeded"});
-  CHECK(r.snapshot()->Find("w") == nullptr);
-  CHECK(h.LoadState().workspaces.count("w") == 0);
-}
+  TEST_CASE("scheduler: a reload that changes a schedule re-plans at once") {
+    Harness h(kUtcOfficeHours, "2026-11-24T09:00:00Z");
+    state::State s;
+    s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
+    s.workspaces["w"].actual = state::Actual::kDeployed;
+    Reconciler& r = h.Start(s);
+    CHECK(r.Tick() == T("2026-11-24T19:00:00Z"));
+    r.Post(ReloadCommand{h.Parse("  - {name: w, template: t, schedule: {deploy: \"0 8 * * *\", "
+                                 "destroy: \"0 10 * * *\"}}\n"),
+                         "inotify"});
+    CHECK(r.Tick() == T("2026-11-24T10:00:00Z"));
+    REQUIRE(h.observer_.reloads.size() == 1);
+    CHECK(h.observer_.reloads[0].diff.changed[0].fields ==
+          std::vector<std::string>{"schedule.destroy"});
+  }
 
-TEST_CASE("scheduler: a reload that changes a schedule re-plans at once") {
-  Harness h(kUtcOfficeHours, "2026-11-24T09:00:00Z");
-  state::State s;
-  s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
-  s.workspaces["w"].actual = state::Actual::kDeployed;
-  Reconciler& r = h.Start(s);
-  CHECK(r.Tick() == T("2026-11-24T19:00:00Z"));
-  r.Post(ReloadCommand{
-      h.Parse("  - {name: w, template: t, schedule: {deploy: \"0 8 * * *\", destroy: \"0 10 * * *\"}}\n"),
-      "inotify"});
-  CHECK(r.Tick() == T("2026-11-24T10:00:00Z"));
-  REQUIRE(h.observer_.reloads.size() == 1);
-  CHECK(h.observer_.reloads[0].diff.changed[0].fields == std::vector<std::string>{"schedule.destroy"});
-}
+  TEST_CASE("scheduler: pause skips scheduled fires; manual actions still run") {
+    Harness h(kUtcOfficeHours, "2026-11-24T18:00:00Z");
+    state::State s;
+    s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
+    s.workspaces["w"].actual = state::Actual::kDeployed;
+    Reconciler& r = h.Start(s);
+    auto pause = r.Post(PauseCommand{"w", T("2026-11-24T20:00:00Z"), "ops"});
+    r.Tick();
+    REQUIRE_OK(pause.get().status);
+    CHECK(h.LoadState().workspaces.at("w").pause.has_value());  // on disk before the reply
+    h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
+    r.Tick();
+    CHECK(h.observer_.FireOutcomes() ==
+          std::vector<std::string>{"destroy 2026-11-24T19:00:00Z skipped_paused"});
+    CHECK(h.runner_.started().empty());
+    CHECK(r.snapshot()->Find("w")->paused);
+    auto manual = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops"});
+    r.Tick();
+    REQUIRE_OK(manual.get().status);
+    h.RunJobsToEnd();
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy manual succeeded"});
+    auto resume = r.Post(ResumeCommand{"w", "ops"});
+    r.Tick();
+    REQUIRE_OK(resume.get().status);
+    CHECK_FALSE(r.snapshot()->Find("w")->paused);
+  }
 
-TEST_CASE("scheduler: pause skips scheduled fires; manual actions still run") {
-  Harness h(kUtcOfficeHours, "2026-11-24T18:00:00Z");
-  state::State s;
-  s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");
-  s.workspaces["w"].actual = state::Actual::kDeployed;
-  Reconciler& r = h.Start(s);
-  auto pause = r.Post(PauseCommand{"w", T("2026-11-24T20:00:00Z"), "ops"});
-  r.Tick();
-  REQUIRE_OK(pause.get().status);
-  CHECK(h.LoadState().workspaces.at("w").pause.has_value());  // on disk before the reply
-  h.clock_.SetWallTime(T("2026-11-24T19:00:00Z"));
-  r.Tick();
-  CHECK(h.observer_.FireOutcomes() ==
-        std::vector<std::string>{"destroy 2026-11-24T19:00:00Z skipped_paused"});
-  CHECK(h.runner_.started().empty());
-  CHECK(r.snapshot()->Find("w")->paused);
-  auto manual = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops"});
-  r.Tick();
-  REQUIRE_OK(manual.get().status);
-  h.RunJobsToEnd();
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w destroy manual succeeded"});
-  auto resume = r.Post(ResumeCommand{"w", "ops"});
-  r.Tick();
-  REQUIRE_OK(resume.get().status);
-  CHECK_FALSE(r.snapshot()->Find("w")->paused);
-}
+  TEST_CASE("scheduler: a command's reply comes after its effect is saved and published") {
+    // Given a workspace with a job running, When a deploy of another one is
+    // posted and a Tick runs on another thread, Then by the time the reply
+    // arrives the queued job is on disk and in the snapshot (so a client
+    // can follow its log at once).
+    Harness h("  - {name: a, template: t}\n  - {name: b, template: t}\n",
+              "2026-11-24T07:00:00Z", "{max_concurrent_jobs: 1}");
+    Reconciler& r = h.Start();
+    auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, ""});
+    r.Tick();
+    REQUIRE_OK(busy.get().status);
+    auto queued = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, ""});
+    std::thread ticker([&r] { r.Tick(); });
+    CommandResult result = queued.get();
+    const scheduler::WorkspaceView* b = r.snapshot()->Find("b");
+    const bool in_snapshot = b != nullptr && b->queued.has_value();
+    ticker.join();
+    REQUIRE_OK(result.status);
+    CHECK(in_snapshot);
+    CHECK(h.LoadState().workspaces.at("b").manual.size() == 1);
+    h.RunJobsToEnd();
+  }
 
-TEST_CASE("scheduler: shutdown stops running jobs and records them as interrupted") {
-  Harness h("  - {name: w, template: t}\n");
-  Reconciler& r = h.Start();
-  r.Tick();
-  r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
-  r.Tick();
-  REQUIRE(h.runner_.running_handles().size() == 1);
-  r.BeginShutdown();
-  REQUIRE(h.runner_.stops().size() == 1);
-  CHECK(h.runner_.stops()[0].reason == platform::StopReason::kShutdown);
-  r.Tick();
-  CHECK(r.idle());
-  CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy manual interrupted"});
-  // Nothing new starts while shutting down.
-  auto late = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, ""});
-  r.Tick();
-  CHECK(late.get().status.IsUnavailable());
-  REQUIRE_OK(r.Flush());
-  CHECK_FALSE(h.LoadState().workspaces.at("w").running.has_value());
-}
+  TEST_CASE("scheduler: shutdown stops running jobs and records them as interrupted") {
+    Harness h("  - {name: w, template: t}\n");
+    Reconciler& r = h.Start();
+    r.Tick();
+    r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    r.Tick();
+    REQUIRE(h.runner_.running_handles().size() == 1);
+    r.BeginShutdown();
+    REQUIRE(h.runner_.stops().size() == 1);
+    CHECK(h.runner_.stops()[0].reason == platform::StopReason::kShutdown);
+    r.Tick();
+    CHECK(r.idle());
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy manual interrupted"});
+    // Nothing new starts while shutting down.
+    auto late = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, ""});
+    r.Tick();
+    CHECK(late.get().status.IsUnavailable());
+    REQUIRE_OK(r.Flush());
+    CHECK_FALSE(h.LoadState().workspaces.at("w").running.has_value());
+  }
 
 }  // TEST_SUITE
 

@@ -75,8 +75,7 @@ void FakeProcessRunner::OnPrefix(std::vector<std::string> prefix,
   prefixes_[std::move(prefix)] = Rule{std::move(outcomes)};
 }
 
-void FakeProcessRunner::OnMatch(std::string name,
-                                std::function<bool(const ProcessSpec&)> matches,
+void FakeProcessRunner::OnMatch(std::string name, std::function<bool(const ProcessSpec&)> matches,
                                 std::vector<ScriptedProcess> outcomes) {
   std::lock_guard<std::mutex> lock(mu_);
   for (Matcher& m : matchers_) {
@@ -86,8 +85,7 @@ void FakeProcessRunner::OnMatch(std::string name,
       return;
     }
   }
-  matchers_.push_back(
-      Matcher{std::move(name), std::move(matches), Rule{std::move(outcomes)}});
+  matchers_.push_back(Matcher{std::move(name), std::move(matches), Rule{std::move(outcomes)}});
 }
 
 void FakeProcessRunner::SetDefault(ScriptedProcess outcome) {
@@ -107,9 +105,8 @@ ScriptedProcess FakeProcessRunner::LookupLocked(const ProcessSpec& spec) {
   Rule* longest = nullptr;
   size_t longest_size = 0;
   for (auto& [prefix, rule] : prefixes_) {
-    const bool matches =
-        prefix.size() <= spec.argv.size() &&
-        std::equal(prefix.begin(), prefix.end(), spec.argv.begin());
+    const bool matches = prefix.size() <= spec.argv.size() &&
+                         std::equal(prefix.begin(), prefix.end(), spec.argv.begin());
     if (matches && (longest == nullptr || prefix.size() > longest_size)) {
       longest = &rule;
       longest_size = prefix.size();
@@ -143,9 +140,8 @@ Result<RunHandle> FakeProcessRunner::Start(const ProcessSpec& spec) {
     process->started = clock_.Monotonic();
     // The tails the real runner keeps: raw bytes, the last max_output_bytes.
     for (const auto& [stream, line] : script.lines) {
-      std::string& tail = stream == OutputStream::kStdout
-                              ? process->stdout_data
-                              : process->stderr_data;
+      std::string& tail =
+          stream == OutputStream::kStdout ? process->stdout_data : process->stderr_data;
       tail.append(line).push_back('\n');
       if (tail.size() > spec.max_output_bytes) {
         tail.erase(0, tail.size() - spec.max_output_bytes);
@@ -162,8 +158,7 @@ Result<RunHandle> FakeProcessRunner::Start(const ProcessSpec& spec) {
   return handle;
 }
 
-void FakeProcessRunner::FinishLocked(RunHandle handle, ScriptedExit exit,
-                                     bool killed) {
+void FakeProcessRunner::FinishLocked(RunHandle handle, ScriptedExit exit, bool killed) {
   auto it = running_.find(handle);
   Running& p = *it->second;
   FinishedProcess done;
@@ -219,8 +214,7 @@ size_t FakeProcessRunner::FinishAll() {
 }
 
 // A process that answers SIGINT finishes here, and `process` is gone after.
-void FakeProcessRunner::StopLocked(Running& process, StopReason reason,
-                                   MonotonicTime now) {
+void FakeProcessRunner::StopLocked(Running& process, StopReason reason, MonotonicTime now) {
   if (process.stop_reason != StopReason::kNone) return;
   process.stop_reason = reason;
   if (process.script.on_interrupt) {
@@ -262,8 +256,7 @@ std::vector<FinishedProcess> FakeProcessRunner::Reap() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<FinishedProcess> out;
   for (auto it = finished_.begin(); it != finished_.end();) {
-    if (std::find(waited_.begin(), waited_.end(), it->handle) !=
-        waited_.end()) {
+    if (std::find(waited_.begin(), waited_.end(), it->handle) != waited_.end()) {
       ++it;
       continue;
     }
@@ -276,9 +269,8 @@ std::vector<FinishedProcess> FakeProcessRunner::Reap() {
 FinishedProcess FakeProcessRunner::Wait(RunHandle handle) {
   std::unique_lock<std::mutex> lock(mu_);
   auto pending = [&] {
-    return std::find_if(
-        finished_.begin(), finished_.end(),
-        [&](const FinishedProcess& f) { return f.handle == handle; });
+    return std::find_if(finished_.begin(), finished_.end(),
+                        [&](const FinishedProcess& f) { return f.handle == handle; });
   };
   if (running_.count(handle) == 0 && pending() == finished_.end()) {
     FinishedProcess unknown;
@@ -321,8 +313,7 @@ void FakeProcessRunner::SetOnFinished(std::function<void()> callback) {
   on_finished_ = std::move(callback);
 }
 
-std::vector<FakeProcessRunner::StartedProcess> FakeProcessRunner::started()
-    const {
+std::vector<FakeProcessRunner::StartedProcess> FakeProcessRunner::started() const {
   std::lock_guard<std::mutex> lock(mu_);
   return started_;
 }

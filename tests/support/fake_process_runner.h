@@ -84,12 +84,9 @@ class FakeProcessRunner final : public platform::ProcessRunner {
   // added) that accepts the spec, else the default. A rule holds a sequence
   // of outcomes: each Start takes the next and the last one repeats. Adding
   // a rule for the same key again replaces it.
-  void OnArgv(std::vector<std::string> argv,
-              std::vector<ScriptedProcess> outcomes);
-  void OnPrefix(std::vector<std::string> prefix,
-                std::vector<ScriptedProcess> outcomes);
-  void OnMatch(std::string name,
-               std::function<bool(const platform::ProcessSpec&)> matches,
+  void OnArgv(std::vector<std::string> argv, std::vector<ScriptedProcess> outcomes);
+  void OnPrefix(std::vector<std::string> prefix, std::vector<ScriptedProcess> outcomes);
+  void OnMatch(std::string name, std::function<bool(const platform::ProcessSpec&)> matches,
                std::vector<ScriptedProcess> outcomes);
   // Initially ScriptedProcess::Exits(0).
   void SetDefault(ScriptedProcess outcome);
@@ -154,8 +151,7 @@ class FakeProcessRunner final : public platform::ProcessRunner {
   struct Running;
 
   ScriptedProcess LookupLocked(const platform::ProcessSpec& spec);
-  void StopLocked(Running& process, platform::StopReason reason,
-                  MonotonicTime now);
+  void StopLocked(Running& process, platform::StopReason reason, MonotonicTime now);
   void FinishLocked(platform::RunHandle handle, ScriptedExit exit, bool killed);
   void NotifyFinished();
 

@@ -44,10 +44,9 @@ class Subprocess {
  public:
   // Starts argv (argv[0] a path) with exactly `env`, in `cwd`, in its own
   // process group. stdin is /dev/null unless `stdin_pipe`.
-  static std::unique_ptr<Subprocess> Start(
-      const std::vector<std::string>& argv,
-      const std::map<std::string, std::string>& env, const std::string& cwd,
-      bool stdin_pipe = false) {
+  static std::unique_ptr<Subprocess> Start(const std::vector<std::string>& argv,
+                                           const std::map<std::string, std::string>& env,
+                                           const std::string& cwd, bool stdin_pipe = false) {
     auto p = std::unique_ptr<Subprocess>(new Subprocess());
     int out[2], err[2], in[2] = {-1, -1};
     REQUIRE(pipe2(out, O_CLOEXEC) == 0);
@@ -56,8 +55,7 @@ class Subprocess {
     std::vector<std::string> env_strings;
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     std::vector<char*> c_argv, c_env;
-    for (const std::string& a : argv)
-      c_argv.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
     c_argv.push_back(nullptr);
     for (std::string& e : env_strings) c_env.push_back(e.data());
     c_env.push_back(nullptr);
@@ -109,8 +107,7 @@ class Subprocess {
   void Signal(int sig) { REQUIRE(kill(pid_, sig) == 0); }
   void WriteStdin(std::string_view data) {
     REQUIRE(stdin_fd_ >= 0);
-    REQUIRE(write(stdin_fd_, data.data(), data.size()) ==
-            static_cast<ssize_t>(data.size()));
+    REQUIRE(write(stdin_fd_, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
   }
   void CloseStdin() {
     if (stdin_fd_ >= 0) close(stdin_fd_);
@@ -123,8 +120,7 @@ class Subprocess {
                      bool on_stderr = false, size_t from = 0) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     const std::string& text = on_stderr ? result_.err : result_.out;
-    while (text.find(needle, std::min(from, text.size())) ==
-           std::string::npos) {
+    while (text.find(needle, std::min(from, text.size())) == std::string::npos) {
       if (exited_ || std::chrono::steady_clock::now() >= deadline) return false;
       Pump(deadline);
     }
@@ -174,8 +170,7 @@ class Subprocess {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     int timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count()) + 1);
-    if (pidfd_ < 0)
-      timeout_ms = std::min(timeout_ms, 10);  // no pidfd: poll waitpid
+    if (pidfd_ < 0) timeout_ms = std::min(timeout_ms, 10);  // no pidfd: poll waitpid
     int n = poll(fds, pidfd_ >= 0 ? 3 : 2, timeout_ms);
     if (n < 0) return;
     Drain();
@@ -183,8 +178,7 @@ class Subprocess {
       exited_ = (fds[2].revents & POLLIN) != 0;
     } else {
       siginfo_t info{};  // WNOWAIT: look without reaping, Wait() reaps
-      exited_ = waitid(P_PID, static_cast<id_t>(pid_), &info,
-                       WEXITED | WNOHANG | WNOWAIT) == 0 &&
+      exited_ = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
                 info.si_pid != 0;
     }
   }
@@ -196,11 +190,10 @@ class Subprocess {
       std::string* text;
       bool* eof;
     };
-    for (Stream s : {Stream{out_fd_, &result_.out, &out_eof_},
-                     Stream{err_fd_, &result_.err, &err_eof_}}) {
+    for (Stream s :
+         {Stream{out_fd_, &result_.out, &out_eof_}, Stream{err_fd_, &result_.err, &err_eof_}}) {
       ssize_t n;
-      while ((n = read(s.fd, buf, sizeof(buf))) > 0)
-        s.text->append(buf, static_cast<size_t>(n));
+      while ((n = read(s.fd, buf, sizeof(buf))) > 0) s.text->append(buf, static_cast<size_t>(n));
       if (n == 0) *s.eof = true;
     }
   }
@@ -217,10 +210,10 @@ class Subprocess {
   ProcessResult result_;
 };
 
-inline ProcessResult RunProcess(
-    const std::vector<std::string>& argv,
-    const std::map<std::string, std::string>& env, const std::string& cwd,
-    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+inline ProcessResult RunProcess(const std::vector<std::string>& argv,
+                                const std::map<std::string, std::string>& env,
+                                const std::string& cwd,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   return Subprocess::Start(argv, env, cwd)->Wait(timeout);
 }
 
@@ -243,20 +236,15 @@ class FakeTofuEnv {
   std::string work_dir() const { return dir_.Join("work"); }
   std::string log_path() const { return dir_.Join("invocations.jsonl"); }
   std::string control_path() const { return dir_.Join("control.json"); }
-  std::string Work(std::string_view name) const {
-    return work_dir() + "/" + std::string(name);
-  }
+  std::string Work(std::string_view name) const { return work_dir() + "/" + std::string(name); }
 
-  void WriteControl(std::string_view json) {
-    WriteFileOrDie(control_path(), json);
-  }
+  void WriteControl(std::string_view json) { WriteFileOrDie(control_path(), json); }
 
   // A complete environment (nothing inherited): PATH with the fake first,
   // HOME, LANG, the fake's log and control file, the daemon's automation
   // variables, then `extra` (which may override any of these; an empty value
   // removes the variable).
-  std::map<std::string, std::string> Env(
-      std::map<std::string, std::string> extra = {}) const {
+  std::map<std::string, std::string> Env(std::map<std::string, std::string> extra = {}) const {
     std::map<std::string, std::string> env = {
         {"PATH", bin_dir() + ":/usr/bin:/bin"},
         {"HOME", dir_.path()},
@@ -278,18 +266,15 @@ class FakeTofuEnv {
   }
 
   // `tofu <args...>` in the workspace with Env(extra).
-  ProcessResult Run(
-      const std::vector<std::string>& args,
-      std::map<std::string, std::string> extra = {},
-      std::chrono::milliseconds timeout = std::chrono::seconds(30)) const {
+  ProcessResult Run(const std::vector<std::string>& args,
+                    std::map<std::string, std::string> extra = {},
+                    std::chrono::milliseconds timeout = std::chrono::seconds(30)) const {
     return RunProcess(Argv(args), Env(std::move(extra)), work_dir(), timeout);
   }
-  std::unique_ptr<Subprocess> Start(
-      const std::vector<std::string>& args,
-      std::map<std::string, std::string> extra = {},
-      bool stdin_pipe = false) const {
-    return Subprocess::Start(Argv(args), Env(std::move(extra)), work_dir(),
-                             stdin_pipe);
+  std::unique_ptr<Subprocess> Start(const std::vector<std::string>& args,
+                                    std::map<std::string, std::string> extra = {},
+                                    bool stdin_pipe = false) const {
+    return Subprocess::Start(Argv(args), Env(std::move(extra)), work_dir(), stdin_pipe);
   }
 
   std::vector<std::string> Argv(const std::vector<std::string>& args) const {
@@ -302,8 +287,7 @@ class FakeTofuEnv {
   std::vector<std::string> LogLines() const {
     std::vector<std::string> lines;
     std::string text;
-    if (::access(log_path().c_str(), F_OK) == 0)
-      text = ReadFileOrDie(log_path());
+    if (::access(log_path().c_str(), F_OK) == 0) text = ReadFileOrDie(log_path());
     size_t start = 0;
     while (start < text.size()) {
       size_t nl = text.find('\n', start);

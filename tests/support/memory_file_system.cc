@@ -118,7 +118,7 @@ Status MemoryFileSystem::RemoveAll(const std::string& p) {
   }
   for (auto it = dirs_.begin(); it != dirs_.end();) {
     it = (*it == path || it->starts_with(path + "/")) && *it != "/" ? dirs_.erase(it)
-                                                                     : std::next(it);
+                                                                    : std::next(it);
   }
   return Status::Ok();
 }
@@ -148,7 +148,8 @@ Status MemoryFileSystem::CreateDirs(const std::string& p) {
   // Directories are modelled as always durable; the tests are about files.
   while (path != "/" && !path.empty()) {
     if (files_.count(path) > 0) {
-      return Status::FailedPrecondition("create directory " + path, "exists and is not a directory");
+      return Status::FailedPrecondition("create directory " + path,
+                                        "exists and is not a directory");
     }
     dirs_.insert(path);
     path = DirName(path);

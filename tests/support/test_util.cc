@@ -12,8 +12,8 @@ namespace provisioner::testing {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr && *base ? base : "/tmp") +
-                        "/provisioner-test-XXXXXX";
+  std::string pattern =
+      std::string(base != nullptr && *base ? base : "/tmp") + "/provisioner-test-XXXXXX";
   char* made = ::mkdtemp(pattern.data());
   REQUIRE_MESSAGE(made != nullptr, "mkdtemp failed");
   path_ = made;

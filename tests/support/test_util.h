@@ -46,15 +46,15 @@ struct StringMaker<provisioner::Status> {
 
 // CHECK_OK(expr) / REQUIRE_OK(expr): the Status (or Result) is OK; on failure
 // the message is printed.
-#define CHECK_OK(expr)                                                   \
-  do {                                                                   \
+#define CHECK_OK(expr)                                                      \
+  do {                                                                      \
     ::provisioner::Status prov_s_ = ::provisioner::testing::ToStatus(expr); \
-    CHECK_MESSAGE(prov_s_.ok(), prov_s_.ToString());                     \
+    CHECK_MESSAGE(prov_s_.ok(), prov_s_.ToString());                        \
   } while (0)
-#define REQUIRE_OK(expr)                                                 \
-  do {                                                                   \
+#define REQUIRE_OK(expr)                                                    \
+  do {                                                                      \
     ::provisioner::Status prov_s_ = ::provisioner::testing::ToStatus(expr); \
-    REQUIRE_MESSAGE(prov_s_.ok(), prov_s_.ToString());                   \
+    REQUIRE_MESSAGE(prov_s_.ok(), prov_s_.ToString());                      \
   } while (0)
 
 namespace provisioner::testing {

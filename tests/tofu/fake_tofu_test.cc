@@ -34,8 +34,7 @@ struct Stream {
 
   std::string Types() const {
     std::string out;
-    for (const UiEvent& e : events)
-      out += std::string(UiEventTypeName(e.type)) + " ";
+    for (const UiEvent& e : events) out += std::string(UiEventTypeName(e.type)) + " ";
     return out;
   }
   std::vector<const UiEvent*> Of(UiEventType type) const {
@@ -58,14 +57,11 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-json ReadJson(const std::string& path) {
-  return json::parse(ReadFileOrDie(path));
-}
+json ReadJson(const std::string& path) { return json::parse(ReadFileOrDie(path)); }
 
 std::vector<json> LogRecords(const FakeTofuEnv& env) {
   std::vector<json> records;
-  for (const std::string& line : env.LogLines())
-    records.push_back(json::parse(line));
+  for (const std::string& line : env.LogLines()) records.push_back(json::parse(line));
   return records;
 }
 
@@ -82,29 +78,23 @@ json LastRecord(const FakeTofuEnv& env, const std::string& event) {
 std::vector<std::string> StateResourceAddrs(const json& state) {
   std::vector<std::string> addrs;
   for (const json& r : state["resources"])
-    addrs.push_back(r["type"].get<std::string>() + "." +
-                    r["name"].get<std::string>());
+    addrs.push_back(r["type"].get<std::string>() + "." + r["name"].get<std::string>());
   return addrs;
 }
 
-void Init(const FakeTofuEnv& env,
-          std::map<std::string, std::string> extra = {}) {
-  ProcessResult r =
-      env.Run({"init", "-input=false", "-no-color"}, std::move(extra));
+void Init(const FakeTofuEnv& env, std::map<std::string, std::string> extra = {}) {
+  ProcessResult r = env.Run({"init", "-input=false", "-no-color"}, std::move(extra));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
 }
 
 // DESIGN.md §5 argv.
-const std::vector<std::string> kPlanArgs = {
-    "plan",       "-input=false",       "-no-color",
-    "-json",      "-detailed-exitcode", "-lock-timeout=5s",
-    "-out=tfplan"};
-const std::vector<std::string> kApplyArgs = {
-    "apply", "-input=false",     "-no-color",
-    "-json", "-lock-timeout=5s", "tfplan"};
-const std::vector<std::string> kDestroyArgs = {
-    "destroy", "-input=false",  "-no-color",
-    "-json",   "-auto-approve", "-lock-timeout=5s"};
+const std::vector<std::string> kPlanArgs = {"plan",       "-input=false",       "-no-color",
+                                            "-json",      "-detailed-exitcode", "-lock-timeout=5s",
+                                            "-out=tfplan"};
+const std::vector<std::string> kApplyArgs = {"apply", "-input=false",     "-no-color",
+                                             "-json", "-lock-timeout=5s", "tfplan"};
+const std::vector<std::string> kDestroyArgs = {"destroy", "-input=false",  "-no-color",
+                                               "-json",   "-auto-approve", "-lock-timeout=5s"};
 
 TEST_SUITE("tofu_fake") {
   TEST_CASE("tofu_fake: version, human and -json") {
@@ -117,35 +107,28 @@ TEST_SUITE("tofu_fake") {
           "  \"provider_selections\": {}\n}\n");
     Init(env);
     json after = json::parse(env.Run({"version", "-json"}).out);
-    CHECK(after["provider_selections"] ==
-          json{{"registry.opentofu.org/hashicorp/null", "3.2.3"}});
+    CHECK(after["provider_selections"] == json{{"registry.opentofu.org/hashicorp/null", "3.2.3"}});
     ProcessResult human = env.Run({"-version"});
     CHECK(human.exit_code == 0);
     CHECK(human.out ==
           "OpenTofu v1.12.6\non linux_amd64\n+ provider "
           "registry.opentofu.org/hashicorp/null v3.2.3\n");
     env.WriteControl(R"({"version": "1.13.0-dev"})");
-    CHECK(
-        json::parse(env.Run({"--version", "-json"}).out)["terraform_version"] ==
-        "1.13.0-dev");
+    CHECK(json::parse(env.Run({"--version", "-json"}).out)["terraform_version"] == "1.13.0-dev");
   }
 
   TEST_CASE("tofu_fake: deploy cycle init, plan 2, apply plan file, plan 0") {
     FakeTofuEnv env;
-    ProcessResult init = env.Run({"init", "-input=false", "-no-color",
-                                  "-backend-config=bucket=b1",
+    ProcessResult init = env.Run({"init", "-input=false", "-no-color", "-backend-config=bucket=b1",
                                   "-backend-config=key=team/app.tfstate"});
     REQUIRE(init.exit_code == 0);
-    CHECK(init.out.find("OpenTofu has been successfully initialized!") !=
-          std::string::npos);
-    CHECK(init.out.find("You may now begin working") ==
-          std::string::npos);                            // TF_IN_AUTOMATION
-    CHECK(init.out.find("\x1b[") == std::string::npos);  // -no-color
+    CHECK(init.out.find("OpenTofu has been successfully initialized!") != std::string::npos);
+    CHECK(init.out.find("You may now begin working") == std::string::npos);  // TF_IN_AUTOMATION
+    CHECK(init.out.find("\x1b[") == std::string::npos);                      // -no-color
     CHECK(Exists(env.Work(".terraform")));
     CHECK(Exists(env.Work(".terraform.lock.hcl")));
     json recorded = ReadJson(env.Work(".terraform/fake_init.json"));
-    CHECK(recorded["backend_config"] ==
-          json{"bucket=b1", "key=team/app.tfstate"});
+    CHECK(recorded["backend_config"] == json{"bucket=b1", "key=team/app.tfstate"});
     CHECK(recorded["input"] == false);
 
     ProcessResult plan = env.Run(kPlanArgs);
@@ -173,12 +156,11 @@ TEST_SUITE("tofu_fake") {
           "apply_complete change_summary outputs ");
     CHECK(a.summary.changes->operation == "apply");
     CHECK(a.summary.changes->add == 2);
-    CHECK(a.events[7].message ==
-          "Apply complete! Resources: 2 added, 0 changed, 0 destroyed.");
+    CHECK(a.events[7].message == "Apply complete! Resources: 2 added, 0 changed, 0 destroyed.");
     CHECK(a.events[3].message == "null_resource.web: Creating...");
     const UiEvent& done = a.events[4];
-    CHECK(done.message == "null_resource.web: Creation complete after 0s [id=" +
-                              done.id_value + "]");
+    CHECK(done.message ==
+          "null_resource.web: Creation complete after 0s [id=" + done.id_value + "]");
     CHECK(done.id_key == "id");
 
     json state = ReadJson(env.Work("terraform.tfstate"));
@@ -188,12 +170,10 @@ TEST_SUITE("tofu_fake") {
     CHECK(state["lineage"].get<std::string>().size() == 36);
     CHECK(StateResourceAddrs(state) ==
           std::vector<std::string>{"null_resource.web", "null_resource.db"});
-    CHECK(state["resources"][0]["instances"][0]["attributes"]["id"] ==
-          done.id_value);
+    CHECK(state["resources"][0]["instances"][0]["attributes"]["id"] == done.id_value);
     CHECK(state["resources"][0]["provider"] ==
           "provider[\"registry.opentofu.org/hashicorp/null\"]");
-    CHECK(a.summary.FindResource("null_resource.db")->status ==
-          ResourceStatus::kApplied);
+    CHECK(a.summary.FindResource("null_resource.db")->status == ResourceStatus::kApplied);
 
     ProcessResult again = env.Run(kPlanArgs);
     REQUIRE(again.exit_code == 0);
@@ -235,12 +215,10 @@ TEST_SUITE("tofu_fake") {
   TEST_CASE("tofu_fake: destroy empties the state and prints no outputs") {
     FakeTofuEnv env;
     Init(env);
-    WriteFileOrDie(env.Work("terraform.tfvars.json"),
-                   R"({"region": "eu-west-1"})");
+    WriteFileOrDie(env.Work("terraform.tfvars.json"), R"({"region": "eu-west-1"})");
     REQUIRE(env.Run({"apply", "-json", "-auto-approve"}).exit_code == 0);
     json before = ReadJson(env.Work("terraform.tfstate"));
-    std::string web_id =
-        before["resources"][0]["instances"][0]["attributes"]["id"];
+    std::string web_id = before["resources"][0]["instances"][0]["attributes"]["id"];
 
     ProcessResult r = env.Run(kDestroyArgs);
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -251,20 +229,16 @@ TEST_SUITE("tofu_fake") {
           "planned_change change_summary outputs apply_start apply_complete "
           "apply_start "
           "apply_complete change_summary ");
-    for (const UiEvent* e : s.Of(UiEventType::kPlannedChange))
-      CHECK(e->action == "delete");
+    for (const UiEvent* e : s.Of(UiEventType::kPlannedChange)) CHECK(e->action == "delete");
     CHECK(s.events[8].outputs.size() == 1);
     CHECK(s.events[8].outputs[0].action == "delete");
     const UiEvent* first_destroy = s.Of(UiEventType::kApplyStart)[0];
-    CHECK(first_destroy->resource->addr ==
-          "null_resource.db");  // reverse order
+    CHECK(first_destroy->resource->addr == "null_resource.db");  // reverse order
     const UiEvent* web_start = s.Of(UiEventType::kApplyStart)[1];
-    CHECK(web_start->message ==
-          "null_resource.web: Destroying... [id=" + web_id + "]");
+    CHECK(web_start->message == "null_resource.web: Destroying... [id=" + web_id + "]");
     CHECK(s.Of(UiEventType::kApplyComplete)[1]->message ==
           "null_resource.web: Destruction complete after 0s");
-    CHECK(s.events.back().message ==
-          "Destroy complete! Resources: 2 destroyed.");
+    CHECK(s.events.back().message == "Destroy complete! Resources: 2 destroyed.");
     CHECK(s.summary.changes->operation == "destroy");
     CHECK(s.summary.changes->remove == 2);
     CHECK(s.Of(UiEventType::kChangeSummary)[0]->changes->operation == "plan");
@@ -298,8 +272,7 @@ TEST_SUITE("tofu_fake") {
       Stream s = Parse(r.out);
       CHECK(s.Types() == "version diagnostic ");
       REQUIRE(s.summary.diagnostics.size() == 1);
-      CHECK(s.summary.diagnostics[0].summary ==
-            "Plan file or auto-approve required");
+      CHECK(s.summary.diagnostics[0].summary == "Plan file or auto-approve required");
       CHECK(s.summary.diagnostics[0].detail ==
             "OpenTofu cannot ask for interactive approval when -json is set. "
             "You can either "
@@ -311,14 +284,12 @@ TEST_SUITE("tofu_fake") {
       ProcessResult r = env.Run({"frobnicate", "-json"});
       CHECK(r.exit_code == 1);
       CHECK(r.out.empty());
-      CHECK(r.err.rfind("OpenTofu has no command named \"frobnicate\".", 0) ==
-            0);
+      CHECK(r.err.rfind("OpenTofu has no command named \"frobnicate\".", 0) == 0);
     }
     SUBCASE("unknown flag") {
       ProcessResult r = env.Run({"plan", "-bogus"});
       CHECK(r.exit_code == 1);
-      CHECK(r.err.find("flag provided but not defined: -bogus") !=
-            std::string::npos);
+      CHECK(r.err.find("flag provided but not defined: -bogus") != std::string::npos);
     }
     SUBCASE("bad -chdir") {
       ProcessResult r = env.Run({"-chdir=nope", "plan"});
@@ -336,11 +307,9 @@ TEST_SUITE("tofu_fake") {
       env.WriteControl(R"({"scenario": "no_such_scenario"})");
       ProcessResult r = env.Run({"version"});
       CHECK(r.exit_code == 3);
-      CHECK(r.err.find("unknown scenario \"no_such_scenario\"") !=
-            std::string::npos);
+      CHECK(r.err.find("unknown scenario \"no_such_scenario\"") != std::string::npos);
       env.WriteControl(R"({"slow_second": 1})");
-      CHECK(env.Run({"version"})
-                .err.find("unknown control key \"slow_second\"") !=
+      CHECK(env.Run({"version"}).err.find("unknown control key \"slow_second\"") !=
             std::string::npos);
     }
   }
@@ -349,19 +318,16 @@ TEST_SUITE("tofu_fake") {
     FakeTofuEnv env;
     Init(env);
     // Given a holder of the workspace's state lock,
-    auto holder =
-        Subprocess::Start({testing::kFakeTofuBinary, "__hold-lock",
-                           env.work_dir(), "--who", "alice@workstation"},
-                          env.Env(), env.work_dir(), /*stdin_pipe=*/true);
+    auto holder = Subprocess::Start(
+        {testing::kFakeTofuBinary, "__hold-lock", env.work_dir(), "--who", "alice@workstation"},
+        env.Env(), env.work_dir(), /*stdin_pipe=*/true);
     REQUIRE(holder->WaitForOutput("\n", 10s));
     REQUIRE(holder->out().rfind("locked ", 0) == 0);
-    const std::string lock_id =
-        holder->out().substr(7, holder->out().size() - 8);
+    const std::string lock_id = holder->out().substr(7, holder->out().size() - 8);
     json info = ReadJson(env.Work(".terraform.tfstate.lock.info"));
     CHECK(info["ID"] == lock_id);
     CHECK(info["Who"] == "alice@workstation");
-    std::string created =
-        info["Created"];  // RFC 3339 in the file, Go's String() in the message
+    std::string created = info["Created"];  // RFC 3339 in the file, Go's String() in the message
     REQUIRE(created.back() == 'Z');
     created.pop_back();
     created[created.find('T')] = ' ';
@@ -432,13 +398,11 @@ TEST_SUITE("tofu_fake") {
       ProcessResult r = env.Run({"plan", "-json", "-lock-timeout=0s"});
       CHECK(r.exit_code == 1);
       Stream s = Parse(r.out);
-      CHECK(s.Types() ==
-            "version diagnostic ");  // no wait, no "Acquiring" line
+      CHECK(s.Types() == "version diagnostic ");  // no wait, no "Acquiring" line
       REQUIRE(s.summary.state_lock.has_value());
       CHECK(s.summary.state_lock->who == "ci-runner@other-host");
       CHECK(s.summary.state_lock->operation == "OperationTypeApply");
-      CHECK_FALSE(Exists(
-          env.Work(".terraform.tfstate.lock.info")));  // the holder cleaned up
+      CHECK_FALSE(Exists(env.Work(".terraform.tfstate.lock.info")));  // the holder cleaned up
     }
     SUBCASE("released after 1.5 s, acquired on a retry") {
       env.WriteControl(
@@ -511,31 +475,27 @@ TEST_SUITE("tofu_fake") {
       CHECK(s.Of(UiEventType::kApplyComplete)[1]->message.rfind(
                 "null_resource.b: Creation complete after 30s [id=", 0) == 0);
       CHECK(s.summary.ErrorSummary() == "execution halted");
-      CHECK(s.summary.FindResource("null_resource.c")->status ==
-            ResourceStatus::kPlanned);
+      CHECK(s.summary.FindResource("null_resource.c")->status == ResourceStatus::kPlanned);
       json state = ReadJson(env.Work("terraform.tfstate"));
       CHECK(StateResourceAddrs(state) ==
             std::vector<std::string>{"null_resource.a", "null_resource.b"});
       CHECK_FALSE(Exists(env.Work(".terraform.tfstate.lock.info")));
       json exit_record = LastRecord(env, "exit");
       CHECK(exit_record["exit_code"] == 1);
-      CHECK(exit_record["signals"] ==
-            json{sig == SIGINT ? "SIGINT" : "SIGTERM"});
+      CHECK(exit_record["signals"] == json{sig == SIGINT ? "SIGINT" : "SIGTERM"});
       // The next plan is not blocked and only wants the missing resource.
       ProcessResult next = env.Run(kPlanArgs);
       CHECK(next.exit_code == 2);
       Stream n = Parse(next.out);
       REQUIRE(n.Of(UiEventType::kPlannedChange).size() == 1);
-      CHECK(n.Of(UiEventType::kPlannedChange)[0]->resource->addr ==
-            "null_resource.c");
+      CHECK(n.Of(UiEventType::kPlannedChange)[0]->resource->addr == "null_resource.c");
     }
   }
 
   TEST_CASE("tofu_fake: ignore_sigint stops only on the second signal") {
     FakeTofuEnv env;
     Init(env);
-    env.WriteControl(
-        R"({"scenario": "ignore_sigint", "time_scale": 0.01})");  // 36 s real
+    env.WriteControl(R"({"scenario": "ignore_sigint", "time_scale": 0.01})");  // 36 s real
     auto apply = env.Start({"apply", "-json", "-auto-approve", "-input=false"});
     REQUIRE(apply->WaitForOutput("null_resource.web: Creating...", 10s));
     apply->Signal(SIGINT);
@@ -549,8 +509,7 @@ TEST_SUITE("tofu_fake") {
     apply->Signal(SIGINT);
     auto start = std::chrono::steady_clock::now();
     ProcessResult r = apply->Wait(10s);
-    CHECK(std::chrono::steady_clock::now() - start <
-          5s);  // reference §2.2: within 5 s
+    CHECK(std::chrono::steady_clock::now() - start < 5s);  // reference §2.2: within 5 s
     CHECK_FALSE(r.timed_out);
     CHECK(r.exit_code == 1);
     Stream s = Parse(r.out);
@@ -574,8 +533,7 @@ TEST_SUITE("tofu_fake") {
     CHECK(r.err.find("!!!!!!!!!!!!!!!!!!!!!!!!!!! OPENTOFU CRASH "
                      "!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n"
                      "OpenTofu crashed!") != std::string::npos);
-    CHECK(r.err.find("panic: runtime error: invalid memory address") !=
-          std::string::npos);
+    CHECK(r.err.find("panic: runtime error: invalid memory address") != std::string::npos);
     CHECK(r.err.find("goroutine ") != std::string::npos);
     Stream s = Parse(r.out);
     CHECK(s.Types() == "version ");
@@ -588,13 +546,12 @@ TEST_SUITE("tofu_fake") {
     CHECK(LastRecord(env, "exit")["exit_code"] == 11);
     CHECK(env.Run(kPlanArgs).exit_code == 2);
 
-    ProcessResult apply = env.Run({"apply", "-json", "-auto-approve"},
-                                  {{"FAKE_TOFU_SCENARIO", "crash"}});
+    ProcessResult apply =
+        env.Run({"apply", "-json", "-auto-approve"}, {{"FAKE_TOFU_SCENARIO", "crash"}});
     CHECK(apply.exit_code == 11);
     CHECK(Parse(apply.out).Of(UiEventType::kApplyStart).size() == 1);
     CHECK(Parse(apply.out).Of(UiEventType::kApplyComplete).empty());
-    CHECK(ReadFileOrDie(env.Work("terraform.tfstate"))
-              .empty());  // nothing persisted
+    CHECK(ReadFileOrDie(env.Work("terraform.tfstate")).empty());  // nothing persisted
   }
 
   TEST_CASE("tofu_fake: invocation log records argv, cwd and filtered env") {
@@ -606,22 +563,21 @@ TEST_SUITE("tofu_fake") {
         {"TF_CLI_ARGS", "-no-color -input=false"},
         {"TF_CLI_ARGS_plan", "-lock-timeout=7s '-out=my plan'"},
         {"AWS_REGION", "eu-west-1"},
-        {"TRACEPARENT",
-         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        {"TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
         {"OTEL_SERVICE_NAME", "provisioner"},
         {"MY_SETTING", "on"},
         {"UNRELATED_SECRET", "do-not-record"},
         {"FAKE_TOFU_RECORD_ENV", "MY_SETTING"},
     };
     std::string root = env.work_dir().substr(0, env.work_dir().rfind('/'));
-    ProcessResult r = testing::RunProcess(
-        env.Argv({"-chdir=work", "plan", "-json"}), env.Env(extra), root);
+    ProcessResult r =
+        testing::RunProcess(env.Argv({"-chdir=work", "plan", "-json"}), env.Env(extra), root);
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     // then the log holds what the fake received and what it made of it.
     json start = LastRecord(env, "start");
     CHECK(start["argv"] == json{"-chdir=work", "plan", "-json"});
-    CHECK(start["args"] == json{"plan", "-lock-timeout=7s", "-out=my plan",
-                                "-no-color", "-input=false", "-json"});
+    CHECK(start["args"] ==
+          json{"plan", "-lock-timeout=7s", "-out=my plan", "-no-color", "-input=false", "-json"});
     CHECK(start["command"] == "plan");
     CHECK(start["chdir"] == "work");
     char real[PATH_MAX];
@@ -635,8 +591,7 @@ TEST_SUITE("tofu_fake") {
                {"TF_CLI_ARGS_plan", "-lock-timeout=7s '-out=my plan'"},
                {"TF_INPUT", "0"},
                {"TF_IN_AUTOMATION", "1"},
-               {"TRACEPARENT",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
+               {"TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
     CHECK(start["pid"].get<int>() > 0);
     CHECK(Exists(env.Work("my plan")));  // the merged -out took effect
     json exit_record = LastRecord(env, "exit");
@@ -655,8 +610,7 @@ TEST_SUITE("tofu_fake") {
     FakeTofuEnv env;
     Init(env);
     SUBCASE("fail_plan") {
-      ProcessResult r =
-          env.Run(kPlanArgs, {{"FAKE_TOFU_SCENARIO", "fail_plan"}});
+      ProcessResult r = env.Run(kPlanArgs, {{"FAKE_TOFU_SCENARIO", "fail_plan"}});
       CHECK(r.exit_code == 1);
       Stream s = Parse(r.out);
       CHECK(s.Types() == "version diagnostic ");
@@ -669,8 +623,7 @@ TEST_SUITE("tofu_fake") {
       CHECK(d.range->filename == "main.tf");
       CHECK(d.range->start.line == 2);
       CHECK(d.range->start.column == 3);
-      CHECK(s.summary.ErrorSummary() ==
-            "Unsupported argument (null_resource.web)");
+      CHECK(s.summary.ErrorSummary() == "Unsupported argument (null_resource.web)");
       CHECK_FALSE(Exists(env.Work("tfplan")));
     }
     SUBCASE("fail_apply with a configured message") {
@@ -678,8 +631,7 @@ TEST_SUITE("tofu_fake") {
           R"({"scenario": "fail_apply", "fail_resource": "null_resource.web",
                          "fail_summary": "creating EC2 Instance: UnauthorizedOperation",
                          "fail_detail": "You are not authorized to perform this operation."})");
-      ProcessResult r =
-          env.Run({"apply", "-json", "-auto-approve", "-input=false"});
+      ProcessResult r = env.Run({"apply", "-json", "-auto-approve", "-input=false"});
       CHECK(r.exit_code == 1);
       Stream s = Parse(r.out);
       CHECK(s.Types() ==
@@ -690,14 +642,10 @@ TEST_SUITE("tofu_fake") {
             "null_resource.web: Creation errored after 0s");
       CHECK(s.summary.ErrorSummary() ==
             "creating EC2 Instance: UnauthorizedOperation (null_resource.web)");
-      CHECK(s.summary.diagnostics[0].detail ==
-            "You are not authorized to perform this operation.");
-      CHECK(s.summary.changes->operation ==
-            "plan");  // no apply summary after a failure
-      CHECK(s.summary.FindResource("null_resource.web")->status ==
-            ResourceStatus::kErrored);
-      CHECK(s.summary.FindResource("null_resource.db")->status ==
-            ResourceStatus::kApplied);
+      CHECK(s.summary.diagnostics[0].detail == "You are not authorized to perform this operation.");
+      CHECK(s.summary.changes->operation == "plan");  // no apply summary after a failure
+      CHECK(s.summary.FindResource("null_resource.web")->status == ResourceStatus::kErrored);
+      CHECK(s.summary.FindResource("null_resource.db")->status == ResourceStatus::kApplied);
       CHECK(StateResourceAddrs(ReadJson(env.Work("terraform.tfstate"))) ==
             std::vector<std::string>{"null_resource.db"});
     }
@@ -713,10 +661,8 @@ TEST_SUITE("tofu_fake") {
             "-var or -var-file command line argument to provide a value for "
             "this variable.");
       CHECK(s.summary.diagnostics[0].range->filename == "variables.tf");
-      CHECK(env.Run(kPlanArgs, {{"TF_VAR_region", "eu-west-1"}}).exit_code ==
-            2);
-      WriteFileOrDie(env.Work("terraform.tfvars.json"),
-                     R"({"region": "eu-west-1"})");
+      CHECK(env.Run(kPlanArgs, {{"TF_VAR_region", "eu-west-1"}}).exit_code == 2);
+      WriteFileOrDie(env.Work("terraform.tfvars.json"), R"({"region": "eu-west-1"})");
       CHECK(env.Run(kPlanArgs).exit_code == 2);
     }
   }
@@ -730,8 +676,7 @@ TEST_SUITE("tofu_fake") {
     CHECK(env.Run(kPlanArgs).exit_code == 2);  // the last step repeats
     std::vector<json> starts;
     for (const json& rec : LogRecords(env)) {
-      if (rec["event"] == "start" && rec["command"] == "plan")
-        starts.push_back(rec);
+      if (rec["event"] == "start" && rec["command"] == "plan") starts.push_back(rec);
     }
     REQUIRE(starts.size() == 3);
     CHECK(starts[0]["scenario"] == "fail_plan");
@@ -744,8 +689,7 @@ TEST_SUITE("tofu_fake") {
     FakeTofuEnv env;
     Init(env);
     REQUIRE(env.Run({"apply", "-json", "-auto-approve"}).exit_code == 0);
-    env.WriteControl(
-        R"({"scenario": "drift", "drift_resource": "null_resource.db"})");
+    env.WriteControl(R"({"scenario": "drift", "drift_resource": "null_resource.db"})");
     ProcessResult plan = env.Run(kPlanArgs);
     CHECK(plan.exit_code == 2);
     Stream p = Parse(plan.out);
@@ -760,19 +704,17 @@ TEST_SUITE("tofu_fake") {
     ProcessResult apply = env.Run(kApplyArgs);
     CHECK(apply.exit_code == 0);
     Stream a = Parse(apply.out);
-    CHECK(a.Of(UiEventType::kApplyStart)[0]->message.rfind(
-              "null_resource.db: Modifying... [id=", 0) == 0);
+    CHECK(a.Of(UiEventType::kApplyStart)[0]->message.rfind("null_resource.db: Modifying... [id=",
+                                                           0) == 0);
     CHECK(a.summary.changes->change == 1);
     CHECK(ReadJson(env.Work("terraform.tfstate"))["serial"] == 2);
   }
 
-  TEST_CASE(
-      "tofu_fake: variables become outputs, sensitive ones without value") {
+  TEST_CASE("tofu_fake: variables become outputs, sensitive ones without value") {
     FakeTofuEnv env;
     Init(env);
-    WriteFileOrDie(
-        env.Work("terraform.tfvars.json"),
-        R"({"region": "eu-west-1", "token": "s3cr3t", "sizes": [1, 2]})");
+    WriteFileOrDie(env.Work("terraform.tfvars.json"),
+                   R"({"region": "eu-west-1", "token": "s3cr3t", "sizes": [1, 2]})");
     env.WriteControl(R"({"sensitive_variables": ["token"]})");
     ProcessResult plan = env.Run(kPlanArgs);
     REQUIRE(plan.exit_code == 2);
@@ -790,18 +732,15 @@ TEST_SUITE("tofu_fake") {
     CHECK(a.events.back().message == "Outputs: 3");
     REQUIRE(a.summary.outputs.size() == 2);
     CHECK(a.summary.outputs[0].name == "region");
-    CHECK(a.summary.outputs[0].value_json ==
-          std::optional<std::string>("\"eu-west-1\""));
+    CHECK(a.summary.outputs[0].value_json == std::optional<std::string>("\"eu-west-1\""));
     CHECK(a.summary.outputs[1].name == "sizes");
     CHECK(a.summary.outputs[1].type_json == R"(["tuple",["number","number"]])");
-    CHECK(a.summary.outputs[1].value_json ==
-          std::optional<std::string>("[1,2]"));
+    CHECK(a.summary.outputs[1].value_json == std::optional<std::string>("[1,2]"));
     CHECK(a.summary.sensitive_outputs == std::vector<std::string>{"token"});
 
     // `output -json` prints sensitive values in plaintext (reference §4.2).
     json all = json::parse(env.Run({"output", "-json"}).out);
-    CHECK(all["token"] ==
-          json{{"sensitive", true}, {"type", "string"}, {"value", "s3cr3t"}});
+    CHECK(all["token"] == json{{"sensitive", true}, {"type", "string"}, {"value", "s3cr3t"}});
     CHECK(all["sizes"]["value"] == json{1, 2});
     ProcessResult raw = env.Run({"output", "-raw", "region"});
     CHECK(raw.exit_code == 0);
@@ -816,8 +755,8 @@ TEST_SUITE("tofu_fake") {
     CHECK(human.out.find("token = <sensitive>\n") != std::string::npos);
 
     // A -var overrides the file and shows up as an output update.
-    ProcessResult changed = env.Run(
-        {"plan", "-json", "-detailed-exitcode", "-var", "region=us-east-1"});
+    ProcessResult changed =
+        env.Run({"plan", "-json", "-detailed-exitcode", "-var", "region=us-east-1"});
     CHECK(changed.exit_code == 2);
     Stream c = Parse(changed.out);
     CHECK(c.Of(UiEventType::kPlannedChange).empty());
@@ -825,8 +764,7 @@ TEST_SUITE("tofu_fake") {
     CHECK(env.Run(kPlanArgs).exit_code == 0);
   }
 
-  TEST_CASE(
-      "tofu_fake: slow resources emit heartbeats at the configured interval") {
+  TEST_CASE("tofu_fake: slow resources emit heartbeats at the configured interval") {
     FakeTofuEnv env;
     Init(env);
     env.WriteControl(
@@ -839,24 +777,21 @@ TEST_SUITE("tofu_fake") {
     REQUIRE(beats.size() == 2);
     CHECK(beats[0]->resource->addr == "null_resource.web");
     CHECK(*beats[0]->elapsed_seconds == 10);
-    CHECK(beats[1]->message ==
-          "null_resource.web: Still creating... [20s elapsed]");
+    CHECK(beats[1]->message == "null_resource.web: Still creating... [20s elapsed]");
     CHECK(s.Of(UiEventType::kApplyComplete)[0]->message.rfind(
               "null_resource.web: Creation complete after 25s [id=", 0) == 0);
     CHECK(*s.Of(UiEventType::kApplyComplete)[0]->elapsed_seconds == 25);
     CHECK(s.summary.FindResource("null_resource.web")->elapsed_seconds == 25);
   }
 
-  TEST_CASE(
-      "tofu_fake: junk on stderr and stdout does not disturb the stream") {
+  TEST_CASE("tofu_fake: junk on stderr and stdout does not disturb the stream") {
     FakeTofuEnv env;
     Init(env);
-    ProcessResult r = env.Run(kPlanArgs, {{"FAKE_TOFU_SCENARIO", "stderr_junk"},
-                                          {"TF_LOG", "debug"}});
+    ProcessResult r =
+        env.Run(kPlanArgs, {{"FAKE_TOFU_SCENARIO", "stderr_junk"}, {"TF_LOG", "debug"}});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("[INFO]  OpenTofu version: 1.12.6") != std::string::npos);
-    CHECK(r.err.find("[DEBUG] using github.com/hashicorp/go-tfe") !=
-          std::string::npos);
+    CHECK(r.err.find("[DEBUG] using github.com/hashicorp/go-tfe") != std::string::npos);
     CHECK(r.err.find("[TRACE]") == std::string::npos);  // filtered by level
     CHECK(r.err.find("\xff\xfe invalid UTF-8") != std::string::npos);
     Stream s = Parse(r.out);
@@ -865,29 +800,24 @@ TEST_SUITE("tofu_fake") {
     CHECK(s.events[0].type == UiEventType::kVersion);
 
     ProcessResult json_log = env.Run({"version"}, {{"TF_LOG", "JSON"}});
-    UiEvent first =
-        ParseUiLine(json_log.err.substr(0, json_log.err.find('\n')));
+    UiEvent first = ParseUiLine(json_log.err.substr(0, json_log.err.find('\n')));
     CHECK(first.type == UiEventType::kUntyped);
     CHECK(first.message == "OpenTofu version: 1.12.6");
     std::string log_file = env.Work("tf.log");
-    ProcessResult to_file =
-        env.Run({"version"}, {{"TF_LOG", "trace"}, {"TF_LOG_PATH", log_file}});
+    ProcessResult to_file = env.Run({"version"}, {{"TF_LOG", "trace"}, {"TF_LOG_PATH", log_file}});
     CHECK(to_file.err.empty());
-    CHECK(ReadFileOrDie(log_file).find("[TRACE] Meta.Backend") !=
-          std::string::npos);
+    CHECK(ReadFileOrDie(log_file).find("[TRACE] Meta.Backend") != std::string::npos);
   }
 
   TEST_CASE("tofu_fake: TF_DATA_DIR and TF_WORKSPACE") {
     FakeTofuEnv env;
-    std::map<std::string, std::string> custom = {
-        {"TF_DATA_DIR", env.Work("data")}, {"TF_WORKSPACE", "staging"}};
+    std::map<std::string, std::string> custom = {{"TF_DATA_DIR", env.Work("data")},
+                                                 {"TF_WORKSPACE", "staging"}};
     Init(env, custom);
     CHECK(Exists(env.Work("data/fake_init.json")));
     CHECK_FALSE(Exists(env.Work(".terraform")));
-    CHECK(env.Run(kPlanArgs).exit_code ==
-          1);  // not initialised without TF_DATA_DIR
-    REQUIRE(env.Run({"apply", "-json", "-auto-approve"}, custom).exit_code ==
-            0);
+    CHECK(env.Run(kPlanArgs).exit_code == 1);  // not initialised without TF_DATA_DIR
+    REQUIRE(env.Run({"apply", "-json", "-auto-approve"}, custom).exit_code == 0);
     CHECK(Exists(env.Work("terraform.tfstate.d/staging/terraform.tfstate")));
     CHECK_FALSE(Exists(env.Work("terraform.tfstate")));
   }
@@ -898,8 +828,7 @@ TEST_SUITE("tofu_fake") {
     REQUIRE(env.Run(kPlanArgs).exit_code == 2);
     ProcessResult show = env.Run({"show", "-json", "tfplan"});
     REQUIRE(show.exit_code == 0);
-    CHECK(std::count(show.out.begin(), show.out.end(), '\n') ==
-          1);  // one compact line
+    CHECK(std::count(show.out.begin(), show.out.end(), '\n') == 1);  // one compact line
     json plan = json::parse(show.out);
     CHECK(plan["format_version"] == "1.2");
     CHECK(plan["terraform_version"] == "1.12.6");
@@ -911,8 +840,7 @@ TEST_SUITE("tofu_fake") {
     json state = json::parse(env.Run({"show", "-json"}).out);
     CHECK(state["format_version"] == "1.0");
     REQUIRE(state["values"]["root_module"]["resources"].size() == 2);
-    CHECK(state["values"]["root_module"]["resources"][1]["address"] ==
-          "null_resource.db");
+    CHECK(state["values"]["root_module"]["resources"][1]["address"] == "null_resource.db");
     CHECK(state["values"]["root_module"]["resources"][1]["provider_name"] ==
           "registry.opentofu.org/hashicorp/null");
     CHECK(env.Run({"show", "-json", "nope.plan"}).exit_code == 1);
@@ -926,34 +854,27 @@ TEST_SUITE("tofu_fake") {
     CHECK(colour.out.find("\x1b[") != std::string::npos);
     ProcessResult plain = env.Run({"plan", "-input=false", "-no-color"});
     CHECK(plain.out.find("\x1b[") == std::string::npos);
-    CHECK(plain.out.find("  # null_resource.web will be created\n") !=
-          std::string::npos);
-    CHECK(plain.out.find("Plan: 2 to add, 0 to change, 0 to destroy.") !=
-          std::string::npos);
+    CHECK(plain.out.find("  # null_resource.web will be created\n") != std::string::npos);
+    CHECK(plain.out.find("Plan: 2 to add, 0 to change, 0 to destroy.") != std::string::npos);
   }
 
   TEST_CASE("tofu_fake: init -json, v1.12 and legacy forms") {
     FakeTofuEnv env;
-    ProcessResult r =
-        env.Run({"init", "-json", "-input=false"}, {{"TF_IN_AUTOMATION", ""}});
+    ProcessResult r = env.Run({"init", "-json", "-input=false"}, {{"TF_IN_AUTOMATION", ""}});
     REQUIRE(r.exit_code == 0);
     Stream s = Parse(r.out);
     CHECK(s.events[0].type == UiEventType::kVersion);
-    for (size_t i = 1; i < s.events.size(); ++i)
-      CHECK(s.events[i].type == UiEventType::kUntyped);
+    for (size_t i = 1; i < s.events.size(); ++i) CHECK(s.events[i].type == UiEventType::kUntyped);
     CHECK(s.events[1].message == "Initializing the backend...");
-    CHECK(s.events.back().message.rfind(
-              "You may now begin working with OpenTofu.", 0) == 0);
+    CHECK(s.events.back().message.rfind("You may now begin working with OpenTofu.", 0) == 0);
 
     env.WriteControl(R"({"legacy_init_json": true, "fail_init": true})");
     ProcessResult legacy = env.Run({"init", "-json"});
     CHECK(legacy.exit_code == 1);
     Stream l = Parse(legacy.out);
-    CHECK(l.Types() ==
-          "version output version diagnostic ");  // extra version per batch
+    CHECK(l.Types() == "version output version diagnostic ");  // extra version per batch
     CHECK(l.events[1].message == "\nInitializing the backend...");
-    CHECK(l.summary.ErrorSummary() ==
-          "Failed to query available provider packages");
+    CHECK(l.summary.ErrorSummary() == "Failed to query available provider packages");
   }
 
   TEST_CASE("tofu_fake: no_changes keeps every plan empty") {
@@ -969,16 +890,13 @@ TEST_SUITE("tofu_fake") {
     CHECK(apply.exit_code == 0);
     Stream a = Parse(apply.out);
     CHECK(a.Types() == "version change_summary outputs ");
-    CHECK(a.events[1].message ==
-          "Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
+    CHECK(a.events[1].message == "Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
   }
 
-  TEST_CASE(
-      "tofu_fake: hang ignores signals and its provider outlives a SIGKILL") {
+  TEST_CASE("tofu_fake: hang ignores signals and its provider outlives a SIGKILL") {
     FakeTofuEnv env;
     Init(env);
-    env.WriteControl(
-        R"({"scenario": "hang", "provider_child": true, "time_scale": 0.01})");
+    env.WriteControl(R"({"scenario": "hang", "provider_child": true, "time_scale": 0.01})");
     auto apply = env.Start({"apply", "-json", "-auto-approve"});
     REQUIRE(apply->WaitForOutput("null_resource.web: Creating...", 10s));
     int provider_pid = 0;
@@ -994,8 +912,7 @@ TEST_SUITE("tofu_fake") {
     CHECK(apply->Running());
     CHECK(apply->out().find("Interrupt received") == std::string::npos);
 
-    int provider_fd =
-        static_cast<int>(syscall(SYS_pidfd_open, provider_pid, 0));
+    int provider_fd = static_cast<int>(syscall(SYS_pidfd_open, provider_pid, 0));
     REQUIRE(provider_fd >= 0);
     apply->Signal(SIGKILL);
     ProcessResult r = apply->Wait(10s);
@@ -1019,8 +936,7 @@ TEST_SUITE("tofu_fake") {
     ProcessResult plain = env.Run({"-no-color", "plan", "-input=false"});
     CHECK(plain.exit_code == 0);
     CHECK(plain.out.find("\x1b[") == std::string::npos);
-    CHECK(LastRecord(env, "start")["args"] ==
-          json{"plan", "-no-color", "-input=false"});
+    CHECK(LastRecord(env, "start")["args"] == json{"plan", "-no-color", "-input=false"});
 
     ProcessResult broken = env.Run({"plan"}, {{"TF_CLI_ARGS", "-var 'a=b"}});
     CHECK(broken.exit_code == 1);
@@ -1034,9 +950,7 @@ TEST_SUITE("tofu_fake") {
 
 #else
 
-TEST_CASE("tofu_fake: not built") {
-  MESSAGE("skipped: the fake_tofu target is not configured");
-}
+TEST_CASE("tofu_fake: not built") { MESSAGE("skipped: the fake_tofu target is not configured"); }
 
 #endif  // FAKE_TOFU_BINARY
 

@@ -19,8 +19,7 @@ using testing::ReadFileOrDie;
 
 std::string TypeList(const std::vector<UiEvent>& events) {
   std::string out;
-  for (const UiEvent& e : events)
-    out += std::string(UiEventTypeName(e.type)) + " ";
+  for (const UiEvent& e : events) out += std::string(UiEventTypeName(e.type)) + " ";
   return out;
 }
 
@@ -45,8 +44,7 @@ std::string RawStreamFromNormalized(const std::string& array_text) {
   for (nlohmann::json element : array) {
     element["@module"] = "tofu.ui";
     char ts[64];
-    std::snprintf(ts, sizeof(ts), "2026-08-19T10:00:%02d.%06dZ", n / 1000,
-                  n % 1000);
+    std::snprintf(ts, sizeof(ts), "2026-08-19T10:00:%02d.%06dZ", n / 1000, n % 1000);
     element["@timestamp"] = ts;
     out += element.dump() + "\n";
     ++n;
@@ -82,8 +80,7 @@ TEST_SUITE("tofu_ui_stream") {
                                            "output"};
     std::set<UiEventType> seen;
     for (const std::string& name : wire) {
-      UiEvent e = ParseUiLine(R"({"@level":"info","@message":"m","type":")" +
-                              name + R"("})");
+      UiEvent e = ParseUiLine(R"({"@level":"info","@message":"m","type":")" + name + R"("})");
       CHECK(UiEventTypeName(e.type) == name);
       CHECK(e.type_name == name);
       seen.insert(e.type);
@@ -136,8 +133,7 @@ TEST_SUITE("tofu_ui_stream") {
     CHECK(o.outputs[0].name == "pet");
     CHECK_FALSE(o.outputs[0].sensitive);
     CHECK(o.outputs[0].type_json == R"("string")");
-    CHECK(o.outputs[0].value_json ==
-          std::optional<std::string>(R"("smart-lizard")"));
+    CHECK(o.outputs[0].value_json == std::optional<std::string>(R"("smart-lizard")"));
     CHECK(o.outputs[1].name == "token");
     CHECK(o.outputs[1].sensitive);
     CHECK_FALSE(o.outputs[1].value_json.has_value());
@@ -147,8 +143,7 @@ TEST_SUITE("tofu_ui_stream") {
     REQUIRE(approve.diagnostic.has_value());
     CHECK(approve.diagnostic->IsError());
     CHECK(approve.diagnostic->summary == "Plan file or auto-approve required");
-    CHECK(approve.diagnostic->detail.find("-auto-approve option") !=
-          std::string::npos);
+    CHECK(approve.diagnostic->detail.find("-auto-approve option") != std::string::npos);
     CHECK(approve.diagnostic->address.empty());
     CHECK_FALSE(approve.diagnostic->range.has_value());
   }
@@ -233,14 +228,12 @@ TEST_SUITE("tofu_ui_stream") {
     CHECK(s.cancelled);
     CHECK(s.ErrorSummary() == "operation canceled");
     REQUIRE(s.resources.size() == 1);
-    CHECK(s.resources[0].status ==
-          ResourceStatus::kApplying);  // started, never finished
+    CHECK(s.resources[0].status == ResourceStatus::kApplying);  // started, never finished
     CHECK(ResourceStatusName(s.resources[0].status) == "applying");
     CHECK_FALSE(s.changes.has_value());
   }
 
-  TEST_CASE(
-      "tofu_ui_stream: untyped, output, unknown and repeated version lines") {
+  TEST_CASE("tofu_ui_stream: untyped, output, unknown and repeated version lines") {
     std::vector<UiEvent> events;
     UiStreamSummary s = ParseUiStream(
         R"({"@level":"info","@message":"OpenTofu 1.11.14","@module":"tofu.ui","tofu":"1.11.14","type":"version","ui":"1.2"}
@@ -252,14 +245,12 @@ TEST_SUITE("tofu_ui_stream") {
 {"@level":"info","@message":"added key","@module":"tofu.ui","type":"log","some_future_key":[1,2,3]}
 )",
         &events);
-    CHECK(TypeList(events) ==
-          "version output untyped version diagnostic unknown log ");
+    CHECK(TypeList(events) == "version output untyped version diagnostic unknown log ");
     CHECK(events[1].message == "\nInitializing the backend...");
     CHECK(events[2].message == "- Installing hashicorp/null v3.2.3...");
     CHECK(events[5].message == "Something new in 1.13");
     CHECK(events[5].type_name == "fancy_new_thing");
-    CHECK_FALSE(
-        events[6].malformed);  // unknown keys are ignored within a major
+    CHECK_FALSE(events[6].malformed);  // unknown keys are ignored within a major
     CHECK(s.version_lines == 2);
     CHECK(s.tofu_version == "1.11.14");
     CHECK(s.warning_count == 1);
@@ -275,8 +266,7 @@ TEST_SUITE("tofu_ui_stream") {
     REQUIRE(e.outputs.size() == 2);
     CHECK(e.outputs[0].name == "password");
     CHECK_FALSE(e.outputs[0].value_json.has_value());
-    CHECK(e.outputs[1].value_json ==
-          std::optional<std::string>(R"("https://x")"));
+    CHECK(e.outputs[1].value_json == std::optional<std::string>(R"("https://x")"));
     UiStreamSummary s = ParseUiStream(
         R"({"@level":"info","@message":"Outputs: 2","type":"outputs","outputs":{"password":{"sensitive":true,"type":"string","value":"hunter2"},"url":{"sensitive":false,"type":"string","value":"https://x"}}})");
     REQUIRE(s.outputs.size() == 1);
@@ -297,11 +287,9 @@ TEST_SUITE("tofu_ui_stream") {
     for (std::string line :
          {std::string("!!!!!!!!!!!!!!!!!!!!!!!!!!! OPENTOFU CRASH "
                       "!!!!!!!!!!!!!!!!!!!!!!!!!!!!"),
-          std::string(
-              "2026-11-23T11:34:23.275Z [INFO]  OpenTofu version: 1.12.6"),
-          std::string("[1,2,3]"), std::string("\"just a string\""),
-          std::string("42"), std::string("{\"@message\": \"truncated"),
-          std::string("{} trailing"),
+          std::string("2026-11-23T11:34:23.275Z [INFO]  OpenTofu version: 1.12.6"),
+          std::string("[1,2,3]"), std::string("\"just a string\""), std::string("42"),
+          std::string("{\"@message\": \"truncated"), std::string("{} trailing"),
           std::string("\x1b[31mError:\x1b[0m colored")}) {
       CAPTURE(line);
       UiEvent e = ParseUiLine(line);
@@ -309,8 +297,7 @@ TEST_SUITE("tofu_ui_stream") {
       CHECK(e.message == line);
       CHECK(e.type_name.empty());
     }
-    UiEvent crlf =
-        ParseUiLine("{\"@message\":\"windows\",\"type\":\"log\"}\r\n");
+    UiEvent crlf = ParseUiLine("{\"@message\":\"windows\",\"type\":\"log\"}\r\n");
     CHECK(crlf.type == UiEventType::kLog);
     CHECK(crlf.message == "windows");
 
@@ -331,8 +318,7 @@ TEST_SUITE("tofu_ui_stream") {
 
   TEST_CASE("tofu_ui_stream: very long lines") {
     const std::string big(5 << 20, 'x');
-    UiEvent json = ParseUiLine(R"({"@level":"info","@message":")" + big +
-                               R"(","type":"log"})");
+    UiEvent json = ParseUiLine(R"({"@level":"info","@message":")" + big + R"(","type":"log"})");
     CHECK(json.type == UiEventType::kLog);
     CHECK(json.message.size() == big.size());
 
@@ -343,13 +329,10 @@ TEST_SUITE("tofu_ui_stream") {
     // A parser with a line cap keeps a prefix of a longer line and recovers at
     // the next newline, whatever the chunking.
     std::vector<UiEvent> events;
-    UiStreamParser capped([&](const UiEvent& e) { events.push_back(e); },
-                          64 << 10);
-    std::string stream = R"({"@level":"info","@message":")" +
-                         std::string(200 << 10, 'y') + "\"}\n" +
-                         R"({"@message":"after","type":"log"})" + "\n";
-    for (size_t i = 0; i < stream.size(); i += 7001)
-      capped.Feed(stream.substr(i, 7001));
+    UiStreamParser capped([&](const UiEvent& e) { events.push_back(e); }, 64 << 10);
+    std::string stream = R"({"@level":"info","@message":")" + std::string(200 << 10, 'y') +
+                         "\"}\n" + R"({"@message":"after","type":"log"})" + "\n";
+    for (size_t i = 0; i < stream.size(); i += 7001) capped.Feed(stream.substr(i, 7001));
     capped.Finish();
     REQUIRE(events.size() == 2);
     CHECK(events[0].type == UiEventType::kNotJson);
@@ -360,8 +343,7 @@ TEST_SUITE("tofu_ui_stream") {
     CHECK(events[1].message == "after");
 
     events.clear();
-    UiStreamParser lines([&](const UiEvent& e) { events.push_back(e); },
-                         64 << 10);
+    UiStreamParser lines([&](const UiEvent& e) { events.push_back(e); }, 64 << 10);
     lines.AddLine(std::string(100 << 10, 'z'));
     lines.AddLine(R"({"@message":"next","type":"log"})");
     REQUIRE(events.size() == 2);
@@ -435,21 +417,19 @@ TEST_SUITE("tofu_ui_stream") {
 
     for (const char* ui : {R"("0.1.0")", R"("x")", R"("")", "2"}) {
       CAPTURE(ui);
-      UiEvent v = ParseUiLine(
-          std::string(R"({"type":"version","tofu":"9","ui":)") + ui + "}");
+      UiEvent v = ParseUiLine(std::string(R"({"type":"version","tofu":"9","ui":)") + ui + "}");
       REQUIRE(v.version.has_value());
       CHECK_FALSE(v.version->supported);
     }
     UiEvent one = ParseUiLine(R"({"type":"version","tofu":"9","ui":1})");
-    CHECK(
-        one.version->supported);  // a number where a string belongs, same major
+    CHECK(one.version->supported);  // a number where a string belongs, same major
     CHECK(one.malformed);
   }
 
   TEST_CASE("tofu_ui_stream: nesting depth is bounded") {
     auto nested = [](int depth) {
-      return R"({"@message":"deep","type":"log","x":)" +
-             std::string(depth, '[') + std::string(depth, ']') + "}";
+      return R"({"@message":"deep","type":"log","x":)" + std::string(depth, '[') +
+             std::string(depth, ']') + "}";
     };
     // The top-level object is depth 0, "x"'s arrays start at depth 1.
     UiEvent ok = ParseUiLine(nested(kMaxUiJsonDepth));
@@ -460,9 +440,9 @@ TEST_SUITE("tofu_ui_stream") {
     // Far deeper than any stack would survive if it were copied recursively.
     UiEvent very_deep = ParseUiLine(nested(200000));
     CHECK(very_deep.type == UiEventType::kNotJson);
-    UiEvent deep_objects = ParseUiLine(
-        R"({"type":"outputs","outputs":{"x":{"sensitive":false,"value":)" +
-        std::string(100000, '{') + "}}}");
+    UiEvent deep_objects =
+        ParseUiLine(R"({"type":"outputs","outputs":{"x":{"sensitive":false,"value":)" +
+                    std::string(100000, '{') + "}}}");
     CHECK(deep_objects.type == UiEventType::kNotJson);
   }
 
@@ -490,8 +470,7 @@ TEST_SUITE("tofu_ui_stream") {
     CHECK(h.elapsed_seconds == std::optional<double>(10));
     CHECK(h.id_value == "true");
 
-    UiEvent bad_hook =
-        ParseUiLine(R"({"@message":"m","type":"apply_start","hook":[]})");
+    UiEvent bad_hook = ParseUiLine(R"({"@message":"m","type":"apply_start","hook":[]})");
     CHECK(bad_hook.type == UiEventType::kApplyStart);
     CHECK(bad_hook.malformed);
     CHECK_FALSE(bad_hook.resource.has_value());
@@ -508,19 +487,18 @@ TEST_SUITE("tofu_ui_stream") {
         R"({"type":"outputs","outputs":{"a":"not an object","b":{"sensitive":"false","value":1},"c":{"sensitive":{},"value":2}}})");
     REQUIRE(bad_outputs.outputs.size() == 3);
     CHECK(bad_outputs.malformed);
-    CHECK(
-        bad_outputs.outputs[0].sensitive);  // unknown shape: treated as secret
+    CHECK(bad_outputs.outputs[0].sensitive);  // unknown shape: treated as secret
     CHECK_FALSE(bad_outputs.outputs[1].sensitive);
     CHECK(bad_outputs.outputs[1].value_json == std::optional<std::string>("1"));
     CHECK(bad_outputs.outputs[2].sensitive);
     CHECK_FALSE(bad_outputs.outputs[2].value_json.has_value());
 
-    UiEvent no_diag = ParseUiLine(
-        R"({"@level":"error","@message":"Error: x","type":"diagnostic"})");
+    UiEvent no_diag =
+        ParseUiLine(R"({"@level":"error","@message":"Error: x","type":"diagnostic"})");
     CHECK(no_diag.malformed);
     CHECK_FALSE(no_diag.diagnostic.has_value());
-    UiStreamSummary s2 = ParseUiStream(
-        R"({"@level":"error","@message":"Error: x","type":"diagnostic"})");
+    UiStreamSummary s2 =
+        ParseUiStream(R"({"@level":"error","@message":"Error: x","type":"diagnostic"})");
     CHECK(s2.malformed_lines == 1);
     CHECK(s2.error_count == 0);
   }
@@ -536,13 +514,11 @@ TEST_SUITE("tofu_ui_stream") {
     std::vector<UiEvent> whole;
     UiStreamSummary expected = ParseUiStream(stream, &whole);
     REQUIRE(whole.size() == 4);
-    for (size_t chunk :
-         {size_t{1}, size_t{2}, size_t{3}, size_t{17}, size_t{64}}) {
+    for (size_t chunk : {size_t{1}, size_t{2}, size_t{3}, size_t{17}, size_t{64}}) {
       CAPTURE(chunk);
       std::vector<UiEvent> got;
       UiStreamParser parser([&](const UiEvent& e) { got.push_back(e); });
-      for (size_t i = 0; i < stream.size(); i += chunk)
-        parser.Feed(stream.substr(i, chunk));
+      for (size_t i = 0; i < stream.size(); i += chunk) parser.Feed(stream.substr(i, chunk));
       CHECK(got.size() == 3);  // the last line has no newline yet
       parser.Finish();
       REQUIRE(got.size() == whole.size());
@@ -626,8 +602,7 @@ TEST_SUITE("tofu_ui_stream") {
     REQUIRE(kept != nullptr);
     CHECK(kept->status == ResourceStatus::kRefreshed);
     CHECK(kept->id_value == "1");
-    CHECK(s.FindResource("null_resource.drifted")->status ==
-          ResourceStatus::kDrifted);
+    CHECK(s.FindResource("null_resource.drifted")->status == ResourceStatus::kDrifted);
     CHECK(s.drift_detected);
     const ResourceProgress* created = s.FindResource("null_resource.new");
     CHECK(created->status == ResourceStatus::kApplied);
@@ -639,8 +614,7 @@ TEST_SUITE("tofu_ui_stream") {
     CHECK(bad->action == "replace");
     CHECK(bad->id_value == "5");
     CHECK(bad->elapsed_seconds == 12);
-    CHECK(s.FindResource("null_resource.later")->status ==
-          ResourceStatus::kPlanned);
+    CHECK(s.FindResource("null_resource.later")->status == ResourceStatus::kPlanned);
     CHECK(s.FindResource("null_resource.none") == nullptr);
     CHECK(s.ErrorSummary() == "boom (null_resource.bad)");
     CHECK(s.diagnostics[0].range->start.line == 9);
@@ -666,8 +640,7 @@ TEST_SUITE("tofu_ui_stream") {
          {"apply", 0, 1, 0,
           "version planned_change apply_start apply_complete change_summary "
           "outputs "}},
-        {"drift_refresh_only",
-         {"apply", 0, 0, 0, "version change_summary outputs "}},
+        {"drift_refresh_only", {"apply", 0, 0, 0, "version change_summary outputs "}},
         {"simple_object_replace",
          {"apply", 1, 0, 1,
           "version planned_change apply_start apply_complete apply_start "
@@ -683,8 +656,7 @@ TEST_SUITE("tofu_ui_stream") {
           "version refresh_start refresh_complete planned_change "
           "change_summary apply_start "
           "apply_complete change_summary "}},
-        {"variables_and_outputs",
-         {"apply", 0, 0, 0, "version change_summary outputs "}},
+        {"variables_and_outputs", {"apply", 0, 0, 0, "version change_summary outputs "}},
     };
     return kExpected;
   }
@@ -696,18 +668,15 @@ TEST_SUITE("tofu_ui_stream") {
       return;
     }
     int checked = 0;
-    for (const auto& entry :
-         std::filesystem::directory_iterator(dir + "/equivalence")) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir + "/equivalence")) {
       const std::string name = entry.path().filename().string();
       const std::string path = entry.path().string() + "/apply.json";
       if (!std::filesystem::exists(path)) continue;
       CAPTURE(name);
       auto it = Expectations().find(name);
-      REQUIRE_MESSAGE(it != Expectations().end(),
-                      "no expectation for fixture " << name);
+      REQUIRE_MESSAGE(it != Expectations().end(), "no expectation for fixture " << name);
       std::vector<UiEvent> events;
-      UiStreamSummary s =
-          ParseUiStream(RawStreamFromNormalized(ReadFileOrDie(path)), &events);
+      UiStreamSummary s = ParseUiStream(RawStreamFromNormalized(ReadFileOrDie(path)), &events);
       CHECK(TypeList(events) == it->second.types);
       CHECK(s.not_json_lines == 0);
       CHECK(s.unknown_lines == 0);
@@ -724,8 +693,7 @@ TEST_SUITE("tofu_ui_stream") {
       CHECK(s.changes->import == 0);
       CHECK(s.changes->forget == 0);
       for (const UiEvent& e : events) {
-        if (e.type == UiEventType::kApplyComplete ||
-            e.type == UiEventType::kApplyStart) {
+        if (e.type == UiEventType::kApplyComplete || e.type == UiEventType::kApplyStart) {
           REQUIRE(e.resource.has_value());
           CHECK(e.message.rfind(e.resource->addr + ": ", 0) == 0);
         }
@@ -742,9 +710,9 @@ TEST_SUITE("tofu_ui_stream") {
       return;
     }
     auto load = [&](const std::string& name, std::vector<UiEvent>* events) {
-      return ParseUiStream(RawStreamFromNormalized(ReadFileOrDie(
-                               dir + "/equivalence/" + name + "/apply.json")),
-                           events);
+      return ParseUiStream(
+          RawStreamFromNormalized(ReadFileOrDie(dir + "/equivalence/" + name + "/apply.json")),
+          events);
     };
 
     SUBCASE("simple_object_replace") {
@@ -769,15 +737,13 @@ TEST_SUITE("tofu_ui_stream") {
       CHECK(s.resources[0].id_value == "63A9E8E8-71BC-4DAE-A66C-48CE393CCBD3");
       CHECK(s.changes->add == 1);
       CHECK(s.changes->remove == 1);
-      CHECK(events[6].message ==
-            "Apply complete! Resources: 1 added, 0 changed, 1 destroyed.");
+      CHECK(events[6].message == "Apply complete! Resources: 1 added, 0 changed, 1 destroyed.");
     }
     SUBCASE("fully_populated_complex_destroy") {
       std::vector<UiEvent> events;
       UiStreamSummary s = load("fully_populated_complex_destroy", &events);
       CHECK(s.changes->operation == "destroy");
-      CHECK(events.back().message ==
-            "Destroy complete! Resources: 1 destroyed.");
+      CHECK(events.back().message == "Destroy complete! Resources: 1 destroyed.");
       CHECK(CountType(events, UiEventType::kOutputs) == 0);
       CHECK(s.outputs.empty());
       CHECK(events[1].id_value == "64564E36-BFCB-458B-9405-EBBF6A3CAC7A");
@@ -809,8 +775,7 @@ TEST_SUITE("tofu_ui_stream") {
     SUBCASE("local_provider_basic") {
       std::vector<UiEvent> events;
       UiStreamSummary s = load("local_provider_basic", &events);
-      CHECK(s.resources[0].id_value ==
-            "2248ee2fa0aaaad99178531f924bf00b4b0a8f4e");
+      CHECK(s.resources[0].id_value == "2248ee2fa0aaaad99178531f924bf00b4b0a8f4e");
       CHECK(*events[3].elapsed_seconds == 0);
       CHECK(events[5].message == "Outputs: 0");
       CHECK(events[5].outputs.empty());
@@ -827,8 +792,7 @@ TEST_SUITE("tofu_ui_stream") {
       REQUIRE(s.outputs.size() == 5);
       std::map<std::string, UiOutput> by_name;
       for (const UiOutput& o : s.outputs) by_name[o.name] = o;
-      CHECK(by_name["list_empty_default"].value_json ==
-            std::optional<std::string>("[]"));
+      CHECK(by_name["list_empty_default"].value_json == std::optional<std::string>("[]"));
       CHECK(by_name["nested_optional_object_with_default"].value_json ==
             std::optional<std::string>(R"({"nested_object":{"flag":false}})"));
       CHECK(by_name["nested_optional_object"].value_json ==
@@ -836,11 +800,9 @@ TEST_SUITE("tofu_ui_stream") {
       CHECK(
           by_name["list_no_default"].type_json ==
           R"(["list",["object",{"optional_attribute":"string","optional_attribute_with_default":"string","required_attribute":"string"}]])");
-      nlohmann::json list =
-          nlohmann::json::parse(*by_name["list_no_default"].value_json);
+      nlohmann::json list = nlohmann::json::parse(*by_name["list_no_default"].value_json);
       REQUIRE(list.size() == 3);
-      CHECK(list[0]["required_attribute"] ==
-            "D92053D5-948A-4E5E-80BF-E53F0DB33EB5");
+      CHECK(list[0]["required_attribute"] == "D92053D5-948A-4E5E-80BF-E53F0DB33EB5");
       CHECK(s.sensitive_outputs.empty());
     }
   }
@@ -856,9 +818,7 @@ TEST_SUITE("tofu_ui_stream") {
     SUBCASE("apply with provisioner error") {
       std::vector<UiEvent> events;
       UiStreamSummary s = ParseUiStream(
-          ReadFileOrDie(logs +
-                        "apply-json-with-provisioner-error__apply.jsonl"),
-          &events);
+          ReadFileOrDie(logs + "apply-json-with-provisioner-error__apply.jsonl"), &events);
       CHECK(TypeList(events) ==
             "version apply_start apply_complete apply_start provision_start "
             "provision_progress "
@@ -867,16 +827,14 @@ TEST_SUITE("tofu_ui_stream") {
       CHECK(s.ui_version == "1.0");
       CHECK(s.ui_supported);
       CHECK(events[4].provisioner == "local-exec");
-      CHECK(events[5].provisioner_output ==
-            R"(Executing: ["/bin/sh" "-c" "exit 125"])");
+      CHECK(events[5].provisioner_output == R"(Executing: ["/bin/sh" "-c" "exit 125"])");
       CHECK(events[7].action == "create");
       CHECK(*events[7].elapsed_seconds == 0);
       CHECK(events[1].timestamp == "2023-02-16T10:13:14.725584-05:00");
       REQUIRE(s.diagnostics.size() == 1);
       const Diagnostic& d = s.diagnostics[0];
       CHECK(d.summary == "local-exec provisioner error");
-      CHECK(d.detail ==
-            "Error running command 'exit 125': exit status 125. Output: ");
+      CHECK(d.detail == "Error running command 'exit 125': exit status 125. Output: ");
       CHECK(d.address == "null_resource.foo");
       REQUIRE(d.range.has_value());
       CHECK(d.range->filename == "main.tf");
@@ -884,8 +842,7 @@ TEST_SUITE("tofu_ui_stream") {
       CHECK(d.range->start.column == 28);
       CHECK(d.range->start.byte == 60);
       CHECK(d.range->end.column == 29);
-      CHECK(s.ErrorSummary() ==
-            "local-exec provisioner error (null_resource.foo)");
+      CHECK(s.ErrorSummary() == "local-exec provisioner error (null_resource.foo)");
       CHECK_FALSE(s.changes.has_value());  // no change_summary after a failure
       REQUIRE(s.resources.size() == 1);
       CHECK(s.resources[0].status == ResourceStatus::kErrored);
@@ -894,13 +851,13 @@ TEST_SUITE("tofu_ui_stream") {
     }
     SUBCASE("plan with a configuration error") {
       std::vector<UiEvent> events;
-      UiStreamSummary s = ParseUiStream(
-          ReadFileOrDie(logs + "plan-json-error__plan.jsonl"), &events);
+      UiStreamSummary s =
+          ParseUiStream(ReadFileOrDie(logs + "plan-json-error__plan.jsonl"), &events);
       CHECK(TypeList(events) == "version diagnostic ");
       CHECK(s.error_count == 1);
       CHECK(s.ErrorSummary() == "Unsupported block type");
-      CHECK(s.diagnostics[0].detail.rfind(
-                "Blocks of type \"triggers\" are not expected here.", 0) == 0);
+      CHECK(s.diagnostics[0].detail.rfind("Blocks of type \"triggers\" are not expected here.",
+                                          0) == 0);
       CHECK(s.diagnostics[0].range->start.line == 2);
       CHECK(s.diagnostics[0].range->start.column == 3);
       CHECK(events[1].level == "error");
@@ -908,8 +865,8 @@ TEST_SUITE("tofu_ui_stream") {
     }
     SUBCASE("full plan") {
       std::vector<UiEvent> events;
-      UiStreamSummary s = ParseUiStream(
-          ReadFileOrDie(logs + "plan-json-full__plan.jsonl"), &events);
+      UiStreamSummary s =
+          ParseUiStream(ReadFileOrDie(logs + "plan-json-full__plan.jsonl"), &events);
       CHECK(TypeList(events) ==
             "version refresh_start refresh_complete planned_change "
             "planned_change change_summary ");
@@ -921,10 +878,8 @@ TEST_SUITE("tofu_ui_stream") {
       CHECK(s.changes->operation == "plan");
       CHECK(s.FindResource("tfcoremock_simple_resource.example")->status ==
             ResourceStatus::kPlanned);
-      CHECK(s.FindResource("tfcoremock_simple_resource.example")->action ==
-            "update");
-      CHECK(s.FindResource("tfcoremock_complex_resource.example")->action ==
-            "create");
+      CHECK(s.FindResource("tfcoremock_simple_resource.example")->action == "update");
+      CHECK(s.FindResource("tfcoremock_complex_resource.example")->action == "create");
       CHECK(s.malformed_lines == 0);
     }
   }

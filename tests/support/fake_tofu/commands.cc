@@ -51,24 +51,21 @@ const std::vector<FlagSpec> kOperationFlags = {
     {"replace", FlagKind::kMulti},
 };
 
-std::vector<FlagSpec> With(std::vector<FlagSpec> base,
-                           std::vector<FlagSpec> extra) {
+std::vector<FlagSpec> With(std::vector<FlagSpec> base, std::vector<FlagSpec> extra) {
   base.insert(base.end(), extra.begin(), extra.end());
   return base;
 }
 
 struct Flags {
   std::map<std::string, std::string> scalar;
-  std::vector<std::pair<std::string, std::string>>
-      multi;  // in command-line order
+  std::vector<std::pair<std::string, std::string>> multi;  // in command-line order
   std::vector<std::string> positional;
 
   bool Bool(const std::string& name, bool fallback) const {
     auto it = scalar.find(name);
     return it == scalar.end() ? fallback : it->second == "true";
   }
-  std::string Str(const std::string& name,
-                  const std::string& fallback = "") const {
+  std::string Str(const std::string& name, const std::string& fallback = "") const {
     auto it = scalar.find(name);
     return it == scalar.end() ? fallback : it->second;
   }
@@ -82,13 +79,12 @@ struct Flags {
 };
 
 // Returns "" or the flag package's error text.
-std::string ParseFlags(const std::vector<std::string>& args,
-                       const std::vector<FlagSpec>& specs, Flags* out) {
+std::string ParseFlags(const std::vector<std::string>& args, const std::vector<FlagSpec>& specs,
+                       Flags* out) {
   size_t i = 0;
   for (; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg.size() < 2 || arg[0] != '-')
-      break;  // Go stops at the first non-flag
+    if (arg.size() < 2 || arg[0] != '-') break;  // Go stops at the first non-flag
     if (arg == "--") {
       ++i;
       break;
@@ -106,11 +102,8 @@ std::string ParseFlags(const std::vector<std::string>& args,
     }
     if (spec == nullptr) return "flag provided but not defined: -" + name;
     if (spec->kind == FlagKind::kBool) {
-      std::optional<bool> b =
-          value ? ParseGoBool(*value) : std::optional<bool>(true);
-      if (!b)
-        return "invalid boolean value \"" + *value + "\" for -" + name +
-               ": parse error";
+      std::optional<bool> b = value ? ParseGoBool(*value) : std::optional<bool>(true);
+      if (!b) return "invalid boolean value \"" + *value + "\" for -" + name + ": parse error";
       out->scalar[name] = *b ? "true" : "false";
       continue;
     }
@@ -119,13 +112,11 @@ std::string ParseFlags(const std::vector<std::string>& args,
       value = args[++i];
     }
     if (spec->kind == FlagKind::kDuration && !ParseGoDurationSeconds(*value)) {
-      return "invalid value \"" + *value + "\" for flag -" + name +
-             ": parse error";
+      return "invalid value \"" + *value + "\" for flag -" + name + ": parse error";
     }
     if (spec->kind == FlagKind::kInt &&
         value->find_first_not_of("-0123456789") != std::string::npos) {
-      return "invalid value \"" + *value + "\" for flag -" + name +
-             ": parse error";
+      return "invalid value \"" + *value + "\" for flag -" + name + ": parse error";
     }
     if (spec->kind == FlagKind::kMulti) {
       out->multi.emplace_back(name, *value);
@@ -176,20 +167,18 @@ std::string StatePath(const Context& ctx) {
 }
 
 std::string ProviderVersion(const std::string& provider) {
-  static const std::map<std::string, std::string> kVersions = {
-      {"null", "3.2.3"},
-      {"random", "3.6.3"},
-      {"local", "2.5.2"},
-      {"aws", "5.0.0"},
-      {"tfcoremock", "0.3.0"}};
+  static const std::map<std::string, std::string> kVersions = {{"null", "3.2.3"},
+                                                               {"random", "3.6.3"},
+                                                               {"local", "2.5.2"},
+                                                               {"aws", "5.0.0"},
+                                                               {"tfcoremock", "0.3.0"}};
   auto it = kVersions.find(provider);
   return it == kVersions.end() ? "1.0.0" : it->second;
 }
 
 std::vector<std::string> ProvidersOf(const Options& o) {
   std::set<std::string> providers;
-  for (const std::string& r : o.resources)
-    providers.insert(ParseAddr(r).ImpliedProvider());
+  for (const std::string& r : o.resources) providers.insert(ParseAddr(r).ImpliedProvider());
   return {providers.begin(), providers.end()};
 }
 
@@ -203,8 +192,7 @@ std::map<std::string, std::string> ReadProviderSelections() {
   while (std::getline(in, line)) {
     if (line.rfind("provider \"", 0) == 0) {
       current = line.substr(10, line.find('"', 10) - 10);
-    } else if (!current.empty() &&
-               line.find("version =") != std::string::npos) {
+    } else if (!current.empty() && line.find("version =") != std::string::npos) {
       size_t q = line.find('"');
       out[current] = line.substr(q + 1, line.rfind('"') - q - 1);
       current.clear();
@@ -236,10 +224,8 @@ void WriteTfLog(const Context& ctx, const std::vector<std::string>& raw_args) {
   std::string level = env;
   std::transform(level.begin(), level.end(), level.begin(), ::toupper);
   if (level == "OFF") return;
-  static const std::vector<std::string> kLevels = {"TRACE", "DEBUG", "INFO",
-                                                   "WARN", "ERROR"};
-  if (level != "JSON" &&
-      std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end()) {
+  static const std::vector<std::string> kLevels = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"};
+  if (level != "JSON" && std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end()) {
     level = "TRACE";  // invalid values mean TRACE (reference §3)
   }
   std::string cli = "[]string{\"tofu\"";
@@ -260,8 +246,7 @@ void WriteTfLog(const Context& ctx, const std::vector<std::string>& raw_args) {
        "backward compatibility."},
   };
   auto rank = [](const std::string& l) {
-    return static_cast<int>(std::find(kLevels.begin(), kLevels.end(), l) -
-                            kLevels.begin());
+    return static_cast<int>(std::find(kLevels.begin(), kLevels.end(), l) - kLevels.begin());
   };
   std::string out;
   for (const auto& [lvl, msg] : lines) {
@@ -276,8 +261,7 @@ void WriteTfLog(const Context& ctx, const std::vector<std::string>& raw_args) {
       out += j.dump() + "\n";
     } else {
       std::string ts = HclogTimestamp();
-      out +=
-          ts + " [" + lvl + "]" + (lvl.size() == 4 ? "  " : " ") + msg + "\n";
+      out += ts + " [" + lvl + "]" + (lvl.size() == 4 ? "  " : " ") + msg + "\n";
     }
   }
   const char* path = getenv("TF_LOG_PATH");
@@ -301,8 +285,7 @@ void WriteJunk(const Context& ctx, const View& view) {
         "an unexpected "
         "new value, but we are tolerating it because it is using the legacy "
         "plugin SDK.\n");
-    Err(ts +
-        " [DEBUG] provider.terraform-provider-null_v3.2.3_x5: plugin exited\n");
+    Err(ts + " [DEBUG] provider.terraform-provider-null_v3.2.3_x5: plugin exited\n");
     Err("\xff\xfe invalid UTF-8 on stderr \xc3\x28\n");
     Err(std::string(10000, '#') + "\n");
     Err("panic-looking text that is not a crash: goroutine 1 [running]\n");
@@ -317,29 +300,27 @@ void WriteJunk(const Context& ctx, const View& view) {
 
 bool CrashesIn(const Options& o, const std::string& command) {
   if (o.crash.empty()) return false;
-  if (o.crash == "any")
-    return command == "plan" || command == "apply" || command == "destroy";
+  if (o.crash == "any") return command == "plan" || command == "apply" || command == "destroy";
   return o.crash == command;
 }
 
-std::string ChangeSummaryMessage(const std::string& op, int add, int change,
-                                 int remove, int forget, int import) {
+std::string ChangeSummaryMessage(const std::string& op, int add, int change, int remove, int forget,
+                                 int import) {
   std::string s;
   if (op == "destroy")
-    return "Destroy complete! Resources: " + std::to_string(remove) +
-           " destroyed.";
+    return "Destroy complete! Resources: " + std::to_string(remove) + " destroyed.";
   if (op == "plan") {
     s = "Plan: ";
     if (import > 0) s += std::to_string(import) + " to import, ";
-    s += std::to_string(add) + " to add, " + std::to_string(change) +
-         " to change, " + std::to_string(remove) + " to destroy";
+    s += std::to_string(add) + " to add, " + std::to_string(change) + " to change, " +
+         std::to_string(remove) + " to destroy";
     if (forget > 0) s += ", " + std::to_string(forget) + " to forget";
     return s + ".";
   }
   s = "Apply complete! Resources: ";
   if (import > 0) s += std::to_string(import) + " imported, ";
-  s += std::to_string(add) + " added, " + std::to_string(change) +
-       " changed, " + std::to_string(remove) + " destroyed";
+  s += std::to_string(add) + " added, " + std::to_string(change) + " changed, " +
+       std::to_string(remove) + " destroyed";
   if (forget > 0) s += ", " + std::to_string(forget) + " forgotten";
   return s + ".";
 }
@@ -406,10 +387,8 @@ MapJson PlanToJson(const Plan& p) {
   auto changes = [](const std::vector<Change>& list) {
     MapJson arr = MapJson::array();
     for (const Change& c : list) {
-      arr.push_back({{"addr", c.addr},
-                     {"action", c.action},
-                     {"reason", c.reason},
-                     {"prior_id", c.prior_id}});
+      arr.push_back(
+          {{"addr", c.addr}, {"action", c.action}, {"reason", c.reason}, {"prior_id", c.prior_id}});
     }
     return arr;
   };
@@ -417,8 +396,7 @@ MapJson PlanToJson(const Plan& p) {
   j["changes"] = changes(p.changes);
   j["outputs"] = MapJson::object();
   for (const auto& [name, o] : p.outputs) {
-    j["outputs"][name] = {
-        {"value", o.value}, {"type", o.type}, {"sensitive", o.sensitive}};
+    j["outputs"][name] = {{"value", o.value}, {"type", o.type}, {"sensitive", o.sensitive}};
   }
   j["output_actions"] = p.output_actions;
   j["variables"] = p.variables;
@@ -437,20 +415,18 @@ std::optional<Plan> PlanFromText(const std::string& text) {
   auto changes = [](const MapJson& arr) {
     std::vector<Change> list;
     for (const MapJson& c : arr) {
-      list.push_back({c.value("addr", ""), c.value("action", ""),
-                      c.value("reason", ""), c.value("prior_id", "")});
+      list.push_back({c.value("addr", ""), c.value("action", ""), c.value("reason", ""),
+                      c.value("prior_id", "")});
     }
     return list;
   };
   p.drift = changes(j.value("drift", MapJson::array()));
   p.changes = changes(j.value("changes", MapJson::array()));
   for (auto it = j["outputs"].begin(); it != j["outputs"].end(); ++it) {
-    p.outputs[it.key()] = {it->value("value", MapJson()),
-                           it->value("type", MapJson("dynamic")),
+    p.outputs[it.key()] = {it->value("value", MapJson()), it->value("type", MapJson("dynamic")),
                            it->value("sensitive", false)};
   }
-  for (auto it = j["output_actions"].begin(); it != j["output_actions"].end();
-       ++it) {
+  for (auto it = j["output_actions"].begin(); it != j["output_actions"].end(); ++it) {
     p.output_actions[it.key()] = it->get<std::string>();
   }
   for (auto it = j["variables"].begin(); it != j["variables"].end(); ++it) {
@@ -480,8 +456,7 @@ Json ResourceValuesJson(const std::string& addr, const std::string& id) {
 }
 
 // Root resources in "resources", module ones grouped in "child_modules".
-Json ModuleJson(
-    const std::vector<std::pair<std::string, std::string>>& resources) {
+Json ModuleJson(const std::vector<std::pair<std::string, std::string>>& resources) {
   Json root;
   Json root_resources = Json::array();
   std::map<std::string, Json> children;
@@ -496,8 +471,7 @@ Json ModuleJson(
   root["resources"] = root_resources;
   if (!children.empty()) {
     Json list = Json::array();
-    for (auto& [module, res] : children)
-      list.push_back({{"resources", res}, {"address", module}});
+    for (auto& [module, res] : children) list.push_back({{"resources", res}, {"address", module}});
     root["child_modules"] = list;
   }
   return root;
@@ -508,9 +482,8 @@ Json StateValuesJson(const State& state) {
   if (!state.outputs.empty()) {
     Json outputs = Json::object();
     for (const auto& [name, o] : state.outputs) {
-      outputs[name] = {{"sensitive", o.sensitive},
-                       {"value", ToOrdered(o.value)},
-                       {"type", ToOrdered(o.type)}};
+      outputs[name] = {
+          {"sensitive", o.sensitive}, {"value", ToOrdered(o.value)}, {"type", ToOrdered(o.type)}};
     }
     values["outputs"] = outputs;
   }
@@ -523,8 +496,7 @@ Json StateValuesJson(const State& state) {
 Json StateShowJson(const State& state) {
   Json j;
   j["format_version"] = "1.0";
-  if (!state.exists || (state.resources.empty() && state.outputs.empty()))
-    return j;
+  if (!state.exists || (state.resources.empty() && state.outputs.empty())) return j;
   j["terraform_version"] = state.terraform_version;
   j["values"] = StateValuesJson(state);
   return j;
@@ -536,23 +508,20 @@ Json ActionsJson(const std::string& action) {
   return Json::array({action});
 }
 
-Json PlanShowJson(const Plan& p, const State& prior,
-                  const std::string& version) {
+Json PlanShowJson(const Plan& p, const State& prior, const std::string& version) {
   Json j;
   j["format_version"] = "1.2";
   j["terraform_version"] = version;
   if (!p.variables.empty()) {
     Json vars = Json::object();
-    for (const auto& [name, v] : p.variables)
-      vars[name] = {{"value", ToOrdered(v)}};
+    for (const auto& [name, v] : p.variables) vars[name] = {{"value", ToOrdered(v)}};
     j["variables"] = vars;
   }
   // planned_values: the state as it will be after apply.
   std::vector<std::pair<std::string, std::string>> after;
   for (const Resource& r : prior.resources) after.emplace_back(r.addr, r.id);
   for (const Change& c : p.changes) {
-    auto it = std::find_if(after.begin(), after.end(),
-                           [&](auto& e) { return e.first == c.addr; });
+    auto it = std::find_if(after.begin(), after.end(), [&](auto& e) { return e.first == c.addr; });
     if (c.action == "delete") {
       if (it != after.end()) after.erase(it);
     } else if (c.action == "create" || c.action == "replace") {
@@ -586,11 +555,9 @@ Json PlanShowJson(const Plan& p, const State& prior,
     r["type"] = a.type;
     r["name"] = a.name;
     if (a.key) r["index"] = *a.key;
-    r["provider_name"] =
-        "registry.opentofu.org/hashicorp/" + a.ImpliedProvider();
+    r["provider_name"] = "registry.opentofu.org/hashicorp/" + a.ImpliedProvider();
     Json before = nullptr;
-    if (!c.prior_id.empty())
-      before = {{"id", c.prior_id}, {"triggers", nullptr}};
+    if (!c.prior_id.empty()) before = {{"id", c.prior_id}, {"triggers", nullptr}};
     Json after_value = nullptr;
     Json after_unknown = Json::object();
     if (c.action != "delete") {
@@ -606,13 +573,10 @@ Json PlanShowJson(const Plan& p, const State& prior,
     change["before"] = before;
     change["after"] = after_value;
     change["after_unknown"] = after_unknown;
-    change["before_sensitive"] =
-        before.is_null() ? Json(false) : Json::object();
-    change["after_sensitive"] =
-        after_value.is_null() ? Json(false) : Json::object();
+    change["before_sensitive"] = before.is_null() ? Json(false) : Json::object();
+    change["after_sensitive"] = after_value.is_null() ? Json(false) : Json::object();
     r["change"] = change;
-    if (c.reason == "cannot_update")
-      r["action_reason"] = "replace_because_cannot_update";
+    if (c.reason == "cannot_update") r["action_reason"] = "replace_because_cannot_update";
     if (c.reason == "requested") r["action_reason"] = "replace_by_request";
     if (c.reason.rfind("delete_because", 0) == 0) r["action_reason"] = c.reason;
     return r;
@@ -634,12 +598,9 @@ Json PlanShowJson(const Plan& p, const State& prior,
       auto next_it = p.outputs.find(name);
       Json c;
       c["actions"] = ActionsJson(action);
-      c["before"] = prior_it == prior.outputs.end()
-                        ? Json(nullptr)
-                        : ToOrdered(prior_it->second.value);
-      c["after"] = next_it == p.outputs.end()
-                       ? Json(nullptr)
-                       : ToOrdered(next_it->second.value);
+      c["before"] =
+          prior_it == prior.outputs.end() ? Json(nullptr) : ToOrdered(prior_it->second.value);
+      c["after"] = next_it == p.outputs.end() ? Json(nullptr) : ToOrdered(next_it->second.value);
       c["after_unknown"] = false;
       bool sensitive = next_it != p.outputs.end() && next_it->second.sensitive;
       c["before_sensitive"] = sensitive;
@@ -659,8 +620,7 @@ Json PlanShowJson(const Plan& p, const State& prior,
     Addr a = ParseAddr(addr);
     providers[a.ImpliedProvider()] = {
         {"name", a.ImpliedProvider()},
-        {"full_name",
-         "registry.opentofu.org/hashicorp/" + a.ImpliedProvider()}};
+        {"full_name", "registry.opentofu.org/hashicorp/" + a.ImpliedProvider()}};
     if (a.module.empty()) {
       config_resources.push_back({{"address", a.type + "." + a.name},
                                   {"mode", "managed"},
@@ -687,8 +647,8 @@ class Operation {
         o_(ctx.options),
         flags_(std::move(flags)),
         view_(flags_.Bool("json", false),
-              !flags_.Bool("no-color", false) && !flags_.Bool("json", false),
-              ctx.options.version) {}
+              !flags_.Bool("no-color", false) && !flags_.Bool("json", false), ctx.options.version) {
+  }
 
   View& view() { return view_; }
   const Flags& flags() const { return flags_; }
@@ -777,8 +737,7 @@ class Operation {
     char c;
     while (true) {
       ssize_t n = read(0, &c, 1);
-      if (n < 0 && errno == EINTR)
-        return false;  // a signal: treat as no answer
+      if (n < 0 && errno == EINTR) return false;  // a signal: treat as no answer
       if (n <= 0) return !line->empty();
       if (c == '\n') return true;
       line->push_back(c);
@@ -826,26 +785,22 @@ class Operation {
   // Waits `fake_seconds` of fake time; signals are handled as they come but
   // do not shorten the wait (in-flight work finishes). `on_tick` runs at each
   // heartbeat with the elapsed fake seconds.
-  void Work(double fake_seconds,
-            const std::function<void(int64_t)>& on_tick = nullptr) {
+  void Work(double fake_seconds, const std::function<void(int64_t)>& on_tick = nullptr) {
     double done = 0;
     while (done < fake_seconds) {
       double next = fake_seconds;
       if (on_tick && o_.heartbeat_seconds > 0) {
-        double beat = (std::floor(done / o_.heartbeat_seconds) + 1) *
-                      o_.heartbeat_seconds;
+        double beat = (std::floor(done / o_.heartbeat_seconds) + 1) * o_.heartbeat_seconds;
         next = std::min(next, beat);
       }
       auto start = std::chrono::steady_clock::now();
       auto want = RealTime(o_, next - done);
-      while (!SleepUnlessSignalled(
-          want - (std::chrono::steady_clock::now() - start),
-          signals_handled_)) {
+      while (!SleepUnlessSignalled(want - (std::chrono::steady_clock::now() - start),
+                                   signals_handled_)) {
         HandleSignals();
       }
       done = next;
-      if (on_tick && done < fake_seconds)
-        on_tick(static_cast<int64_t>(std::llround(done)));
+      if (on_tick && done < fake_seconds) on_tick(static_cast<int64_t>(std::llround(done)));
     }
     HandleSignals();
   }
@@ -864,16 +819,14 @@ class Operation {
       close(release[1]);
       StateFile holder(path);
       if (!holder.Open(true).empty()) _exit(1);
-      holder.WriteLockInfo("OperationTypeApply", o_.lock_holder_who,
-                           o_.version);
+      holder.WriteLockInfo("OperationTypeApply", o_.lock_holder_who, o_.version);
       WriteAll(ready[1], "1");
       pollfd pfd{release[0], POLLIN, 0};
       int timeout_ms = -1;
       if (o_.lock_held_seconds > 0) {
-        timeout_ms = static_cast<int>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                RealTime(o_, o_.lock_held_seconds))
-                .count());
+        timeout_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          RealTime(o_, o_.lock_held_seconds))
+                                          .count());
       }
       while (poll(&pfd, 1, timeout_ms) < 0 && errno == EINTR) {
       }
@@ -907,8 +860,7 @@ class Operation {
   // statemgr.LockWithContext: retry with backoff 1s, 2s, 4s ... 16s until
   // -lock-timeout (fake time); "Acquiring state lock" once it takes > 400 ms.
   void AcquireLock(const std::string& operation) {
-    double timeout =
-        ParseGoDurationSeconds(flags_.Str("lock-timeout", "0s")).value_or(0);
+    double timeout = ParseGoDurationSeconds(flags_.Str("lock-timeout", "0s")).value_or(0);
     auto start = std::chrono::steady_clock::now();
     auto deadline = start + RealTime(o_, timeout);
     auto announce_at = start + RealTime(o_, 0.4);
@@ -922,8 +874,7 @@ class Operation {
         SleepInterruptible(announce_at);
         announced = true;
         if (view_.json()) {
-          view_.Line("info",
-                     "Acquiring state lock. This may take a few moments...",
+          view_.Line("info", "Acquiring state lock. This may take a few moments...",
                      "state_lock_acquire", {});
         } else {
           Out("Acquiring state lock. This may take a few moments...\n");
@@ -942,8 +893,7 @@ class Operation {
   }
 
   void SleepInterruptible(std::chrono::steady_clock::time_point until) {
-    while (!SleepUnlessSignalled(until - std::chrono::steady_clock::now(),
-                                 signals_handled_)) {
+    while (!SleepUnlessSignalled(until - std::chrono::steady_clock::now(), signals_handled_)) {
       HandleSignals();
       if (stopping_) return;
     }
@@ -959,8 +909,7 @@ class Operation {
   }
 
   void SaveState() {
-    if (!state_.exists)
-      state_.lineage = state_.lineage.empty() ? RandomUuid() : state_.lineage;
+    if (!state_.exists) state_.lineage = state_.lineage.empty() ? RandomUuid() : state_.lineage;
     state_.exists = true;
     state_.serial += 1;
     state_.terraform_version = o_.version;
@@ -982,8 +931,7 @@ class Operation {
       signal(SIGINT, SIG_IGN);
       auto linger = std::chrono::duration<double>(o_.provider_linger_seconds);
       timespec ts{static_cast<time_t>(linger.count()),
-                  static_cast<long>(
-                      (linger.count() - std::floor(linger.count())) * 1e9)};
+                  static_cast<long>((linger.count() - std::floor(linger.count())) * 1e9)};
       while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
       }
       _exit(0);
@@ -1007,13 +955,12 @@ class Operation {
       hook["id_key"] = "id";
       hook["id_value"] = r.id;
       if (view_.json()) {
-        view_.Line("info", r.addr + ": Refreshing state... [id=" + r.id + "]",
-                   "refresh_start", {{"hook", hook}});
-        view_.Line("info", r.addr + ": Refresh complete [id=" + r.id + "]",
-                   "refresh_complete", {{"hook", hook}});
+        view_.Line("info", r.addr + ": Refreshing state... [id=" + r.id + "]", "refresh_start",
+                   {{"hook", hook}});
+        view_.Line("info", r.addr + ": Refresh complete [id=" + r.id + "]", "refresh_complete",
+                   {{"hook", hook}});
       } else {
-        Out(view_.Bold(r.addr + ": Refreshing state... [id=" + r.id + "]") +
-            "\n");
+        Out(view_.Bold(r.addr + ": Refreshing state... [id=" + r.id + "]") + "\n");
       }
     }
   }
@@ -1021,16 +968,14 @@ class Operation {
   std::map<std::string, OutputValue> DesiredOutputs() const {
     std::map<std::string, OutputValue> out;
     auto sensitive = [this](const std::string& name) {
-      return std::find(o_.sensitive_variables.begin(),
-                       o_.sensitive_variables.end(),
-                       name) != o_.sensitive_variables.end();
+      return std::find(o_.sensitive_variables.begin(), o_.sensitive_variables.end(), name) !=
+             o_.sensitive_variables.end();
     };
     for (const auto& [name, value] : variables_) {
       out[name] = {value, CtyTypeOf(value), sensitive(name)};
     }
     for (auto it = o_.outputs.begin(); it != o_.outputs.end(); ++it) {
-      MapJson value =
-          it->is_object() && it->contains("value") ? (*it)["value"] : *it;
+      MapJson value = it->is_object() && it->contains("value") ? (*it)["value"] : *it;
       bool sens = it->is_object() && it->value("sensitive", false);
       out[it.key()] = {value, CtyTypeOf(value), sens};
     }
@@ -1046,12 +991,10 @@ class Operation {
     p.timestamp = Rfc3339Nano(std::chrono::system_clock::now());
     p.variables = variables_;
     if (destroy) {
-      for (auto it = state_.resources.rbegin(); it != state_.resources.rend();
-           ++it) {
+      for (auto it = state_.resources.rbegin(); it != state_.resources.rend(); ++it) {
         p.changes.push_back({it->addr, "delete", "", it->id});
       }
-      for (const auto& [name, o] : state_.outputs)
-        p.output_actions[name] = "delete";
+      for (const auto& [name, o] : state_.outputs) p.output_actions[name] = "delete";
       return p;
     }
     std::vector<std::string> desired = o_.resources;
@@ -1061,20 +1004,16 @@ class Operation {
     }
     std::string drifted;
     if (o_.drift && !state_.resources.empty()) {
-      drifted = o_.drift_resource.empty() ? state_.resources.front().addr
-                                          : o_.drift_resource;
+      drifted = o_.drift_resource.empty() ? state_.resources.front().addr : o_.drift_resource;
       if (const Resource* r = state_.Find(drifted)) {
         p.drift.push_back({drifted, "update", "", r->id});
       } else {
         drifted.clear();
       }
     }
-    for (auto it = state_.resources.rbegin(); it != state_.resources.rend();
-         ++it) {
-      if (std::find(desired.begin(), desired.end(), it->addr) ==
-          desired.end()) {
-        p.changes.push_back(
-            {it->addr, "delete", "delete_because_no_resource_config", it->id});
+    for (auto it = state_.resources.rbegin(); it != state_.resources.rend(); ++it) {
+      if (std::find(desired.begin(), desired.end(), it->addr) == desired.end()) {
+        p.changes.push_back({it->addr, "delete", "delete_because_no_resource_config", it->id});
       }
     }
     std::vector<std::string> requested = flags_.All("replace");
@@ -1082,11 +1021,9 @@ class Operation {
       const Resource* existing = state_.Find(addr);
       if (existing == nullptr) {
         p.changes.push_back({addr, "create", "", ""});
-      } else if (std::find(requested.begin(), requested.end(), addr) !=
-                 requested.end()) {
+      } else if (std::find(requested.begin(), requested.end(), addr) != requested.end()) {
         p.changes.push_back({addr, "replace", "requested", existing->id});
-      } else if (std::find(o_.replace.begin(), o_.replace.end(), addr) !=
-                 o_.replace.end()) {
+      } else if (std::find(o_.replace.begin(), o_.replace.end(), addr) != o_.replace.end()) {
         p.changes.push_back({addr, "replace", "cannot_update", existing->id});
       } else if (addr == drifted) {
         p.changes.push_back({addr, "update", "", existing->id});
@@ -1109,8 +1046,7 @@ class Operation {
     return p;
   }
 
-  static void Count(const std::vector<Change>& changes, int* add, int* change,
-                    int* remove) {
+  static void Count(const std::vector<Change>& changes, int* add, int* change, int* remove) {
     for (const Change& c : changes) {
       if (c.action == "create") ++*add;
       if (c.action == "update") ++*change;
@@ -1128,8 +1064,7 @@ class Operation {
       change["resource"] = ParseAddr(c.addr).ToJson();
       change["action"] = c.action;
       if (!c.reason.empty()) change["reason"] = c.reason;
-      view_.Line("info", c.addr + ": Plan to " + c.action, "planned_change",
-                 {{"change", change}});
+      view_.Line("info", c.addr + ": Plan to " + c.action, "planned_change", {{"change", change}});
     }
   }
 
@@ -1142,26 +1077,23 @@ class Operation {
         Json ch;
         ch["resource"] = ParseAddr(c.addr).ToJson();
         ch["action"] = c.action;
-        view_.Line("info", c.addr + ": Drift detected (" + c.action + ")",
-                   "resource_drift", {{"change", ch}});
+        view_.Line("info", c.addr + ": Drift detected (" + c.action + ")", "resource_drift",
+                   {{"change", ch}});
       }
       EmitPlannedChanges(p);
-      Json changes = {{"add", add},  {"change", change},
-                      {"import", 0}, {"remove", remove},
-                      {"forget", 0}, {"operation", "plan"}};
-      view_.Line("info",
-                 ChangeSummaryMessage("plan", add, change, remove, 0, 0),
-                 "change_summary", {{"changes", changes}});
+      Json changes = {{"add", add},       {"change", change}, {"import", 0},
+                      {"remove", remove}, {"forget", 0},      {"operation", "plan"}};
+      view_.Line("info", ChangeSummaryMessage("plan", add, change, remove, 0, 0), "change_summary",
+                 {{"changes", changes}});
       if (!p.output_actions.empty()) {
         Json outputs = Json::object();
         for (const auto& [name, action] : p.output_actions) {
           auto it = p.outputs.find(name);
-          outputs[name] = {
-              {"sensitive", it != p.outputs.end() && it->second.sensitive},
-              {"action", action}};
+          outputs[name] = {{"sensitive", it != p.outputs.end() && it->second.sensitive},
+                           {"action", action}};
         }
-        view_.Line("info", "Outputs: " + std::to_string(outputs.size()),
-                   "outputs", {{"outputs", outputs}});
+        view_.Line("info", "Outputs: " + std::to_string(outputs.size()), "outputs",
+                   {{"outputs", outputs}});
       }
       return;
     }
@@ -1170,16 +1102,15 @@ class Operation {
 
   void HumanPlan(const Plan& p, int add, int change, int remove) {
     if (!p.drift.empty()) {
-      std::string text =
-          "\n" + view_.Bold("Note: Objects have changed outside of OpenTofu") +
-          "\n\nOpenTofu detected the following changes made outside of "
-          "OpenTofu "
-          "since the\nlast \"tofu apply\" which may have affected this "
-          "plan:\n\n";
+      std::string text = "\n" + view_.Bold("Note: Objects have changed outside of OpenTofu") +
+                         "\n\nOpenTofu detected the following changes made outside of "
+                         "OpenTofu "
+                         "since the\nlast \"tofu apply\" which may have affected this "
+                         "plan:\n\n";
       for (const Change& c : p.drift) {
-        text += "  # " + c.addr + " has changed\n  ~ resource \"" +
-                ParseAddr(c.addr).type + "\" \"" + ParseAddr(c.addr).name +
-                "\" {\n        id = \"" + c.prior_id + "\"\n    }\n";
+        text += "  # " + c.addr + " has changed\n  ~ resource \"" + ParseAddr(c.addr).type +
+                "\" \"" + ParseAddr(c.addr).name + "\" {\n        id = \"" + c.prior_id +
+                "\"\n    }\n";
       }
       Out(text);
     }
@@ -1200,8 +1131,7 @@ class Operation {
     if (symbols.count("create")) text += "  + create\n";
     if (symbols.count("update")) text += "  ~ update in-place\n";
     if (symbols.count("delete")) text += "  - destroy\n";
-    if (symbols.count("replace"))
-      text += "-/+ destroy and then create replacement\n";
+    if (symbols.count("replace")) text += "-/+ destroy and then create replacement\n";
     text += "\nOpenTofu will perform the following actions:\n\n";
     for (const Change& c : p.changes) {
       Addr a = ParseAddr(c.addr);
@@ -1210,31 +1140,26 @@ class Operation {
         text += "  # " + c.addr + " will be created\n  + " + head +
                 "\n      + id = (known after apply)\n    }\n\n";
       } else if (c.action == "delete") {
-        text += "  # " + c.addr + " will be destroyed\n  - " + head +
-                "\n      - id = \"" + c.prior_id + "\" -> null\n    }\n\n";
+        text += "  # " + c.addr + " will be destroyed\n  - " + head + "\n      - id = \"" +
+                c.prior_id + "\" -> null\n    }\n\n";
       } else if (c.action == "update") {
-        text += "  # " + c.addr + " will be updated in-place\n  ~ " + head +
-                "\n        id = \"" + c.prior_id + "\"\n    }\n\n";
+        text += "  # " + c.addr + " will be updated in-place\n  ~ " + head + "\n        id = \"" +
+                c.prior_id + "\"\n    }\n\n";
       } else {
-        text += "  # " + c.addr + " must be replaced\n-/+ " + head +
-                "\n      ~ id = \"" + c.prior_id +
-                "\" -> (known after apply)\n    }\n\n";
+        text += "  # " + c.addr + " must be replaced\n-/+ " + head + "\n      ~ id = \"" +
+                c.prior_id + "\" -> (known after apply)\n    }\n\n";
       }
     }
-    text += view_.Bold("Plan:") + " " + std::to_string(add) + " to add, " +
-            std::to_string(change) + " to change, " + std::to_string(remove) +
-            " to destroy.\n";
+    text += view_.Bold("Plan:") + " " + std::to_string(add) + " to add, " + std::to_string(change) +
+            " to change, " + std::to_string(remove) + " to destroy.\n";
     bool any_output = false;
-    for (const auto& [name, action] : p.output_actions)
-      any_output |= action != "noop";
+    for (const auto& [name, action] : p.output_actions) any_output |= action != "noop";
     if (any_output) {
       text += "\nChanges to Outputs:\n";
       for (const auto& [name, action] : p.output_actions) {
         if (action == "noop") continue;
         auto it = p.outputs.find(name);
-        std::string sym = action == "create"   ? "+"
-                          : action == "delete" ? "-"
-                                               : "~";
+        std::string sym = action == "create" ? "+" : action == "delete" ? "-" : "~";
         std::string value = it == p.outputs.end()  ? "null"
                             : it->second.sensitive ? "(sensitive value)"
                                                    : HclValue(it->second.value);
@@ -1247,8 +1172,7 @@ class Operation {
   // ---- applying ----
 
   void Hook(const char* type, const std::string& message, const Change& c,
-            const std::string& action, const std::string& id,
-            std::optional<int64_t> elapsed) {
+            const std::string& action, const std::string& id, std::optional<int64_t> elapsed) {
     if (!view_.json()) {
       Out(view_.Bold(message) + "\n");
       return;
@@ -1266,23 +1190,20 @@ class Operation {
 
   // One hook sequence (start, progress..., complete|errored). Returns false
   // when this step failed.
-  bool ApplyStep(const Change& c, const std::string& action,
-                 const std::string& fail_at, std::string* new_id) {
+  bool ApplyStep(const Change& c, const std::string& action, const std::string& fail_at,
+                 std::string* new_id) {
     Verb verb = VerbFor(action);
     std::string prior_id = action == "create" ? "" : c.prior_id;
     std::string id_suffix = prior_id.empty() ? "" : " [id=" + prior_id + "]";
-    Hook("apply_start", c.addr + ": " + verb.start + "..." + id_suffix, c,
-         action, prior_id, std::nullopt);
-    std::string slow =
-        o_.slow_resource.empty() ? first_applied_ : o_.slow_resource;
-    double seconds = (o_.slow_seconds > 0 && c.addr == slow) ? o_.slow_seconds
-                                                             : o_.apply_seconds;
-    if (CrashesIn(o_, ctx_.command))
-      Crash();  // mid-apply: no state saved, lock info left
+    Hook("apply_start", c.addr + ": " + verb.start + "..." + id_suffix, c, action, prior_id,
+         std::nullopt);
+    std::string slow = o_.slow_resource.empty() ? first_applied_ : o_.slow_resource;
+    double seconds = (o_.slow_seconds > 0 && c.addr == slow) ? o_.slow_seconds : o_.apply_seconds;
+    if (CrashesIn(o_, ctx_.command)) Crash();  // mid-apply: no state saved, lock info left
     Work(seconds, [&](int64_t elapsed) {
       if (!view_.json()) {
-        Out(view_.Bold(c.addr + ": Still " + verb.still + "... [" +
-                       GoDuration(elapsed) + " elapsed]") +
+        Out(view_.Bold(c.addr + ": Still " + verb.still + "... [" + GoDuration(elapsed) +
+                       " elapsed]") +
             "\n");
         return;
       }
@@ -1291,26 +1212,20 @@ class Operation {
       hook["action"] = action;
       hook["elapsed_seconds"] = elapsed;
       view_.Line("info",
-                 c.addr + ": Still " + verb.still + "... [" +
-                     GoDuration(elapsed) + " elapsed]",
+                 c.addr + ": Still " + verb.still + "... [" + GoDuration(elapsed) + " elapsed]",
                  "apply_progress", {{"hook", hook}});
     });
     int64_t elapsed = std::llround(seconds);
     if (c.addr == fail_at) {
-      Hook("apply_errored",
-           c.addr + ": " + verb.complete + " errored after " +
-               GoDuration(elapsed),
+      Hook("apply_errored", c.addr + ": " + verb.complete + " errored after " + GoDuration(elapsed),
            c, action, "", elapsed);
       return false;
     }
-    *new_id = action == "create"   ? RandomDigits(19)
-              : action == "delete" ? ""
-                                   : c.prior_id;
+    *new_id = action == "create" ? RandomDigits(19) : action == "delete" ? "" : c.prior_id;
     std::string done_suffix = new_id->empty() ? "" : " [id=" + *new_id + "]";
     Hook("apply_complete",
-         c.addr + ": " + verb.complete + " complete after " +
-             GoDuration(elapsed) + done_suffix,
-         c, action, *new_id, elapsed);
+         c.addr + ": " + verb.complete + " complete after " + GoDuration(elapsed) + done_suffix, c,
+         action, *new_id, elapsed);
     return true;
   }
 
@@ -1331,16 +1246,14 @@ class Operation {
     first_applied_ = p.changes.empty() ? "" : p.changes.front().addr;
     if (p.changes.empty() && CrashesIn(o_, ctx_.command)) Crash();
     std::string fail_at;
-    if (o_.fail_apply)
-      fail_at = o_.fail_resource.empty() ? first_applied_ : o_.fail_resource;
+    if (o_.fail_apply) fail_at = o_.fail_resource.empty() ? first_applied_ : o_.fail_resource;
     std::vector<Diag> errors;
     bool halted = false;
     bool changed = false;
     for (size_t i = 0; i < p.changes.size(); ++i) {
       HandleSignals();
       if (stopping_) {
-        halted =
-            true;  // hook_stop.go: nothing new starts after the first interrupt
+        halted = true;  // hook_stop.go: nothing new starts after the first interrupt
         break;
       }
       const Change& c = p.changes[i];
@@ -1352,13 +1265,10 @@ class Operation {
           std::string what = action == "create"   ? "creating"
                              : action == "delete" ? "deleting"
                                                   : "updating";
-          Diag d{true,
-                 o_.fail_summary.empty() ? "Error " + what + " resource"
-                                         : o_.fail_summary,
-                 o_.fail_detail.empty()
-                     ? "fake_tofu scenario " + o_.scenario +
-                           ": the provider refused to apply " + c.addr + "."
-                     : o_.fail_detail,
+          Diag d{true, o_.fail_summary.empty() ? "Error " + what + " resource" : o_.fail_summary,
+                 o_.fail_detail.empty() ? "fake_tofu scenario " + o_.scenario +
+                                              ": the provider refused to apply " + c.addr + "."
+                                        : o_.fail_detail,
                  c.addr, ResourceRange(o_, c.addr)};
           errors.push_back(d);
           break;
@@ -1379,12 +1289,10 @@ class Operation {
 
     int add = 0, change = 0, remove = 0;
     Count(p.changes, &add, &change, &remove);
-    std::string message =
-        ChangeSummaryMessage(operation, add, change, remove, 0, 0);
+    std::string message = ChangeSummaryMessage(operation, add, change, remove, 0, 0);
     if (view_.json()) {
-      Json changes = {{"add", add},  {"change", change},
-                      {"import", 0}, {"remove", remove},
-                      {"forget", 0}, {"operation", operation}};
+      Json changes = {{"add", add},       {"change", change}, {"import", 0},
+                      {"remove", remove}, {"forget", 0},      {"operation", operation}};
       view_.Line("info", message, "change_summary", {{"changes", changes}});
       if (operation != "destroy") {
         Json outputs = Json::object();
@@ -1392,20 +1300,18 @@ class Operation {
           Json e;
           e["sensitive"] = o.sensitive;
           e["type"] = ToOrdered(o.type);
-          if (!o.sensitive)
-            e["value"] = ToOrdered(o.value);  // views/json/output.go
+          if (!o.sensitive) e["value"] = ToOrdered(o.value);  // views/json/output.go
           outputs[name] = e;
         }
-        view_.Line("info", "Outputs: " + std::to_string(outputs.size()),
-                   "outputs", {{"outputs", outputs}});
+        view_.Line("info", "Outputs: " + std::to_string(outputs.size()), "outputs",
+                   {{"outputs", outputs}});
       }
     } else {
       std::string text = "\n" + view_.Green(message) + "\n";
       if (operation != "destroy" && !state_.outputs.empty()) {
         text += view_.Green("\nOutputs:\n") + "\n";
         for (const auto& [name, o] : state_.outputs) {
-          text += name + " = " +
-                  (o.sensitive ? "<sensitive>" : HclValue(o.value)) + "\n";
+          text += name + " = " + (o.sensitive ? "<sensitive>" : HclValue(o.value)) + "\n";
         }
       }
       Out(text);
@@ -1432,12 +1338,12 @@ class Operation {
     bool got = ReadStdinLine(&answer);
     HandleSignals();
     if (!got && answer.empty()) {
-      Fail({true,
-            std::string("error asking for approval: ") +
-                (SignalCount() > 0 ? "interrupted" : "EOF"),
-            "",
-            "",
-            {}});
+      Fail(
+          {true,
+           std::string("error asking for approval: ") + (SignalCount() > 0 ? "interrupted" : "EOF"),
+           "",
+           "",
+           {}});
     }
     if (answer != "yes") {
       Out(destroy ? "\nDestroy cancelled.\n" : "\nApply cancelled.\n");
@@ -1472,10 +1378,8 @@ std::string OperationType(const std::string& command) {
 }  // namespace
 
 std::optional<bool> ParseGoBool(std::string_view text) {
-  static const std::set<std::string_view> kTrue = {"1",    "t",    "T",
-                                                   "TRUE", "true", "True"};
-  static const std::set<std::string_view> kFalse = {"0",     "f",     "F",
-                                                    "FALSE", "false", "False"};
+  static const std::set<std::string_view> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
+  static const std::set<std::string_view> kFalse = {"0", "f", "F", "FALSE", "false", "False"};
   if (kTrue.count(text)) return true;
   if (kFalse.count(text)) return false;
   return std::nullopt;
@@ -1488,16 +1392,12 @@ std::optional<double> ParseGoDurationSeconds(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     size_t start = i;
-    while (
-        i < text.size() &&
-        (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
       ++i;
     if (start == i) return std::nullopt;
-    double value = std::strtod(
-        std::string(text.substr(start, i - start)).c_str(), nullptr);
+    double value = std::strtod(std::string(text.substr(start, i - start)).c_str(), nullptr);
     size_t unit_start = i;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
-      ++i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     double scale = unit == "h"    ? 3600
                    : unit == "m"  ? 60
@@ -1512,8 +1412,7 @@ std::optional<double> ParseGoDurationSeconds(std::string_view text) {
   return total;
 }
 
-void WriteTfLogIfEnabled(const Context& ctx,
-                         const std::vector<std::string>& raw_args) {
+void WriteTfLogIfEnabled(const Context& ctx, const std::vector<std::string>& raw_args) {
   WriteTfLog(ctx, raw_args);
 }
 
@@ -1521,8 +1420,7 @@ int RunVersion(Context& ctx) {
   Flags flags;
   // -v/-version/--version land here among other arguments: ignore the rest.
   for (const std::string& a : ctx.args) {
-    if (a == "-json" || a == "--json" || a == "-json=true")
-      flags.scalar["json"] = "true";
+    if (a == "-json" || a == "--json" || a == "-json=true") flags.scalar["json"] = "true";
   }
   std::map<std::string, std::string> selections = ReadProviderSelections();
   if (flags.Bool("json", false)) {
@@ -1535,8 +1433,7 @@ int RunVersion(Context& ctx) {
     return 0;
   }
   std::string text = "OpenTofu v" + ctx.options.version + "\non linux_amd64\n";
-  for (const auto& [p, v] : selections)
-    text += "+ provider " + p + " v" + v + "\n";
+  for (const auto& [p, v] : selections) text += "+ provider " + p + " v" + v + "\n";
   Out(text);
   return 0;
 }
@@ -1614,18 +1511,17 @@ int RunInit(Context& ctx) {
   if (o.fail_init) {
     if (!json) Out(human);
     if (legacy) view.VersionLine();  // each diagnostics batch got a new view
-    view.Diagnostic(
-        {true,
-         "Failed to query available provider packages",
-         "Could not retrieve the list of available versions for provider "
-         "hashicorp/null: could not connect to registry.opentofu.org: failed "
-         "to "
-         "request discovery document: Get "
-         "\"https://registry.opentofu.org/.well-known/"
-         "terraform.json\": dial tcp: lookup registry.opentofu.org: no such "
-         "host",
-         "",
-         {}});
+    view.Diagnostic({true,
+                     "Failed to query available provider packages",
+                     "Could not retrieve the list of available versions for provider "
+                     "hashicorp/null: could not connect to registry.opentofu.org: failed "
+                     "to "
+                     "request discovery document: Get "
+                     "\"https://registry.opentofu.org/.well-known/"
+                     "terraform.json\": dial tcp: lookup registry.opentofu.org: no such "
+                     "host",
+                     "",
+                     {}});
     return 1;
   }
   if (!MakeDirs(ctx.data_dir)) {
@@ -1638,8 +1534,7 @@ int RunInit(Context& ctx) {
   std::vector<std::string> providers = ProvidersOf(o);
   for (const std::string& p : providers) {
     if (had_lock_file && !upgrade) {
-      item("Reusing previous version of hashicorp/" + p +
-           " from the dependency lock file");
+      item("Reusing previous version of hashicorp/" + p + " from the dependency lock file");
     } else {
       item("Finding latest version of hashicorp/" + p + "...");
     }
@@ -1649,9 +1544,8 @@ int RunInit(Context& ctx) {
       "# Manual edits may be lost in future updates.\n";
   for (const std::string& p : providers) {
     std::string v = ProviderVersion(p);
-    std::string dir = ctx.data_dir +
-                      "/providers/registry.opentofu.org/hashicorp/" + p + "/" +
-                      v + "/linux_amd64";
+    std::string dir =
+        ctx.data_dir + "/providers/registry.opentofu.org/hashicorp/" + p + "/" + v + "/linux_amd64";
     std::string binary = dir + "/terraform-provider-" + p + "_v" + v;
     if (FileExists(binary) && !upgrade) {
       item("Using previously-installed hashicorp/" + p + " v" + v);
@@ -1659,11 +1553,9 @@ int RunInit(Context& ctx) {
       item("Installing hashicorp/" + p + " v" + v + "...");
       MakeDirs(dir);
       WriteFile(binary, "fake provider\n");
-      item("Installed hashicorp/" + p + " v" + v +
-           " (signed, key ID 0C0AF313E5FD9F80)");
+      item("Installed hashicorp/" + p + " v" + v + " (signed, key ID 0C0AF313E5FD9F80)");
     }
-    lock_file += "\nprovider \"registry.opentofu.org/hashicorp/" + p +
-                 "\" {\n  version = \"" + v +
+    lock_file += "\nprovider \"registry.opentofu.org/hashicorp/" + p + "\" {\n  version = \"" + v +
                  "\"\n  hashes = [\n    \"h1:fake" + p + "hash=\",\n  ]\n}\n";
   }
   WriteFile(".terraform.lock.hcl", lock_file);
@@ -1694,8 +1586,7 @@ int RunInit(Context& ctx) {
   if (!json) Out(human);
 
   // What tests check: the backend settings tofu was given, in order.
-  std::optional<std::string> previous =
-      ReadFile(ctx.data_dir + "/fake_init.json");
+  std::optional<std::string> previous = ReadFile(ctx.data_dir + "/fake_init.json");
   MapJson prev = MapJson::parse(previous.value_or("{}"), nullptr, false);
   MapJson record;
   record["backend_config"] = flags.All("backend-config");
@@ -1710,14 +1601,13 @@ int RunInit(Context& ctx) {
 
 int RunPlan(Context& ctx) {
   Flags flags;
-  std::string err = ParseFlags(
-      ctx.args,
-      With(kOperationFlags, {{"out", FlagKind::kString},
-                             {"detailed-exitcode", FlagKind::kBool},
-                             {"destroy", FlagKind::kBool},
-                             {"refresh-only", FlagKind::kBool},
-                             {"generate-config-out", FlagKind::kString}}),
-      &flags);
+  std::string err = ParseFlags(ctx.args,
+                               With(kOperationFlags, {{"out", FlagKind::kString},
+                                                      {"detailed-exitcode", FlagKind::kBool},
+                                                      {"destroy", FlagKind::kBool},
+                                                      {"refresh-only", FlagKind::kBool},
+                                                      {"generate-config-out", FlagKind::kString}}),
+                               &flags);
   if (!err.empty()) return FlagError("plan", err);
   Operation op(ctx, flags);
   if (!flags.positional.empty()) {
@@ -1738,20 +1628,17 @@ int RunPlan(Context& ctx) {
   if (op.stopping()) op.Fail({true, "execution halted", "", "", {}});
   const Options& o = ctx.options;
   if (o.fail_plan) {
-    std::string addr = o.fail_resource.empty()
-                           ? o.resources.empty() ? "" : o.resources.front()
-                           : o.fail_resource;
+    std::string addr =
+        o.fail_resource.empty() ? o.resources.empty() ? "" : o.resources.front() : o.fail_resource;
     SourceRange r = ResourceRange(o, addr);
     r.context = r.code.substr(0, r.code.size() - 2);
     r.line += 1;
     r.column = 3;
     r.code = "  bogus = true";
     r.end_column = 8;
-    op.Fail({true,
-             o.fail_summary.empty() ? "Unsupported argument" : o.fail_summary,
-             o.fail_detail.empty()
-                 ? "An argument named \"bogus\" is not expected here."
-                 : o.fail_detail,
+    op.Fail({true, o.fail_summary.empty() ? "Unsupported argument" : o.fail_summary,
+             o.fail_detail.empty() ? "An argument named \"bogus\" is not expected here."
+                                   : o.fail_detail,
              addr, r});
   }
   Plan plan = op.MakePlan(flags.Bool("destroy", false));
@@ -1790,18 +1677,15 @@ int RunPlan(Context& ctx) {
 int RunApply(Context& ctx) {
   Flags flags;
   bool destroy_command = ctx.command == "destroy";
-  std::vector<FlagSpec> specs =
-      With(kOperationFlags, {{"auto-approve", FlagKind::kBool}});
+  std::vector<FlagSpec> specs = With(kOperationFlags, {{"auto-approve", FlagKind::kBool}});
   if (!destroy_command) {
-    specs = With(specs, {{"destroy", FlagKind::kBool},
-                         {"refresh-only", FlagKind::kBool}});
+    specs = With(specs, {{"destroy", FlagKind::kBool}, {"refresh-only", FlagKind::kBool}});
   }
   std::string err = ParseFlags(ctx.args, specs, &flags);
   if (!err.empty()) return FlagError(ctx.command, err);
   Operation op(ctx, flags);
   std::string plan_path;
-  if (!flags.positional.empty() && !destroy_command)
-    plan_path = flags.positional[0];
+  if (!flags.positional.empty() && !destroy_command) plan_path = flags.positional[0];
   if (flags.positional.size() > (destroy_command ? 0u : 1u)) {
     if (op.view().json()) op.view().VersionLine();
     op.Fail({true,
@@ -1828,16 +1712,14 @@ int RunApply(Context& ctx) {
     if (!plan) {
       op.Fail({true,
                "Failed to load \"" + plan_path + "\" as a plan file",
-               text
-                   ? "The given file is not a saved plan produced by fake_tofu."
-                   : "Error: open " + plan_path + ": no such file or directory",
+               text ? "The given file is not a saved plan produced by fake_tofu."
+                    : "Error: open " + plan_path + ": no such file or directory",
                "",
                {}});
     }
     op.Lock(OperationType("apply"));
     op.MaybeSpawnProvider();
-    if (op.state().lineage != plan->lineage ||
-        op.state().serial != plan->serial) {
+    if (op.state().lineage != plan->lineage || op.state().serial != plan->serial) {
       op.Fail({true,
                "Saved plan is stale",
                "The given plan file can no longer be applied because the state "
@@ -1897,8 +1779,7 @@ int RunOutput(Context& ctx) {
     return 1;
   }
   State state;
-  std::optional<std::string> text =
-      ReadFile(flags.Str("state", StatePath(ctx)));
+  std::optional<std::string> text = ReadFile(flags.Str("state", StatePath(ctx)));
   if (text) {
     if (std::string e = StateFromText(*text, &state); !e.empty()) {
       Err("\nError: Failed to load state\n\n" + e + "\n");
@@ -1910,9 +1791,8 @@ int RunOutput(Context& ctx) {
       Json all = Json::object();
       for (const auto& [n, o] : state.outputs) {
         // Sensitive values ARE printed here (reference §4.2).
-        all[n] = {{"sensitive", o.sensitive},
-                  {"type", ToOrdered(o.type)},
-                  {"value", ToOrdered(o.value)}};
+        all[n] = {
+            {"sensitive", o.sensitive}, {"type", ToOrdered(o.type)}, {"value", ToOrdered(o.value)}};
       }
       Out(all.dump(2) + "\n");
       return 0;
@@ -1931,8 +1811,7 @@ int RunOutput(Context& ctx) {
     }
     std::string out;
     for (const auto& [n, o] : state.outputs) {
-      out +=
-          n + " = " + (o.sensitive ? "<sensitive>" : HclValue(o.value)) + "\n";
+      out += n + " = " + (o.sensitive ? "<sensitive>" : HclValue(o.value)) + "\n";
     }
     Out(out);
     return 0;
@@ -1999,16 +1878,14 @@ int RunShow(Context& ctx) {
       return 1;
     }
     if (json) {
-      Out(HtmlEscape(PlanShowJson(*plan, state, ctx.options.version).dump()) +
-          "\n");
+      Out(HtmlEscape(PlanShowJson(*plan, state, ctx.options.version).dump()) + "\n");
       return 0;
     }
     std::string text_out;
     for (const Change& c : plan->changes)
       text_out += "  # " + c.addr + " will be " + c.action + "d\n";
-    Out(text_out.empty()
-            ? "\nNo changes. Your infrastructure matches the configuration.\n"
-            : text_out);
+    Out(text_out.empty() ? "\nNo changes. Your infrastructure matches the configuration.\n"
+                         : text_out);
     return 0;
   }
   if (json) {
@@ -2022,14 +1899,13 @@ int RunShow(Context& ctx) {
   std::string out;
   for (const Resource& r : state.resources) {
     Addr a = ParseAddr(r.addr);
-    out += "# " + r.addr + ":\nresource \"" + a.type + "\" \"" + a.name +
-           "\" {\n    id = \"" + r.id + "\"\n}\n";
+    out += "# " + r.addr + ":\nresource \"" + a.type + "\" \"" + a.name + "\" {\n    id = \"" +
+           r.id + "\"\n}\n";
   }
   if (!state.outputs.empty()) {
     out += "\n\nOutputs:\n\n";
     for (const auto& [n, o] : state.outputs) {
-      out += n + " = " +
-             (o.sensitive ? "(sensitive value)" : HclValue(o.value)) + "\n";
+      out += n + " = " + (o.sensitive ? "(sensitive value)" : HclValue(o.value)) + "\n";
     }
   }
   Out(out);
@@ -2048,8 +1924,7 @@ int RunHoldLock(const std::vector<std::string>& args) {
   double seconds = 0;
   for (size_t i = 1; i + 1 < args.size(); i += 2) {
     if (args[i] == "--who") who = args[i + 1];
-    if (args[i] == "--seconds")
-      seconds = std::strtod(args[i + 1].c_str(), nullptr);
+    if (args[i] == "--seconds") seconds = std::strtod(args[i + 1].c_str(), nullptr);
     if (args[i] == "--operation") operation = args[i + 1];
   }
   InstallSignalHandlers();
@@ -2060,8 +1935,7 @@ int RunHoldLock(const std::vector<std::string>& args) {
     return 1;
   }
   file.WriteLockInfo(operation, who, "1.12.6");
-  MapJson info = MapJson::parse(ReadFile(file.LockInfoPath()).value_or("{}"),
-                                nullptr, false);
+  MapJson info = MapJson::parse(ReadFile(file.LockInfoPath()).value_or("{}"), nullptr, false);
   Out("locked " + info.value("ID", std::string()) + "\n");
   // Held until a signal, stdin's EOF when stdin is a pipe, or --seconds.
   struct stat st;

@@ -83,8 +83,7 @@ ExitHooks& CurrentExitHooks();
 struct Options {
   std::string scenario = "changes";
   std::string version = "1.12.6";
-  std::vector<std::string> resources = {"null_resource.web",
-                                        "null_resource.db"};
+  std::vector<std::string> resources = {"null_resource.web", "null_resource.db"};
   double time_scale = 1.0;        // real seconds per fake second
   double heartbeat_seconds = 10;  // apply_progress interval (fake time)
   double apply_seconds = 0;       // every resource's apply time
@@ -114,8 +113,7 @@ struct Options {
   bool provider_child = false;
   double provider_linger_seconds = 30;  // real seconds; bounds an orphan's life
   bool legacy_init_json = false;
-  MapJson outputs =
-      MapJson::object();  // {"name": {"value": V, "sensitive": b}}
+  MapJson outputs = MapJson::object();  // {"name": {"value": V, "sensitive": b}}
 };
 
 // Resolves the options of this invocation: defaults, the preset of the base
@@ -127,10 +125,8 @@ struct ResolvedOptions {
   int step = 0;
   std::string error;
 };
-ResolvedOptions ResolveOptions(const std::string& command,
-                               const std::string& control_path,
-                               const std::string& env_scenario,
-                               const std::string& env_time_scale);
+ResolvedOptions ResolveOptions(const std::string& command, const std::string& control_path,
+                               const std::string& env_scenario, const std::string& env_time_scale);
 std::chrono::nanoseconds RealTime(const Options& options, double fake_seconds);
 
 // ---- ui.cc: the JSON view and the human view ----
@@ -174,8 +170,7 @@ class View {
   bool color() const { return color_; }
 
   // One JSON-lines message: top-level keys sorted as hclog does.
-  void Line(std::string_view level, std::string_view message,
-            std::string_view type,
+  void Line(std::string_view level, std::string_view message, std::string_view type,
             const std::vector<std::pair<std::string, Json>>& payload);
   void VersionLine();
   void Diagnostic(const Diag& diag);
@@ -284,9 +279,9 @@ struct Context {
   std::string command;
   std::vector<std::string> args;  // after the command word, TF_CLI_ARGS merged
   std::string data_dir;           // TF_DATA_DIR or ".terraform"
-  std::string workspace;  // TF_WORKSPACE, the environment file, or "default"
-  bool in_automation = false;    // TF_IN_AUTOMATION non-empty
-  std::optional<bool> tf_input;  // TF_INPUT parsed like strconv.ParseBool
+  std::string workspace;          // TF_WORKSPACE, the environment file, or "default"
+  bool in_automation = false;     // TF_IN_AUTOMATION non-empty
+  std::optional<bool> tf_input;   // TF_INPUT parsed like strconv.ParseBool
   Options options;
 };
 
@@ -298,8 +293,7 @@ int RunDestroy(Context& ctx);
 int RunOutput(Context& ctx);
 int RunShow(Context& ctx);
 // TF_LOG-style lines on stderr (or TF_LOG_PATH) when TF_LOG is set.
-void WriteTfLogIfEnabled(const Context& ctx,
-                         const std::vector<std::string>& raw_args);
+void WriteTfLogIfEnabled(const Context& ctx, const std::vector<std::string>& raw_args);
 // `fake_tofu __hold-lock DIR [--who W] [--seconds S]`: see README.md.
 int RunHoldLock(const std::vector<std::string>& args);
 

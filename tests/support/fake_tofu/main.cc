@@ -20,9 +20,8 @@ struct CommandEntry {
 };
 
 constexpr CommandEntry kCommands[] = {
-    {"version", RunVersion}, {"init", RunInit},       {"plan", RunPlan},
-    {"apply", RunApply},     {"destroy", RunDestroy}, {"output", RunOutput},
-    {"show", RunShow},
+    {"version", RunVersion}, {"init", RunInit},     {"plan", RunPlan}, {"apply", RunApply},
+    {"destroy", RunDestroy}, {"output", RunOutput}, {"show", RunShow},
 };
 
 constexpr std::string_view kUsage =
@@ -98,14 +97,13 @@ bool ShellSplit(const std::string& text, std::vector<std::string>* out) {
 // TF_*, AWS_*, TRACEPARENT, OTEL_*, plus FAKE_TOFU_RECORD_ENV's names
 // (comma or blank separated; a trailing '*' matches a prefix).
 bool Recorded(std::string_view name, const std::vector<std::string>& extra) {
-  if (name.rfind("TF_", 0) == 0 || name.rfind("AWS_", 0) == 0 ||
-      name.rfind("OTEL_", 0) == 0 || name == "TRACEPARENT") {
+  if (name.rfind("TF_", 0) == 0 || name.rfind("AWS_", 0) == 0 || name.rfind("OTEL_", 0) == 0 ||
+      name == "TRACEPARENT") {
     return true;
   }
   for (const std::string& e : extra) {
     if (!e.empty() && e.back() == '*') {
-      if (name.rfind(std::string_view(e).substr(0, e.size() - 1), 0) == 0)
-        return true;
+      if (name.rfind(std::string_view(e).substr(0, e.size() - 1), 0) == 0) return true;
     } else if (name == e) {
       return true;
     }
@@ -182,8 +180,7 @@ int Main(int argc, char** argv) {
   }
   std::string command = i < raw.size() ? raw[i] : "";
   std::vector<std::string> rest;
-  if (i < raw.size())
-    rest.assign(raw.begin() + static_cast<long>(i) + 1, raw.end());
+  if (i < raw.size()) rest.assign(raw.begin() + static_cast<long>(i) + 1, raw.end());
   // -v/-version/--version anywhere means the version command, which then
   // sees every other argument (for -json).
   auto is_version = [](const std::string& a) {
@@ -202,19 +199,17 @@ int Main(int argc, char** argv) {
   }
   if (no_color && command != "version") rest.insert(rest.begin(), "-no-color");
   if (!chdir_to.empty() && chdir(chdir_to.c_str()) != 0) {
-    early_exit("Error handling -chdir option: chdir " + chdir_to + ": " +
-               std::strerror(errno) + "\n");
+    early_exit("Error handling -chdir option: chdir " + chdir_to + ": " + std::strerror(errno) +
+               "\n");
   }
 
   // TF_CLI_ARGS_<cmd> then TF_CLI_ARGS, both right after the subcommand word.
   std::vector<std::string> args;
-  for (const std::string& name :
-       {"TF_CLI_ARGS_" + command, std::string("TF_CLI_ARGS")}) {
+  for (const std::string& name : {"TF_CLI_ARGS_" + command, std::string("TF_CLI_ARGS")}) {
     if (command.empty()) break;
     std::vector<std::string> extra;
     if (!ShellSplit(Env(name.c_str()), &extra)) {
-      early_exit("Error parsing extra CLI args from " + name +
-                 ": invalid command line string\n");
+      early_exit("Error parsing extra CLI args from " + name + ": invalid command line string\n");
     }
     args.insert(args.end(), extra.begin(), extra.end());
   }
@@ -227,15 +222,14 @@ int Main(int argc, char** argv) {
   ctx.workspace = Env("TF_WORKSPACE");
   if (ctx.workspace.empty()) {
     std::string saved = ReadFile(ctx.data_dir + "/environment").value_or("");
-    while (!saved.empty() && (saved.back() == '\n' || saved.back() == ' '))
-      saved.pop_back();
+    while (!saved.empty() && (saved.back() == '\n' || saved.back() == ' ')) saved.pop_back();
     ctx.workspace = saved.empty() ? "default" : saved;
   }
   ctx.in_automation = !Env("TF_IN_AUTOMATION").empty();
   if (!Env("TF_INPUT").empty()) ctx.tf_input = ParseGoBool(Env("TF_INPUT"));
 
-  ResolvedOptions resolved = ResolveOptions(
-      command, control, Env("FAKE_TOFU_SCENARIO"), Env("FAKE_TOFU_TIME_SCALE"));
+  ResolvedOptions resolved =
+      ResolveOptions(command, control, Env("FAKE_TOFU_SCENARIO"), Env("FAKE_TOFU_TIME_SCALE"));
   ctx.options = resolved.options;
   inv.command = command;
   inv.scenario = resolved.options.scenario;
@@ -285,8 +279,7 @@ int main(int argc, char** argv) {
   try {
     return fake_tofu::Main(argc, argv);
   } catch (const std::exception& e) {
-    fake_tofu::Err(std::string("fake_tofu: internal error: ") + e.what() +
-                   "\n");
+    fake_tofu::Err(std::string("fake_tofu: internal error: ") + e.what() + "\n");
     return fake_tofu::kExitFakeMisconfigured;
   }
 }

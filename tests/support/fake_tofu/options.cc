@@ -34,9 +34,8 @@ constexpr Preset kPresets[] = {
     {"missing_variable", R"({"required_variables": ["region"]})"},
 };
 
-using Member =
-    std::variant<bool Options::*, double Options::*, std::string Options::*,
-                 std::vector<std::string> Options::*, MapJson Options::*>;
+using Member = std::variant<bool Options::*, double Options::*, std::string Options::*,
+                            std::vector<std::string> Options::*, MapJson Options::*>;
 struct Key {
   const char* name;
   Member member;
@@ -78,8 +77,7 @@ const Key kKeys[] = {
 };
 
 std::string SetField(const Key& key, const MapJson& value, Options* o) {
-  std::string bad =
-      std::string("control key \"") + key.name + "\": wrong JSON type";
+  std::string bad = std::string("control key \"") + key.name + "\": wrong JSON type";
   return std::visit(
       [&](auto member) -> std::string {
         using T = std::remove_reference_t<decltype(o->*member)>;
@@ -87,8 +85,7 @@ std::string SetField(const Key& key, const MapJson& value, Options* o) {
           if (!value.is_boolean()) return bad;
           o->*member = value.get<bool>();
         } else if constexpr (std::is_same_v<T, double>) {
-          if (!value.is_number() || !std::isfinite(value.get<double>()))
-            return bad;
+          if (!value.is_number() || !std::isfinite(value.get<double>())) return bad;
           o->*member = value.get<double>();
         } else if constexpr (std::is_same_v<T, std::string>) {
           if (value.is_boolean() && std::string_view(key.name) == "crash") {
@@ -123,8 +120,7 @@ std::string SetResources(const MapJson& value, Options* o) {
     }
   } else if (value.is_array()) {
     for (const MapJson& item : value) {
-      if (!item.is_string())
-        return "control key \"resources\": wrong JSON type";
+      if (!item.is_string()) return "control key \"resources\": wrong JSON type";
       list.push_back(item.get<std::string>());
     }
   } else {
@@ -173,8 +169,7 @@ int BumpCounter(const std::string& control_path, const std::string& command) {
   std::string text;
   char buf[4096];
   ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0)
-    text.append(buf, static_cast<size_t>(n));
+  while ((n = read(fd, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
   MapJson counters = MapJson::parse(text, nullptr, false);
   if (!counters.is_object()) counters = MapJson::object();
   int step = counters.value(command, 0);
@@ -190,10 +185,8 @@ int BumpCounter(const std::string& control_path, const std::string& command) {
 
 }  // namespace
 
-ResolvedOptions ResolveOptions(const std::string& command,
-                               const std::string& control_path,
-                               const std::string& env_scenario,
-                               const std::string& env_time_scale) {
+ResolvedOptions ResolveOptions(const std::string& command, const std::string& control_path,
+                               const std::string& env_scenario, const std::string& env_time_scale) {
   ResolvedOptions r;
   MapJson control = MapJson::object();
   if (!control_path.empty()) {
@@ -210,8 +203,7 @@ ResolvedOptions ResolveOptions(const std::string& command,
     }
   }
   std::string base = env_scenario;
-  if (base.empty() && control.contains("scenario") &&
-      control["scenario"].is_string()) {
+  if (base.empty() && control.contains("scenario") && control["scenario"].is_string()) {
     base = control["scenario"].get<std::string>();
   }
   if (base.empty()) base = "changes";
@@ -228,8 +220,7 @@ ResolvedOptions ResolveOptions(const std::string& command,
   }
   if (steps != nullptr && steps->is_array() && !steps->empty()) {
     // Past the end, the last step repeats.
-    const MapJson& entry =
-        (*steps)[std::min<size_t>(r.step, steps->size() - 1)];
+    const MapJson& entry = (*steps)[std::min<size_t>(r.step, steps->size() - 1)];
     if (entry.is_string()) {
       r.error = ApplyPreset(entry.get<std::string>(), &r.options);
     } else if (entry.is_object()) {
@@ -238,8 +229,7 @@ ResolvedOptions ResolveOptions(const std::string& command,
       }
       if (r.error.empty()) r.error = ApplyLayer(entry, &r.options);
     } else {
-      r.error =
-          "sequence." + command + ": each step is a scenario name or an object";
+      r.error = "sequence." + command + ": each step is a scenario name or an object";
     }
   } else if (steps != nullptr) {
     r.error = "sequence." + command + ": a non-empty array";

@@ -36,8 +36,7 @@ void OnSignal(int sig) {
   errno = saved_errno;
 }
 
-std::string FormatTime(std::chrono::system_clock::time_point t, bool utc,
-                       const char* fmt) {
+std::string FormatTime(std::chrono::system_clock::time_point t, bool utc, const char* fmt) {
   std::time_t secs = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
   if (utc) {
@@ -51,9 +50,7 @@ std::string FormatTime(std::chrono::system_clock::time_point t, bool utc,
 }
 
 int64_t Nanos(std::chrono::system_clock::time_point t) {
-  auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
-          .count();
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   return ns % 1000000000;
 }
 
@@ -68,8 +65,7 @@ std::string GoFraction(int64_t nanos) {
 }
 
 std::mt19937_64& Rng() {
-  static std::mt19937_64 rng(std::random_device{}() ^
-                             (static_cast<uint64_t>(getpid()) << 32));
+  static std::mt19937_64 rng(std::random_device{}() ^ (static_cast<uint64_t>(getpid()) << 32));
   return rng;
 }
 
@@ -85,14 +81,12 @@ void KillAndReap(int* pid, int sig) {
 void ReleaseForExit(bool keep_lock_info) {
   ExitHooks& hooks = CurrentExitHooks();
   if (hooks.lock_fd >= 0) {
-    if (!keep_lock_info && !hooks.lock_info_path.empty())
-      unlink(hooks.lock_info_path.c_str());
+    if (!keep_lock_info && !hooks.lock_info_path.empty()) unlink(hooks.lock_info_path.c_str());
     close(hooks.lock_fd);
     hooks.lock_fd = -1;
   }
   if (hooks.holder_pipe >= 0) {
-    close(
-        hooks.holder_pipe);  // EOF: the holder removes its lock info and exits
+    close(hooks.holder_pipe);  // EOF: the holder removes its lock info and exits
     hooks.holder_pipe = -1;
   }
   if (hooks.holder_pid > 0) {
@@ -141,21 +135,18 @@ std::string HclogTimestamp() {
   char out[64];
   long offset = tm.tm_gmtoff;
   if (offset == 0) {
-    std::snprintf(out, sizeof(out), "%s.%06lldZ", base,
-                  static_cast<long long>(Nanos(now) / 1000));
+    std::snprintf(out, sizeof(out), "%s.%06lldZ", base, static_cast<long long>(Nanos(now) / 1000));
   } else {
     char sign = offset < 0 ? '-' : '+';
     long abs = offset < 0 ? -offset : offset;
     std::snprintf(out, sizeof(out), "%s.%06lld%c%02ld:%02ld", base,
-                  static_cast<long long>(Nanos(now) / 1000), sign, abs / 3600,
-                  (abs % 3600) / 60);
+                  static_cast<long long>(Nanos(now) / 1000), sign, abs / 3600, (abs % 3600) / 60);
   }
   return out;
 }
 
 std::string GoTimeString(std::chrono::system_clock::time_point t) {
-  return FormatTime(t, true, "%Y-%m-%d %H:%M:%S") + GoFraction(Nanos(t)) +
-         " +0000 UTC";
+  return FormatTime(t, true, "%Y-%m-%d %H:%M:%S") + GoFraction(Nanos(t)) + " +0000 UTC";
 }
 
 std::string Rfc3339Nano(std::chrono::system_clock::time_point t) {
@@ -175,15 +166,13 @@ std::string RandomUuid() {
 std::string RandomDigits(int n) {
   std::string out;
   out.push_back(static_cast<char>('1' + Rng()() % 9));
-  for (int i = 1; i < n; ++i)
-    out.push_back(static_cast<char>('0' + Rng()() % 10));
+  for (int i = 1; i < n; ++i) out.push_back(static_cast<char>('0' + Rng()() % 10));
   return out;
 }
 
 std::string WhoAmI() {
   std::string user = "unknown";
-  if (const passwd* pw = getpwuid(geteuid());
-      pw != nullptr && pw->pw_name != nullptr) {
+  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr) {
     user = pw->pw_name;
   }
   char host[256] = {};
@@ -223,9 +212,7 @@ std::vector<std::string> SignalNames() {
   int n = g_signal_count;
   for (int i = 0; i < n && i < kMaxRecordedSignals; ++i) {
     int sig = g_signals[i];
-    names.push_back(sig == SIGINT    ? "SIGINT"
-                    : sig == SIGTERM ? "SIGTERM"
-                                     : std::to_string(sig));
+    names.push_back(sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : std::to_string(sig));
   }
   return names;
 }
@@ -236,10 +223,8 @@ bool SleepUnlessSignalled(std::chrono::nanoseconds real, int seen) {
     if (SignalCount() > seen) return false;
     auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::nanoseconds::zero()) return true;
-    auto ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    timespec ts{static_cast<time_t>(ns / 1000000000),
-                static_cast<long>(ns % 1000000000)};
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
     pollfd pfd{g_wake_pipe[0], POLLIN, 0};
     if (ppoll(&pfd, 1, &ts, nullptr) > 0) {
       char buf[64];
@@ -257,8 +242,7 @@ Invocation& CurrentInvocation() {
 void AppendLogRecord(const Json& record) {
   const std::string& path = CurrentInvocation().log_path;
   if (path.empty()) return;
-  std::string line =
-      record.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  std::string line = record.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;
   // One write per record: O_APPEND keeps concurrent fakes' lines whole.

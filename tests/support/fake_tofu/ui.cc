@@ -24,9 +24,7 @@ std::string Addr::Resource() const {
   return out;
 }
 
-std::string Addr::ImpliedProvider() const {
-  return type.substr(0, type.find('_'));
-}
+std::string Addr::ImpliedProvider() const { return type.substr(0, type.find('_')); }
 
 Json Addr::ToJson() const {
   Json j;
@@ -79,16 +77,13 @@ Addr ParseAddr(const std::string& addr) {
 std::string GoDuration(int64_t seconds) {
   if (seconds < 60) return std::to_string(seconds) + "s";
   if (seconds < 3600) {
-    return std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) +
-           "s";
+    return std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s";
   }
-  return std::to_string(seconds / 3600) + "h" +
-         std::to_string(seconds % 3600 / 60) + "m" +
+  return std::to_string(seconds / 3600) + "h" + std::to_string(seconds % 3600 / 60) + "m" +
          std::to_string(seconds % 60) + "s";
 }
 
-void View::Line(std::string_view level, std::string_view message,
-                std::string_view type,
+void View::Line(std::string_view level, std::string_view message, std::string_view type,
                 const std::vector<std::pair<std::string, Json>>& payload) {
   // The top level is a Go map in hclog, hence sorted keys; nested payloads
   // are structs and keep their declaration order (ordered_json).
@@ -109,8 +104,7 @@ void View::Line(std::string_view level, std::string_view message,
 }
 
 void View::VersionLine() {
-  Line("info", "OpenTofu " + version_, "version",
-       {{"tofu", version_}, {"ui", "1.2"}});
+  Line("info", "OpenTofu " + version_, "version", {{"tofu", version_}, {"ui", "1.2"}});
 }
 
 void View::Log(std::string_view message) { Line("info", message, "log", {}); }
@@ -129,9 +123,8 @@ void View::Diagnostic(const Diag& d) {
     if (d.range) {
       const SourceRange& r = *d.range;
       Json start = {{"line", r.line}, {"column", r.column}, {"byte", r.byte}};
-      Json end = {{"line", r.line},
-                  {"column", r.end_column},
-                  {"byte", r.byte + r.end_column - r.column}};
+      Json end = {
+          {"line", r.line}, {"column", r.end_column}, {"byte", r.byte + r.end_column - r.column}};
       j["range"] = {{"filename", r.filename}, {"start", start}, {"end", end}};
       Json snippet;
       snippet["context"] = r.context.empty() ? Json(nullptr) : Json(r.context);
@@ -142,18 +135,15 @@ void View::Diagnostic(const Diag& d) {
       snippet["values"] = Json::array();
       j["snippet"] = snippet;
     }
-    Line(d.error ? "error" : "warn",
-         (d.error ? "Error: " : "Warning: ") + d.summary, "diagnostic",
+    Line(d.error ? "error" : "warn", (d.error ? "Error: " : "Warning: ") + d.summary, "diagnostic",
          {{"diagnostic", j}});
     return;
   }
   std::string context;
   if (!d.address.empty()) context += "  with " + d.address + ",\n";
   if (d.range) {
-    context += "  on " + d.range->filename + " line " +
-               std::to_string(d.range->line) + ":\n";
-    context +=
-        "  " + std::to_string(d.range->line) + ": " + d.range->code + "\n";
+    context += "  on " + d.range->filename + " line " + std::to_string(d.range->line) + ":\n";
+    context += "  " + std::to_string(d.range->line) + ": " + d.range->code + "\n";
   }
   std::string heading = d.error ? "Error: " : "Warning: ";
   std::string text;
@@ -165,13 +155,11 @@ void View::Diagnostic(const Diag& d) {
     // The box-drawn rendering of views/view.go with colour on.
     std::string_view tint = d.error ? kRed : kYellow;
     auto bar = [&](std::string_view line) {
-      return std::string(tint) + "│" + std::string(kReset) + " " +
-             std::string(line) + "\n";
+      return std::string(tint) + "│" + std::string(kReset) + " " + std::string(line) + "\n";
     };
     text = std::string(tint) + "╷" + std::string(kReset) + "\n";
-    text += bar(std::string(kBold) + std::string(tint) + heading +
-                std::string(kReset) + std::string(kBold) + d.summary +
-                std::string(kReset));
+    text += bar(std::string(kBold) + std::string(tint) + heading + std::string(kReset) +
+                std::string(kBold) + d.summary + std::string(kReset));
     text += bar("");
     size_t start = 0;
     std::string body = context + (context.empty() ? "" : "\n") + d.detail;
@@ -198,14 +186,13 @@ void View::Human(std::string_view text) {
 
 std::string View::Bold(std::string_view text) const {
   if (!color_) return std::string(text);
-  return std::string(kReset) + std::string(kBold) + std::string(text) +
-         std::string(kReset);
+  return std::string(kReset) + std::string(kBold) + std::string(text) + std::string(kReset);
 }
 
 std::string View::Green(std::string_view text) const {
   if (!color_) return std::string(text);
-  return std::string(kReset) + std::string(kBold) + std::string(kGreen) +
-         std::string(text) + std::string(kReset);
+  return std::string(kReset) + std::string(kBold) + std::string(kGreen) + std::string(text) +
+         std::string(kReset);
 }
 
 }  // namespace fake_tofu

@@ -19,22 +19,19 @@ namespace fake_tofu {
 namespace {
 
 std::string ProviderOf(const Addr& a) {
-  return "provider[\"registry.opentofu.org/hashicorp/" + a.ImpliedProvider() +
-         "\"]";
+  return "provider[\"registry.opentofu.org/hashicorp/" + a.ImpliedProvider() + "\"]";
 }
 
 Json ToOrdered(const MapJson& value) { return Json::parse(value.dump()); }
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.substr(s.size() - suffix.size()) == suffix;
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 // The subset of native .tfvars syntax tests need: `name = <literal>` lines,
 // where the literal is a quoted string, a number, a bool, or JSON-compatible
 // list/object text.
-std::optional<Diag> ParseHclVars(const std::string& path,
-                                 const std::string& text,
+std::optional<Diag> ParseHclVars(const std::string& path, const std::string& text,
                                  std::map<std::string, MapJson>* vars) {
   std::istringstream in(text);
   std::string line;
@@ -42,24 +39,21 @@ std::optional<Diag> ParseHclVars(const std::string& path,
   while (std::getline(in, line)) {
     ++number;
     std::string_view l = line;
-    while (!l.empty() && (l.front() == ' ' || l.front() == '\t'))
-      l.remove_prefix(1);
+    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
     if (l.empty() || l[0] == '#' || l.substr(0, 2) == "//") continue;
     size_t eq = l.find('=');
     if (eq == std::string_view::npos) {
-      return Diag{
-          true,
-          "Invalid tfvars line",
-          path + ":" + std::to_string(number) + ": expected name = value",
-          "",
-          {}};
+      return Diag{true,
+                  "Invalid tfvars line",
+                  path + ":" + std::to_string(number) + ": expected name = value",
+                  "",
+                  {}};
     }
     std::string name(l.substr(0, eq));
     while (!name.empty() && name.back() == ' ') name.pop_back();
     std::string_view value = l.substr(eq + 1);
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\r'))
-      value.remove_suffix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\r')) value.remove_suffix(1);
     MapJson parsed = MapJson::parse(value, nullptr, false);
     if (parsed.is_discarded()) {
       return Diag{true,
@@ -74,8 +68,7 @@ std::optional<Diag> ParseHclVars(const std::string& path,
   return std::nullopt;
 }
 
-std::optional<Diag> LoadVarFile(const std::string& path,
-                                std::map<std::string, MapJson>* vars) {
+std::optional<Diag> LoadVarFile(const std::string& path, std::map<std::string, MapJson>* vars) {
   std::optional<std::string> text = ReadFile(path);
   if (!text) {
     return Diag{true,
@@ -85,8 +78,7 @@ std::optional<Diag> LoadVarFile(const std::string& path,
                 {}};
   }
   size_t first = text->find_first_not_of(" \t\r\n");
-  bool json = EndsWith(path, ".json") ||
-              (first != std::string::npos && (*text)[first] == '{');
+  bool json = EndsWith(path, ".json") || (first != std::string::npos && (*text)[first] == '{');
   if (!json) return ParseHclVars(path, *text, vars);
   MapJson parsed = MapJson::parse(*text, nullptr, false);
   if (!parsed.is_object()) {
@@ -96,8 +88,7 @@ std::optional<Diag> LoadVarFile(const std::string& path,
                 "",
                 {}};
   }
-  for (auto it = parsed.begin(); it != parsed.end(); ++it)
-    (*vars)[it.key()] = *it;
+  for (auto it = parsed.begin(); it != parsed.end(); ++it) (*vars)[it.key()] = *it;
   return std::nullopt;
 }
 
@@ -121,8 +112,7 @@ MapJson CtyTypeOf(const MapJson& value) {
   }
   if (value.is_object()) {
     MapJson attrs = MapJson::object();
-    for (auto it = value.begin(); it != value.end(); ++it)
-      attrs[it.key()] = CtyTypeOf(*it);
+    for (auto it = value.begin(); it != value.end(); ++it) attrs[it.key()] = CtyTypeOf(*it);
     return MapJson::array({"object", attrs});
   }
   return "dynamic";
@@ -167,8 +157,7 @@ std::string StateToText(const State& state, const std::string& version) {
     instance["schema_version"] = 0;
     instance["attributes"] = {{"id", r.id}, {"triggers", nullptr}};
     instance["sensitive_attributes"] = Json::array();
-    resources[static_cast<size_t>(pos - keys.begin())]["instances"].push_back(
-        instance);
+    resources[static_cast<size_t>(pos - keys.begin())]["instances"].push_back(instance);
   }
   j["resources"] = resources;
   j["check_results"] = nullptr;
@@ -180,8 +169,7 @@ std::string StateFromText(const std::string& text, State* state) {
   *state = State{};
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) return "";
   MapJson j = MapJson::parse(text, nullptr, false);
-  if (!j.is_object() || j.value("version", 0) != 4)
-    return "Unsupported state file format";
+  if (!j.is_object() || j.value("version", 0) != 4) return "Unsupported state file format";
   state->exists = true;
   state->serial = j.value("serial", int64_t{0});
   state->lineage = j.value("lineage", "");
@@ -199,16 +187,12 @@ std::string StateFromText(const std::string& text, State* state) {
     for (const MapJson& r : j["resources"]) {
       if (r.value("mode", "") != "managed") continue;
       std::string base = r.value("type", "") + "." + r.value("name", "");
-      if (r.contains("module"))
-        base = r["module"].get<std::string>() + "." + base;
+      if (r.contains("module")) base = r["module"].get<std::string>() + "." + base;
       for (const MapJson& inst : r.value("instances", MapJson::array())) {
         Resource res;
         res.addr = base;
-        if (inst.contains("index_key"))
-          res.addr += "[" + inst["index_key"].dump() + "]";
-        res.id = inst.contains("attributes")
-                     ? inst["attributes"].value("id", "")
-                     : "";
+        if (inst.contains("index_key")) res.addr += "[" + inst["index_key"].dump() + "]";
+        res.id = inst.contains("attributes") ? inst["attributes"].value("id", "") : "";
         state->resources.push_back(res);
       }
     }
@@ -222,10 +206,8 @@ StateFile::~StateFile() {
 
 std::string StateFile::LockInfoPath() const {
   size_t slash = path_.rfind('/');
-  std::string dir =
-      slash == std::string::npos ? "" : path_.substr(0, slash + 1);
-  std::string base =
-      slash == std::string::npos ? path_ : path_.substr(slash + 1);
+  std::string dir = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
+  std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
   return dir + "." + base + ".lock.info";
 }
 
@@ -249,8 +231,7 @@ bool StateFile::TryLockOnce() {
   return true;
 }
 
-void StateFile::WriteLockInfo(const std::string& operation,
-                              const std::string& who,
+void StateFile::WriteLockInfo(const std::string& operation, const std::string& who,
                               const std::string& version) {
   auto now = std::chrono::system_clock::now();
   Json info;
@@ -269,9 +250,7 @@ std::string StateFile::ReadLockInfoForError() const {
   MapJson info = MapJson::parse(text.value_or(""), nullptr, false);
   if (!info.is_object()) info = MapJson::object();
   auto field = [&info](const char* key) {
-    return info.contains(key) && info[key].is_string()
-               ? info[key].get<std::string>()
-               : "";
+    return info.contains(key) && info[key].is_string() ? info[key].get<std::string>() : "";
   };
   // The file holds RFC 3339; the message shows Go's time.Time.String().
   std::string created = field("Created");
@@ -323,8 +302,7 @@ void StateFile::Write(const std::string& text) {
   if (ftruncate(fd_, 0) != 0) return;
   size_t done = 0;
   while (done < text.size()) {
-    ssize_t n = pwrite(fd_, text.data() + done, text.size() - done,
-                       static_cast<off_t>(done));
+    ssize_t n = pwrite(fd_, text.data() + done, text.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     done += static_cast<size_t>(n);
@@ -386,9 +364,7 @@ bool MakeDirs(const std::string& path) {
   while (pos != std::string::npos) {
     pos = path.find('/', pos + 1);
     partial = path.substr(0, pos);
-    if (!partial.empty() && mkdir(partial.c_str(), 0755) != 0 &&
-        errno != EEXIST)
-      return false;
+    if (!partial.empty() && mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) return false;
   }
   return true;
 }
@@ -400,8 +376,7 @@ std::optional<Diag> LoadVariables(const std::vector<VarSource>& cli,
     if (entry.substr(0, 7) != "TF_VAR_") continue;
     size_t eq = entry.find('=');
     if (eq == std::string_view::npos) continue;
-    (*vars)[std::string(entry.substr(7, eq - 7))] =
-        std::string(entry.substr(eq + 1));
+    (*vars)[std::string(entry.substr(7, eq - 7))] = std::string(entry.substr(eq + 1));
   }
   for (const char* file : {"terraform.tfvars", "terraform.tfvars.json"}) {
     if (FileExists(file)) {
@@ -412,8 +387,7 @@ std::optional<Diag> LoadVariables(const std::vector<VarSource>& cli,
   if (DIR* dir = opendir(".")) {
     while (dirent* ent = readdir(dir)) {
       std::string name = ent->d_name;
-      if (EndsWith(name, ".auto.tfvars") ||
-          EndsWith(name, ".auto.tfvars.json")) {
+      if (EndsWith(name, ".auto.tfvars") || EndsWith(name, ".auto.tfvars.json")) {
         autos.push_back(name);
       }
     }
