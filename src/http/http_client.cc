@@ -25,7 +25,8 @@ Result<Target> SplitUrl(const std::string& url) {
   Target t;
   t.origin = url.substr(0, path_start);
   t.path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  if (t.origin.size() <= scheme_end + 3) return Status::InvalidArgument("URL \"" + url + "\"", "no host");
+  if (t.origin.size() <= scheme_end + 3)
+    return Status::InvalidArgument("URL \"" + url + "\"", "no host");
   return t;
 }
 
@@ -46,8 +47,13 @@ Status TransportError(httplib::Error e, const std::string& url) {
 
 Result<HttpResponse> Send(const HttpRequest& req, bool post) {
   ASSIGN_OR_RETURN(Target t, SplitUrl(req.url));
-  httplib::Client client(t.origin);
-  client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(req.connect_timeout));
+  httplib::Client client = req.cert_file.empty()
+                               ? httplib::Client(t.origin)
+                               : httplib::Client(t.origin, req.cert_file, req.key_file);
+  if (!req.ca_file.empty()) client.set_ca_cert_path(req.ca_file.c_str());
+  if (!req.user.empty()) client.set_basic_auth(req.user.c_str(), req.password.c_str());
+  client.set_connection_timeout(
+      std::chrono::duration_cast<std::chrono::microseconds>(req.connect_timeout));
   client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(req.timeout));
   client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(req.timeout));
   client.set_follow_location(req.follow_redirects);
@@ -59,6 +65,7 @@ Result<HttpResponse> Send(const HttpRequest& req, bool post) {
   uint64_t received = 0;
   bool over_limit = false;
   auto receiver = [&](const char* data, size_t len) {
+    if (req.on_body) return req.on_body(std::string_view(data, len));
     received += len;
     if (received > req.max_body_bytes) {
       over_limit = true;
@@ -75,8 +82,8 @@ Result<HttpResponse> Send(const HttpRequest& req, bool post) {
     out.body = res->body;
   }
   if (over_limit) {
-    return Status::ResourceExhausted(req.url, "response body over " +
-                                                  std::to_string(req.max_body_bytes) + " bytes");
+    return Status::ResourceExhausted(
+        req.url, "response body over " + std::to_string(req.max_body_bytes) + " bytes");
   }
   if (!res) return TransportError(res.error(), req.url);
   out.status = res->status;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -25,6 +26,17 @@ struct HttpRequest {
   // Larger bodies are refused (ResourceExhausted) instead of being buffered.
   uint64_t max_body_bytes = 64ull << 20;
   bool follow_redirects = true;
+  // TLS: the CA bundle to trust (empty: the system's), and a client
+  // certificate and key for mTLS.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // Basic auth, when `user` is set.
+  std::string user;
+  std::string password;
+  // GET only: when set, the body is handed over piece by piece as it arrives
+  // instead of being collected; return false to stop.
+  std::function<bool(std::string_view chunk)> on_body;
 };
 
 struct HttpResponse {

@@ -17,9 +17,9 @@ namespace {
 
 // Everything that can replace, rewrite or remove a name in the directory,
 // and the end of the directory itself (IN_IGNORED is always reported).
-constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
-                                IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB |
-                                IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
+                                IN_ONLYDIR;
 constexpr uint32_t kDirectoryGone = IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED;
 
 // The symlink that a Kubernetes ConfigMap volume renames over to publish a
@@ -36,13 +36,11 @@ void CloseFd(int* fd) {
 
 InotifyWatcher::~InotifyWatcher() { Stop(); }
 
-Status InotifyWatcher::Start(const std::string& path,
-                             std::chrono::milliseconds debounce,
+Status InotifyWatcher::Start(const std::string& path, std::chrono::milliseconds debounce,
                              std::function<void()> on_change,
                              std::function<void(const Status&)> on_error) {
   if (thread_.joinable()) {
-    return Status::FailedPrecondition("file watcher",
-                                      "already watching " + path_);
+    return Status::FailedPrecondition("file watcher", "already watching " + path_);
   }
   path_ = path;
   dir_ = DirName(path);
@@ -83,8 +81,7 @@ Status InotifyWatcher::Start(const std::string& path,
     thread_ = std::thread([this] { Loop(); });
   } catch (const std::system_error& e) {
     CloseFds();
-    return Status::ResourceExhausted("file watcher: cannot start its thread",
-                                     e.what());
+    return Status::ResourceExhausted("file watcher: cannot start its thread", e.what());
   }
   return Status::Ok();
 }
@@ -122,9 +119,8 @@ InotifyWatcher::Stats InotifyWatcher::GetStatsForTesting() const {
   return stats_;
 }
 
-bool InotifyWatcher::WaitForStatsForTesting(
-    const std::function<bool(const Stats&)>& done,
-    std::chrono::milliseconds limit) const {
+bool InotifyWatcher::WaitForStatsForTesting(const std::function<bool(const Stats&)>& done,
+                                            std::chrono::milliseconds limit) const {
   std::unique_lock<std::mutex> lock(stats_mu_);
   return stats_cv_.wait_for(lock, limit, [&] { return done(stats_); });
 }
@@ -164,15 +160,12 @@ void InotifyWatcher::Loop() {
   while (!stop_requested_.load()) {
     int timeout_ms = -1;
     if (pending) {
-      auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                               Steady::now());
-      timeout_ms =
-          static_cast<int>(std::clamp<int64_t>(wait.count(), 0, INT_MAX));
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - Steady::now());
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, INT_MAX));
     }
     // poll() skips a negative descriptor: once the directory is gone, only
     // Stop() can wake the thread.
-    pollfd fds[2] = {{wake_fd_, POLLIN, 0},
-                     {watching ? inotify_fd_ : -1, POLLIN, 0}};
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {watching ? inotify_fd_ : -1, POLLIN, 0}};
     if (::poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
       if (on_error_ && !stop_requested_.load()) {
         on_error_(Status::FromErrno(errno, "file watcher: poll"));
@@ -197,8 +190,7 @@ void InotifyWatcher::Loop() {
         } else if ((event->mask & kDirectoryGone) != 0) {
           directory_gone = true;
         } else if (event->len > 0) {
-          std::string_view name(event->name,
-                                ::strnlen(event->name, event->len));
+          std::string_view name(event->name, ::strnlen(event->name, event->len));
           if (name == base_ || name == kConfigMapLink) ++relevant;
         }
       }
@@ -221,9 +213,8 @@ void InotifyWatcher::Loop() {
       pending = false;
       Check();
       if (on_error_ && !stop_requested_.load()) {
-        on_error_(Status::NotFound(
-            "watched directory " + dir_,
-            "deleted or moved; changes to " + base_ + " are no longer seen"));
+        on_error_(Status::NotFound("watched directory " + dir_, "deleted or moved; changes to " +
+                                                                    base_ + " are no longer seen"));
       }
     }
     if (pending && Steady::now() >= deadline) {

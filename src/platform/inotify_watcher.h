@@ -57,7 +57,7 @@ class InotifyWatcher final : public FileWatcher {
   struct Stats {
     uint64_t events = 0;           // inotify events read
     uint64_t relevant_events = 0;  // of which relevant
-    uint64_t checks = 0;  // debounced reads, counted after their callback
+    uint64_t checks = 0;           // debounced reads, counted after their callback
   };
   Stats GetStatsForTesting() const;
   // Waits until `done(stats)` holds; false after `limit`.

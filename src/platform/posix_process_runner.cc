@@ -30,12 +30,9 @@ constexpr int kReadsPerRound = 16;
 
 // glibc 2.36 declares pidfd_open in <sys/pidfd.h> without extern "C", so
 // C++ cannot link against it; the raw system calls are stable (Linux 5.3).
-int PidfdOpen(pid_t pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int PidfdSendSignal(int pidfd, int sig) {
-  return static_cast<int>(
-      ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
 void CloseFd(int* fd) {
@@ -94,9 +91,7 @@ Status WriteAll(int fd, std::string_view data) {
   return Status::Ok();
 }
 
-bool HasNul(std::string_view s) {
-  return s.find('\0') != std::string_view::npos;
-}
+bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
 bool IsExecutableFile(const std::string& path, bool* exists) {
   struct stat st;
@@ -106,17 +101,16 @@ bool IsExecutableFile(const std::string& path, bool* exists) {
 }
 
 // execvp's search, but on the child's PATH rather than the daemon's.
-Result<std::string> ResolveBinary(
-    const std::string& name, const std::map<std::string, std::string>& env) {
+Result<std::string> ResolveBinary(const std::string& name,
+                                  const std::map<std::string, std::string>& env) {
   if (name.empty()) {
     return Status::InvalidArgument("start process", "argv[0] is empty");
   }
   if (name.find('/') != std::string::npos) return name;
   auto path = env.find("PATH");
   if (path == env.end()) {
-    return Status::NotFound(
-        "executable " + name,
-        "not found: PATH is not set in the child's environment");
+    return Status::NotFound("executable " + name,
+                            "not found: PATH is not set in the child's environment");
   }
   std::string_view rest = path->second;
   std::string not_executable;
@@ -135,48 +129,39 @@ Result<std::string> ResolveBinary(
     rest.remove_prefix(colon + 1);
   }
   if (!not_executable.empty()) {
-    return Status::PermissionDenied("executable " + not_executable,
-                                    "not executable");
+    return Status::PermissionDenied("executable " + not_executable, "not executable");
   }
-  return Status::NotFound("executable " + name,
-                          "not found on PATH=" + path->second);
+  return Status::NotFound("executable " + name, "not found on PATH=" + path->second);
 }
 
 Status CheckWorkingDir(const std::string& dir) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
-    return Status::InvalidArgument(
-        Status::FromErrno(errno, "working directory " + dir).message());
+    return Status::InvalidArgument(Status::FromErrno(errno, "working directory " + dir).message());
   }
   if (!S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument("working directory " + dir,
-                                   "not a directory");
+    return Status::InvalidArgument("working directory " + dir, "not a directory");
   }
   return Status::Ok();
 }
 
 // posix_spawn returns the exec error of the child (glibc uses CLONE_VFORK and
 // a pipe for it), so these are the child's exec errors.
-Status SpawnError(int err, const std::string& path,
-                  const std::string& working_dir) {
-  if (!working_dir.empty() &&
-      (err == ENOENT || err == ENOTDIR || err == EACCES)) {
+Status SpawnError(int err, const std::string& path, const std::string& working_dir) {
+  if (!working_dir.empty() && (err == ENOENT || err == ENOTDIR || err == EACCES)) {
     // The directory may have vanished since CheckWorkingDir.
     RETURN_IF_ERROR(CheckWorkingDir(working_dir));
   }
   const std::string context = "start " + path;
   switch (err) {
     case ENOENT:
-      return Status::NotFound(
-          context, "no such file or directory (or no such #! interpreter)");
+      return Status::NotFound(context, "no such file or directory (or no such #! interpreter)");
     case EACCES:
-      return Status::PermissionDenied(context,
-                                      "permission denied (not executable?)");
+      return Status::PermissionDenied(context, "permission denied (not executable?)");
     case ENOEXEC:
       return Status::InvalidArgument(context, "exec format error");
     case EAGAIN:
-      return Status::ResourceExhausted(context,
-                                       "process limit reached (EAGAIN)");
+      return Status::ResourceExhausted(context, "process limit reached (EAGAIN)");
     default:
       return Status::FromErrno(err, context);
   }
@@ -197,8 +182,7 @@ class SpawnSetup {
   SpawnSetup& operator=(const SpawnSetup&) = delete;
 
   Status Prepare(int stdout_fd, int stderr_fd, const std::string& working_dir) {
-    int rc = posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null",
-                                              O_RDONLY, 0);
+    int rc = posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions_, stdout_fd, 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions_, stderr_fd, 2);
     if (rc == 0 && !working_dir.empty()) {
@@ -215,9 +199,8 @@ class SpawnSetup {
     // child unless they are in this set, and an ignored signal survives exec.
     sigset_t all;
     std::memset(&all, 0xff, sizeof all);
-    rc = posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETPGROUP |
-                                              POSIX_SPAWN_SETSIGMASK |
-                                              POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawnattr_setflags(
+        &attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     if (rc == 0) rc = posix_spawnattr_setpgroup(&attr_, 0);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attr_, &none);
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr_, &all);
@@ -275,8 +258,7 @@ class LineSplitter {
     while (!data.empty()) {
       size_t nl = data.find('\n');
       std::string_view piece = data.substr(0, nl);
-      if (partial_.empty() && nl != std::string_view::npos &&
-          piece.size() <= kMaxLinePiece) {
+      if (partial_.empty() && nl != std::string_view::npos && piece.size() <= kMaxLinePiece) {
         emit(piece);  // the common case: a whole line inside one read
       } else {
         partial_.append(piece);
@@ -318,8 +300,8 @@ struct PosixProcessRunner::Output {
 };
 
 struct PosixProcessRunner::Child {
-  Child(RunHandle h, pid_t p, int pfd, int out_fd, int err_fd, int log,
-        const ProcessSpec& spec, MonotonicTime start)
+  Child(RunHandle h, pid_t p, int pfd, int out_fd, int err_fd, int log, const ProcessSpec& spec,
+        MonotonicTime start)
       : handle(h),
         pid(p),
         pidfd(pfd),
@@ -377,8 +359,7 @@ PosixProcessRunner::PosixProcessRunner(Clock& clock) : clock_(clock) {
   try {
     io_thread_ = std::thread([this] { IoLoop(); });
   } catch (const std::system_error& e) {
-    init_status_ = Status::ResourceExhausted(
-        "process runner: cannot start its thread", e.what());
+    init_status_ = Status::ResourceExhausted("process runner: cannot start its thread", e.what());
   }
 }
 
@@ -405,19 +386,16 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
   }
   for (const std::string& arg : spec.argv) {
     if (HasNul(arg)) {
-      return Status::InvalidArgument("start " + spec.argv[0],
-                                     "NUL byte in argv");
+      return Status::InvalidArgument("start " + spec.argv[0], "NUL byte in argv");
     }
   }
   for (const auto& [key, value] : spec.env) {
-    if (key.empty() || key.find('=') != std::string::npos || HasNul(key) ||
-        HasNul(value)) {
+    if (key.empty() || key.find('=') != std::string::npos || HasNul(key) || HasNul(value)) {
       return Status::InvalidArgument("start " + spec.argv[0],
                                      "invalid environment entry '" + key + "'");
     }
   }
-  ASSIGN_OR_RETURN(const std::string path,
-                   ResolveBinary(spec.argv[0], spec.env));
+  ASSIGN_OR_RETURN(const std::string path, ResolveBinary(spec.argv[0], spec.env));
   if (!spec.working_dir.empty()) {
     RETURN_IF_ERROR(CheckWorkingDir(spec.working_dir));
   }
@@ -426,8 +404,7 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
   Fd log;
   if (!spec.log_path.empty()) {
     do {
-      *log.out() = ::open(spec.log_path.c_str(),
-                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+      *log.out() = ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     } while (log.get() < 0 && errno == EINTR);
     if (log.get() < 0) {
       return Status::FromErrno(errno, "open job log " + spec.log_path);
@@ -439,8 +416,7 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
   RETURN_IF_ERROR(MakePipe(&err_read, &err_write));
 
   SpawnSetup setup;
-  RETURN_IF_ERROR(
-      setup.Prepare(out_write.get(), err_write.get(), spec.working_dir));
+  RETURN_IF_ERROR(setup.Prepare(out_write.get(), err_write.get(), spec.working_dir));
 
   std::vector<char*> argv;
   argv.reserve(spec.argv.size() + 1);
@@ -460,8 +436,8 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
 
   const MonotonicTime started = clock_.Monotonic();
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, path.c_str(), setup.actions(), setup.attr(),
-                         argv.data(), envp.data());
+  int rc =
+      ::posix_spawn(&pid, path.c_str(), setup.actions(), setup.attr(), argv.data(), envp.data());
   if (rc != 0) return SpawnError(rc, path, spec.working_dir);
   CloseFd(out_write.out());
   CloseFd(err_write.out());
@@ -474,17 +450,15 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
     ::kill(-pid, SIGKILL);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    return Status::FromErrno(err,
-                             "pidfd_open (Linux 5.3 or later is required)");
+    return Status::FromErrno(err, "pidfd_open (Linux 5.3 or later is required)");
   }
 
   RunHandle handle;
   {
     std::lock_guard<std::mutex> lock(mu_);
     handle = next_handle_++;
-    children_[handle] = std::make_unique<Child>(
-        handle, pid, pidfd.release(), out_read.release(), err_read.release(),
-        log.release(), spec, started);
+    children_[handle] = std::make_unique<Child>(handle, pid, pidfd.release(), out_read.release(),
+                                                err_read.release(), log.release(), spec, started);
   }
   Wake();
   return handle;
@@ -507,9 +481,8 @@ std::vector<FinishedProcess> PosixProcessRunner::Reap() {
 FinishedProcess PosixProcessRunner::Wait(RunHandle handle) {
   std::unique_lock<std::mutex> lock(mu_);
   auto pending = [&] {
-    return std::find_if(
-        finished_.begin(), finished_.end(),
-        [&](const FinishedProcess& f) { return f.handle == handle; });
+    return std::find_if(finished_.begin(), finished_.end(),
+                        [&](const FinishedProcess& f) { return f.handle == handle; });
   };
   if (children_.count(handle) == 0 && pending() == finished_.end()) {
     FinishedProcess unknown;
@@ -563,8 +536,7 @@ std::optional<int> PosixProcessRunner::PidForTesting(RunHandle handle) const {
   return it->second->pid;
 }
 
-void PosixProcessRunner::BeginStopLocked(Child& child, StopReason reason,
-                                         MonotonicTime now) {
+void PosixProcessRunner::BeginStopLocked(Child& child, StopReason reason, MonotonicTime now) {
   if (child.exited || child.stop_reason != StopReason::kNone) return;
   child.stop_reason = reason;
   child.kill_at = now + child.kill_grace;
@@ -573,8 +545,8 @@ void PosixProcessRunner::BeginStopLocked(Child& child, StopReason reason,
   PidfdSendSignal(child.pidfd, SIGINT);
 }
 
-std::optional<MonotonicTime> PosixProcessRunner::ApplyDeadlinesLocked(
-    Child& child, MonotonicTime now) {
+std::optional<MonotonicTime> PosixProcessRunner::ApplyDeadlinesLocked(Child& child,
+                                                                      MonotonicTime now) {
   if (child.exited) return child.drain_until;
   // kill(-pid) below is safe: the group leader is not reaped yet, so neither
   // its pid nor its group id can have been reused.
@@ -644,10 +616,8 @@ void PosixProcessRunner::IoLoop() {
     }
     int timeout_ms = -1;
     if (next) {
-      auto wait =
-          std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
-      timeout_ms =
-          static_cast<int>(std::clamp<decltype(wait)>(wait, 0, INT_MAX));
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
+      timeout_ms = static_cast<int>(std::clamp<decltype(wait)>(wait, 0, INT_MAX));
     }
     int ready = ::poll(fds.data(), fds.size(), timeout_ms);
     if (ready < 0) continue;  // EINTR; ENOMEM is transient
@@ -689,14 +659,12 @@ void PosixProcessRunner::ReadOutput(Child& child, Output& out) {
       CloseFd(&out.fd);
       return;
     }
-    Consume(child, out,
-            std::string_view(buffer.data(), static_cast<size_t>(n)));
+    Consume(child, out, std::string_view(buffer.data(), static_cast<size_t>(n)));
     if (static_cast<size_t>(n) < buffer.size()) return;  // likely empty now
   }
 }
 
-void PosixProcessRunner::Consume(Child& child, Output& out,
-                                 std::string_view data) {
+void PosixProcessRunner::Consume(Child& child, Output& out, std::string_view data) {
   if (child.log_fd >= 0) {
     Status s = WriteAll(child.log_fd, data);
     if (!s.ok()) {
@@ -706,8 +674,7 @@ void PosixProcessRunner::Consume(Child& child, Output& out,
   }
   out.tail.Append(data);
   if (child.on_line && !shutting_down_.load(std::memory_order_relaxed)) {
-    out.lines.Feed(
-        data, [&](std::string_view line) { child.on_line(out.stream, line); });
+    out.lines.Feed(data, [&](std::string_view line) { child.on_line(out.stream, line); });
   }
 }
 
@@ -736,12 +703,10 @@ void PosixProcessRunner::Finalize(Child& child) {
   CloseFd(&child.err.fd);
   if (child.on_line && !shutting_down_.load()) {
     for (Output* out : {&child.out, &child.err}) {
-      out->lines.Flush(
-          [&](std::string_view line) { child.on_line(out->stream, line); });
+      out->lines.Flush([&](std::string_view line) { child.on_line(out->stream, line); });
     }
   }
-  if (child.log_fd >= 0 && ::close(std::exchange(child.log_fd, -1)) != 0 &&
-      child.log_status.ok()) {
+  if (child.log_fd >= 0 && ::close(std::exchange(child.log_fd, -1)) != 0 && child.log_status.ok()) {
     child.log_status = Status::FromErrno(errno, "job log: close");
   }
 
@@ -749,8 +714,7 @@ void PosixProcessRunner::Finalize(Child& child) {
   done.handle = child.handle;
   done.exit_code = child.exit_code;
   done.term_signal = child.term_signal;
-  done.output_truncated =
-      child.out.tail.truncated() || child.err.tail.truncated();
+  done.output_truncated = child.out.tail.truncated() || child.err.tail.truncated();
   done.stdout_data = child.out.tail.Take();
   done.stderr_data = child.err.tail.Take();
   done.log_status = child.log_status;

@@ -85,8 +85,7 @@ class PosixProcessRunner final : public ProcessRunner {
   void Wake();
   // Timeouts, the SIGKILL step of the ladder and the shutdown kill. Returns
   // the earliest deadline still pending for `child`, if any.
-  std::optional<MonotonicTime> ApplyDeadlinesLocked(Child& child,
-                                                    MonotonicTime now);
+  std::optional<MonotonicTime> ApplyDeadlinesLocked(Child& child, MonotonicTime now);
   void BeginStopLocked(Child& child, StopReason reason, MonotonicTime now);
   void ReadOutput(Child& child, Output& out);
   void Consume(Child& child, Output& out, std::string_view data);
@@ -107,9 +106,9 @@ class PosixProcessRunner final : public ProcessRunner {
   // thread, its stop fields to whoever holds mu_.
   std::map<RunHandle, std::unique_ptr<Child>> children_;
   std::deque<FinishedProcess> finished_;  // guarded by mu_
-  std::set<RunHandle> waited_;  // guarded by mu_: handles a Wait() claims
-  RunHandle next_handle_ = 1;   // guarded by mu_
-  std::function<void()> on_finished_;  // guarded by mu_
+  std::set<RunHandle> waited_;            // guarded by mu_: handles a Wait() claims
+  RunHandle next_handle_ = 1;             // guarded by mu_
+  std::function<void()> on_finished_;     // guarded by mu_
 
   std::string read_buffer_;  // the I/O thread's
 

@@ -1,6 +1,7 @@
 #include "platform/process_info.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -70,5 +71,13 @@ std::string GoArch() {
   if (m.starts_with("arm")) return "arm";
   return std::string(m);
 }
+
+void TuneMallocForDaemon(int arenas) {
+  ::mallopt(M_ARENA_MAX, arenas);
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
+}
+
+void ReleaseFreeMemory() { ::malloc_trim(0); }
 
 }  // namespace provisioner::platform

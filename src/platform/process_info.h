@@ -25,4 +25,20 @@ Result<std::string> FindExecutable(const std::string& name, const std::string& p
 // it: "amd64", "arm64", "386", "arm"; uname's value when unknown.
 std::string GoArch();
 
+// Tunes glibc malloc for a long-running daemon with many idle threads:
+//   - at most `arenas` arenas. By default every thread that allocates may
+//     get its own (up to 8 per core), and each keeps the high-water mark of
+//     whatever ran on it, so a /metrics scrape that lands on a fresh HTTP
+//     worker grows the resident set by the size of the scrape;
+//   - a fixed mmap threshold (256 KiB) and trim threshold (1 MiB). glibc
+//     raises both after the first large free, after which multi-megabyte
+//     buffers (a scrape, a state save) come from the heap and their pages
+//     stay resident between uses.
+// Call before starting threads.
+void TuneMallocForDaemon(int arenas);
+
+// Returns free heap pages to the kernel (malloc_trim). For after start-up, a
+// reload or a large reply, when the freed memory is not needed again soon.
+void ReleaseFreeMemory();
+
 }  // namespace provisioner::platform

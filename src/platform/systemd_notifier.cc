@@ -19,7 +19,8 @@ void SystemdNotifier::Ready(const std::string& status) { Send("READY=1\nSTATUS="
 void SystemdNotifier::Reloading() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t usec = static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+  uint64_t usec =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
   char buf[96];
   std::snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading", usec);
   Send(buf);

@@ -1,0 +1,302 @@
+#include "http/health.h"
+
+#include "base/strings.h"
+#include "base/time_format.h"
+#include "tofu/installer.h"
+
+namespace provisioner::http {
+namespace {
+
+using std::chrono::duration_cast;
+
+constexpr std::string_view kHealthy = "healthy";
+constexpr std::string_view kDegraded = "degraded";
+constexpr std::string_view kUnhealthy = "unhealthy";
+
+int Rank(const std::string& status) {
+  if (status == kUnhealthy) return 2;
+  if (status == kDegraded) return 1;
+  return 0;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return StringPrintf("%.1f %s", v, units[u]);
+}
+
+}  // namespace
+
+HealthChecker::HealthChecker(HealthOptions options,
+                             std::function<std::shared_ptr<const DaemonHealth>()> health,
+                             Clock& clock, platform::FileSystem& fs,
+                             platform::ProcessRunner& runner)
+    : options_(std::move(options)),
+      health_(std::move(health)),
+      clock_(clock),
+      fs_(fs),
+      runner_(runner) {}
+
+HealthChecker::Check HealthChecker::Cached(const std::string& name,
+                                           const std::function<Check()>& check) {
+  const MonotonicTime now = clock_.Monotonic();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(name);
+    if (it != cache_.end() && now - it->second.at < options_.deep_cache) return it->second.check;
+  }
+  // Run without the lock: a slow check (tofu version, up to its timeout)
+  // must not hold up /ready. Two probes at once may both run it; the later
+  // result wins.
+  MonotonicTime start = clock_.Monotonic();
+  Check c = check();
+  c.name = name;
+  c.last_check = clock_.Now();
+  c.duration_ms = std::chrono::duration<double, std::milli>(clock_.Monotonic() - start).count();
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_[name] = CacheEntry{c, now};
+  return c;
+}
+
+std::vector<HealthChecker::Check> HealthChecker::Basic(const DaemonHealth& h) {
+  const SystemTime now = clock_.Now();
+  std::vector<Check> out;
+  Check sched{"scheduler_running", std::string(kHealthy), "scheduler is running", now, 0};
+  const auto age = clock_.Monotonic() - h.last_tick;
+  if (!h.scheduler_running) {
+    sched.status = kUnhealthy;
+    sched.message = "scheduler has not started";
+  } else if (h.shutting_down) {
+    sched.status = kUnhealthy;
+    sched.message = "shutting down";
+  } else if (age > options_.max_tick_age) {
+    sched.status = kUnhealthy;
+    sched.message =
+        StringPrintf("no scheduler tick for %lld s (stuck?)",
+                     static_cast<long long>(duration_cast<std::chrono::seconds>(age).count()));
+  }
+  out.push_back(sched);
+
+  Check config{"config_loaded", std::string(kHealthy), "config loaded from " + h.config_path, now,
+               0};
+  if (!h.last_reload_ok) {
+    config.status = kDegraded;
+    config.message = "last reload of " + h.config_path + " was rejected (" + h.last_reload_error +
+                     "); running on the previous config";
+  }
+  out.push_back(config);
+
+  Check state{"state_loaded", std::string(kHealthy), "state loaded from " + h.state_dir, now, 0};
+  if (!h.state_warning.empty()) {
+    state.status = kDegraded;
+    state.message = h.state_warning;
+  }
+  out.push_back(state);
+  return out;
+}
+
+HealthChecker::Check HealthChecker::Dependencies(const DaemonHealth& h) {
+  return Cached("dependencies_available", [&]() {
+    Check c;
+    c.status = kHealthy;
+    if (h.tofu_binary.empty()) {
+      c.status = kUnhealthy;
+      c.message = "no tofu binary: " + h.tofu_problem;
+      return c;
+    }
+    auto info = fs_.Stat(h.tofu_binary);
+    if (!info.ok() || (info->mode & 0111) == 0) {
+      c.status = kUnhealthy;
+      c.message = h.tofu_binary + " is missing or not executable";
+      return c;
+    }
+    const std::string probe = platform::JoinPath(h.state_dir, ".ready-probe");
+    Status w = fs_.WriteFile(probe, "ok");
+    if (!w.ok()) {
+      c.status = kUnhealthy;
+      c.message = "state dir not writable: " + w.message();
+      return c;
+    }
+    (void)fs_.Remove(probe);
+    c.message = "tofu at " + h.tofu_binary + "; state dir writable";
+    return c;
+  });
+}
+
+HealthChecker::Check HealthChecker::Opentofu(const DaemonHealth& h) {
+  return Cached("opentofu_available", [&]() {
+    Check c;
+    if (h.tofu_binary.empty()) {
+      c.status = kUnhealthy;
+      c.message = "no tofu binary: " + h.tofu_problem;
+      return c;
+    }
+    platform::ProcessSpec spec;
+    spec.argv = {h.tofu_binary, "version", "-json"};
+    spec.env = h.tofu_env;
+    spec.timeout = options_.tofu_timeout;
+    spec.kill_grace = std::chrono::seconds(2);
+    auto handle = runner_.Start(spec);
+    if (!handle.ok()) {
+      c.status = kUnhealthy;
+      c.message = handle.status().message();
+      return c;
+    }
+    platform::FinishedProcess f = runner_.Wait(*handle);
+    if (f.stop_reason == platform::StopReason::kTimeout) {
+      c.status = kUnhealthy;
+      c.message = "tofu version -json timed out";
+      return c;
+    }
+    auto version = tofu::ParseVersionJson(f.stdout_data);
+    if (f.exit_code != 0 || !version.ok()) {
+      c.status = kUnhealthy;
+      c.message = "tofu version -json failed (exit " + std::to_string(f.exit_code) + ")";
+      return c;
+    }
+    c.status = kHealthy;
+    c.message = "OpenTofu " + *version;
+    return c;
+  });
+}
+
+HealthChecker::Check HealthChecker::StateAccessible(const DaemonHealth& h) {
+  return Cached("state_accessible", [&]() {
+    Check c;
+    const std::string probe = platform::JoinPath(h.state_dir, ".health-probe");
+    Status s = platform::WriteFileAtomic(fs_, probe, "ok");
+    auto back = s.ok() ? fs_.ReadFile(probe, 16) : Result<std::string>(s);
+    (void)fs_.Remove(probe);
+    if (!back.ok() || *back != "ok") {
+      c.status = kUnhealthy;
+      c.message = "cannot write and read back in " + h.state_dir + ": " +
+                  (back.ok() ? std::string("content differs") : back.status().message());
+    } else {
+      c.status = kHealthy;
+      c.message = h.state_dir + " is writable (atomic write, fsync, rename)";
+    }
+    return c;
+  });
+}
+
+HealthChecker::Check HealthChecker::Templates(const DaemonHealth& h) {
+  return Cached("templates_available", [&]() {
+    Check c;
+    std::vector<std::string> missing;
+    for (const std::string& t : h.templates) {
+      auto info = fs_.Stat(platform::JoinPath(h.templates_dir, t));
+      if (!info.ok()) missing.push_back(t);
+    }
+    if (!missing.empty()) {
+      c.status = kUnhealthy;
+      c.message = "missing in " + h.templates_dir + ": " + Join(missing, ", ");
+    } else {
+      c.status = kHealthy;
+      c.message = std::to_string(h.templates.size()) + " template(s) present in " + h.templates_dir;
+    }
+    return c;
+  });
+}
+
+HealthChecker::Check HealthChecker::Disk(const DaemonHealth& h) {
+  return Cached("disk_space", [&]() {
+    Check c;
+    auto free = fs_.FreeSpace(h.state_dir);
+    if (!free.ok()) {
+      c.status = kUnhealthy;
+      c.message = free.status().message();
+    } else if (*free < options_.disk_fail_bytes) {
+      c.status = kUnhealthy;
+      c.message = HumanBytes(*free) + " free in " + h.state_dir;
+    } else if (*free < options_.disk_warn_bytes) {
+      c.status = kDegraded;
+      c.message = HumanBytes(*free) + " free in " + h.state_dir;
+    } else {
+      c.status = kHealthy;
+      c.message = HumanBytes(*free) + " free in " + h.state_dir;
+    }
+    return c;
+  });
+}
+
+HealthChecker::Check HealthChecker::ReconcileAge(const DaemonHealth& h) {
+  Check c;
+  c.name = "reconcile_age";
+  c.last_check = clock_.Now();
+  const double age = std::chrono::duration<double>(clock_.Monotonic() - h.last_tick).count();
+  c.message = StringPrintf("last reconcile %.1f s ago", age);
+  c.status =
+      age > std::chrono::duration<double>(options_.max_tick_age).count() ? kUnhealthy : kHealthy;
+  return c;
+}
+
+HealthChecker::Check HealthChecker::Tracing(const DaemonHealth& h) {
+  Check c;
+  c.name = "tracing_exporter";
+  c.last_check = clock_.Now();
+  c.status = kHealthy;
+  c.message = h.tracing_enabled ? h.tracing_status : "tracing disabled";
+  return c;
+}
+
+Response HealthChecker::Reply(const std::vector<Check>& checks) {
+  int worst = 0;
+  for (const Check& c : checks) worst = std::max(worst, Rank(c.status));
+  const std::string_view overall = worst == 2 ? kUnhealthy : worst == 1 ? kDegraded : kHealthy;
+  std::string out = "{\"status\":\"";
+  out.append(overall);
+  out += "\",\"checks\":[";
+  for (size_t i = 0; i < checks.size(); ++i) {
+    const Check& c = checks[i];
+    if (i > 0) out += ",";
+    out += "{\"name\":";
+    AppendJsonString(&out, c.name);
+    out += ",\"status\":";
+    AppendJsonString(&out, c.status);
+    out += ",\"message\":";
+    AppendJsonString(&out, c.message);
+    out += ",\"last_check\":";
+    AppendJsonString(&out, FormatUtc(c.last_check, 3));
+    out += StringPrintf(",\"duration_ms\":%.3f}", c.duration_ms);
+  }
+  out += "],\"timestamp\":";
+  AppendJsonString(&out, FormatUtc(clock_.Now(), 3));
+  out += ",\"version\":";
+  AppendJsonString(&out, options_.version);
+  out += "}";
+  Response r = Response::Json(worst == 2 ? 503 : 200, std::move(out));
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+Response HealthChecker::Health() {
+  auto h = health_();
+  return Reply(Basic(*h));
+}
+
+Response HealthChecker::Ready() {
+  auto h = health_();
+  std::vector<Check> checks = Basic(*h);
+  checks.push_back(Dependencies(*h));
+  return Reply(checks);
+}
+
+Response HealthChecker::Deep() {
+  auto h = health_();
+  std::vector<Check> checks = Basic(*h);
+  checks.push_back(Dependencies(*h));
+  checks.push_back(Opentofu(*h));
+  checks.push_back(StateAccessible(*h));
+  checks.push_back(Templates(*h));
+  checks.push_back(Disk(*h));
+  checks.push_back(ReconcileAge(*h));
+  checks.push_back(Tracing(*h));
+  return Reply(checks);
+}
+
+}  // namespace provisioner::http

@@ -1,0 +1,113 @@
+// Health probes (DESIGN.md §7) in the monitoring standard's format:
+//   {"status":"healthy|degraded|unhealthy",
+//    "checks":[{"name","status","message","last_check","duration_ms"}],
+//    "timestamp","version"}
+// HTTP 200 for healthy or degraded, 503 for unhealthy.
+//
+//   /health       scheduler_running, config_loaded, state_loaded
+//   /ready        the same, plus dependencies_available
+//   /health/deep  the same, plus opentofu_available, state_accessible,
+//                 templates_available, disk_space, reconcile_age, tracing_exporter
+//
+// A probe never waits on a job or on the scheduler: it reads a DaemonHealth
+// the daemon publishes after each tick. The deep checks do real work (a
+// `tofu version -json` with a timeout, a write in the state dir, a template
+// scan) and cache their results for a short while, so that a probe storm
+// costs nothing.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "http/server.h"
+#include "platform/file_system.h"
+#include "platform/process_runner.h"
+
+namespace provisioner::http {
+
+// What the daemon publishes for the probes (immutable once published).
+struct DaemonHealth {
+  SystemTime started_at;
+  MonotonicTime last_tick{};  // when the scheduler last completed a tick
+  bool scheduler_running = false;
+  bool shutting_down = false;
+  // config_loaded: the file the daemon runs on, and the last reload.
+  std::string config_path;
+  bool last_reload_ok = true;
+  std::string last_reload_error;  // first error of a rejected reload
+  // state_loaded: "" or what went wrong at start-up (recovered from the backup).
+  std::string state_warning;
+  std::string state_dir;
+  std::string templates_dir;
+  std::vector<std::string> templates;  // templates the config uses
+  std::string tofu_binary;             // "" when none was found
+  std::string tofu_problem;
+  std::map<std::string, std::string> tofu_env;  // for running `tofu version -json`
+  bool tracing_enabled = false;
+  std::string tracing_status;  // what the exporter says, when enabled
+};
+
+struct HealthOptions {
+  std::string version;
+  // A tick older than this makes scheduler_running unhealthy (the loop
+  // ticks at least every 30 s).
+  std::chrono::seconds max_tick_age{90};
+  std::chrono::seconds tofu_timeout{10};
+  std::chrono::seconds deep_cache{30};
+  uint64_t disk_warn_bytes = 1ull << 30;    // degraded below 1 GiB free
+  uint64_t disk_fail_bytes = 100ull << 20;  // unhealthy below 100 MiB
+};
+
+class HealthChecker {
+ public:
+  // Never owns its dependencies; `health` must be thread-safe.
+  HealthChecker(HealthOptions options, std::function<std::shared_ptr<const DaemonHealth>()> health,
+                Clock& clock, platform::FileSystem& fs, platform::ProcessRunner& runner);
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  Response Health();
+  Response Ready();
+  Response Deep();
+
+  struct Check {
+    std::string name;
+    std::string status;  // healthy, degraded, unhealthy
+    std::string message;
+    SystemTime last_check;
+    double duration_ms = 0;
+  };
+
+ private:
+  std::vector<Check> Basic(const DaemonHealth& h);
+  Check Dependencies(const DaemonHealth& h);
+  Check Opentofu(const DaemonHealth& h);
+  Check StateAccessible(const DaemonHealth& h);
+  Check Templates(const DaemonHealth& h);
+  Check Disk(const DaemonHealth& h);
+  Check ReconcileAge(const DaemonHealth& h);
+  Check Tracing(const DaemonHealth& h);
+  Response Reply(const std::vector<Check>& checks);
+  // Runs `check` unless a result younger than deep_cache exists.
+  Check Cached(const std::string& name, const std::function<Check()>& check);
+
+  const HealthOptions options_;
+  std::function<std::shared_ptr<const DaemonHealth>()> health_;
+  Clock& clock_;
+  platform::FileSystem& fs_;
+  platform::ProcessRunner& runner_;
+
+  std::mutex mu_;  // guards cache_ only; checks run outside it
+  struct CacheEntry {
+    Check check;
+    MonotonicTime at;
+  };
+  std::map<std::string, CacheEntry> cache_;
+};
+
+}  // namespace provisioner::http

@@ -1,0 +1,308 @@
+#include "http/handlers_api.h"
+
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/time_format.h"
+#include "platform/posix_file_system.h"
+#include "state/state_json.h"
+#include "support/test_util.h"
+
+namespace provisioner::http {
+namespace {
+
+using scheduler::CommandResult;
+using testing::TempDir;
+
+SystemTime T(const char* s) { return *ParseRfc3339(s); }
+
+state::JobRecord Job(const std::string& id, const char* result) {
+  state::JobRecord j;
+  j.id = id;
+  j.workspace = scheduler::WorkspaceOfJobId(id);
+  j.operation = state::Operation::kDeploy;
+  j.trigger = state::Trigger::kSchedule;
+  j.started_at = T("2026-11-24T07:00:01Z");
+  if (result != nullptr) {
+    j.finished_at = T("2026-11-24T07:02:00Z");
+    j.result = *state::ParseJobResult(result);
+  }
+  j.changes = {3, 0, 0};
+  return j;
+}
+
+// An API over a hand-built snapshot; commands are recorded and answered
+// with `answer`.
+struct Fixture {
+  TempDir tmp;
+  platform::PosixFileSystem fs;
+  std::shared_ptr<scheduler::StatusSnapshot> snap = std::make_shared<scheduler::StatusSnapshot>();
+  std::vector<scheduler::Command> posted;
+  CommandResult answer;
+  scheduler::ReloadReport reload_answer;
+  ApiContext ctx;
+
+  Fixture() {
+    ::mkdir(tmp.Join("jobs").c_str(), 0755);
+    ctx.snapshot = [this] { return std::shared_ptr<const scheduler::StatusSnapshot>(snap); };
+    ctx.post = [this](scheduler::Command c) {
+      posted.push_back(c);
+      std::promise<CommandResult> p;
+      p.set_value(answer);
+      return p.get_future();
+    };
+    ctx.reload = [this](const std::string&) { return reload_answer; };
+    ctx.fs = &fs;
+    ctx.jobs_dir = tmp.Join("jobs");
+    ctx.follow_poll = std::chrono::milliseconds(1);
+  }
+
+  scheduler::WorkspaceView& AddWorkspace(const std::string& name) {
+    auto v = std::make_shared<scheduler::WorkspaceView>();
+    v->name = name;
+    v->template_name = "t";
+    v->timezone = "UTC";
+    v->status = scheduler::WorkspaceStatus::kDeployed;
+    v->actual = state::Actual::kDeployed;
+    snap->workspaces.push_back(v);
+    std::sort(snap->workspaces.begin(), snap->workspaces.end(),
+              [](const auto& a, const auto& b) { return a->name < b->name; });
+    return *v;
+  }
+
+  void WriteJournal(const std::string& ws, const std::vector<state::JobRecord>& jobs) {
+    ::mkdir(tmp.Join("jobs/" + ws).c_str(), 0755);
+    std::string text;
+    for (const auto& j : jobs) text += state::JobToJsonLine(j) + "\n";
+    testing::WriteFileOrDie(tmp.Join("jobs/" + ws + "/history.jsonl"), text);
+  }
+};
+
+Request Req(std::map<std::string, std::string> params, std::string body = "",
+            std::map<std::string, std::string> query = {}) {
+  Request r;
+  r.params = std::move(params);
+  r.body = std::move(body);
+  r.query = std::move(query);
+  r.user = "alice";
+  return r;
+}
+
+TEST_SUITE("http") {
+  TEST_CASE("http: workspaces are listed and fetched from the snapshot") {
+    Fixture f;
+    f.AddWorkspace("b");
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    a.desired = scheduler::Action::kDestroy;
+    a.desired_since = T("2026-11-23T18:00:00Z");
+    a.labels = {{"team", "web"}};
+    Response list = ListWorkspaces(f.ctx, Req({}));
+    CHECK(list.status == 200);
+    CHECK(list.body.find("\"workspaces\":[{\"name\":\"a\"") != std::string::npos);
+    Response one = GetWorkspace(f.ctx, Req({{"name", "a"}}));
+    CHECK(one.status == 200);
+    CHECK(one.body.find("\"desired\":{\"state\":\"destroyed\",\"since\":\"2026-11-23T18:00:00Z\","
+                        "\"source\":\"schedule\"}") != std::string::npos);
+    CHECK(one.body.find("\"labels\":{\"team\":\"web\"}") != std::string::npos);
+    Response missing = GetWorkspace(f.ctx, Req({{"name", "zzz"}}));
+    CHECK(missing.status == 404);
+    CHECK(missing.body ==
+          "{\"error\":{\"code\":\"not_found\",\"message\":\"no workspace \\\"zzz\\\"\"}}");
+  }
+
+  TEST_CASE("http: deploy posts a manual command with until and replies 202 with the job id") {
+    Fixture f;
+    f.AddWorkspace("w");
+    f.answer.job_id = "20261124T070000Z-abcdef-w";
+    Response r =
+        DeployWorkspace(f.ctx, Req({{"name", "w"}}, R"({"until": "2026-11-24T22:00:00+01:00"})"));
+    CHECK(r.status == 202);
+    CHECK(
+        r.body ==
+        R"({"job_id":"20261124T070000Z-abcdef-w","workspace":"w","operation":"deploy","until":"2026-11-24T21:00:00Z"})");
+    REQUIRE(f.posted.size() == 1);
+    auto& cmd = std::get<scheduler::ManualCommand>(f.posted[0]);
+    CHECK(cmd.workspace == "w");
+    CHECK(cmd.operation == state::Operation::kDeploy);
+    CHECK(cmd.until == T("2026-11-24T21:00:00Z"));
+    CHECK(cmd.user == "alice");
+    // An empty body is fine too.
+    CHECK(DestroyWorkspace(f.ctx, Req({{"name", "w"}}, "")).status == 202);
+  }
+
+  TEST_CASE("http: bad bodies are 400 with the problem named") {
+    Fixture f;
+    f.AddWorkspace("w");
+    struct Case {
+      const char* body;
+      const char* message;
+    };
+    const Case cases[] = {
+        {"{", "body: not valid JSON"},
+        {"[]", "body: expected a JSON object"},
+        {R"({"untill": "x"})", "body: unknown field \"untill\" (allowed: until)"},
+        {R"({"until": 5})", "body: \"until\" must be an RFC 3339 time string"},
+        {R"({"until": "tomorrow"})", "body: \"until\": time \"tomorrow\": bad year"},
+        {R"({"until": {"a": {"b": {"c": {"d": 1}}}}})", "body: nested too deeply"},
+    };
+    for (const Case& c : cases) {
+      CAPTURE(std::string(c.body));
+      Response r = DeployWorkspace(f.ctx, Req({{"name", "w"}}, c.body));
+      CHECK(r.status == 400);
+      auto body = nlohmann::json::parse(r.body, nullptr, false);
+      REQUIRE(body.is_object());
+      CHECK(body["error"]["code"] == "bad_request");
+      CHECK(body["error"]["message"].get<std::string>().find(c.message) != std::string::npos);
+    }
+    CHECK(f.posted.empty());
+  }
+
+  TEST_CASE("http: scheduler errors map to HTTP statuses") {
+    Fixture f;
+    f.AddWorkspace("w");
+    f.answer.status = Status::NotFound("no workspace \"x\"");
+    CHECK(DeployWorkspace(f.ctx, Req({{"name", "x"}})).status == 404);
+    f.answer.status = Status::FailedPrecondition("job j already finished");
+    Response conflict = CancelJob(f.ctx, Req({{"id", "j"}}));
+    CHECK(conflict.status == 409);
+    CHECK(conflict.body.find("\"code\":\"conflict\"") != std::string::npos);
+    f.answer.status = Status::Unavailable("the daemon is shutting down");
+    CHECK(PauseWorkspace(f.ctx, Req({{"name", "w"}})).status == 503);
+    f.answer.status = Status::InvalidArgument("until ... is in the past");
+    CHECK(PauseWorkspace(f.ctx, Req({{"name", "w"}})).status == 400);
+    CHECK(CancelJob(f.ctx, Req({{"id", "../etc"}})).status == 404);
+  }
+
+  TEST_CASE("http: pause and resume") {
+    Fixture f;
+    f.AddWorkspace("w");
+    Response p = PauseWorkspace(f.ctx, Req({{"name", "w"}}, R"({"until":"2026-11-25T00:00:00Z"})"));
+    CHECK(p.status == 200);
+    CHECK(p.body == R"({"workspace":"w","paused":true,"until":"2026-11-25T00:00:00Z"})");
+    CHECK(std::get<scheduler::PauseCommand>(f.posted[0]).until == T("2026-11-25T00:00:00Z"));
+    Response r = ResumeWorkspace(f.ctx, Req({{"name", "w"}}));
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"workspace":"w","paused":false})");
+    CHECK(ResumeWorkspace(f.ctx, Req({{"name", "w"}}, R"({"until":"2026-11-25T00:00:00Z"})"))
+              .status == 400);
+  }
+
+  TEST_CASE("http: jobs are listed newest first with filters and paging") {
+    Fixture f;
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    f.AddWorkspace("b");
+    a.running = Job("20261124T090000Z-000003-a", nullptr);
+    f.WriteJournal("a", {Job("20261124T070000Z-000001-a", "succeeded"),
+                         Job("20261124T080000Z-000002-a", "failed")});
+    f.WriteJournal("b", {Job("20261124T073000Z-000004-b", "succeeded")});
+    Response all = ListJobs(f.ctx, Req({}, "", {}));
+    REQUIRE(all.status == 200);
+    size_t p3 = all.body.find("000003-a"), p2 = all.body.find("000002-a"),
+           p4 = all.body.find("000004-b"), p1 = all.body.find("000001-a");
+    CHECK(p3 < p2);
+    CHECK(p2 < p4);
+    CHECK(p4 < p1);
+    CHECK(all.body.find("\"status\":\"running\"") != std::string::npos);
+
+    Response page = ListJobs(f.ctx, Req({}, "", {{"limit", "2"}}));
+    CHECK(page.body.find("\"next_before\":\"20261124T080000Z-000002-a\"") != std::string::npos);
+    Response next =
+        ListJobs(f.ctx, Req({}, "", {{"limit", "2"}, {"before", "20261124T080000Z-000002-a"}}));
+    CHECK(next.body.find("000004-b") != std::string::npos);
+    CHECK(next.body.find("000001-a") != std::string::npos);
+    CHECK(next.body.find("000002-a") == std::string::npos);
+    CHECK(next.body.find("\"next_before\":null") != std::string::npos);
+
+    Response failed = ListJobs(f.ctx, Req({}, "", {{"workspace", "a"}, {"result", "failed"}}));
+    CHECK(failed.body.find("000002-a") != std::string::npos);
+    CHECK(failed.body.find("000001-a") == std::string::npos);
+
+    CHECK(ListJobs(f.ctx, Req({}, "", {{"limit", "0"}})).status == 400);
+    CHECK(ListJobs(f.ctx, Req({}, "", {{"limit", "abc"}})).status == 400);
+    CHECK(ListJobs(f.ctx, Req({}, "", {{"result", "meh"}})).status == 400);
+    CHECK(ListJobs(f.ctx, Req({}, "", {{"workspace", "nope"}})).status == 404);
+    Response unknown = ListJobs(f.ctx, Req({}, "", {{"sort", "asc"}}));
+    CHECK(unknown.status == 400);
+    CHECK(unknown.body.find("unknown query parameter \\\"sort\\\"") != std::string::npos);
+  }
+
+  TEST_CASE("http: a job is found live or in its workspace journal") {
+    Fixture f;
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    a.queued = Job("20261124T100000Z-000009-a", nullptr);
+    f.WriteJournal("a", {Job("20261124T070000Z-000001-a", "no_changes")});
+    Response queued = GetJob(f.ctx, Req({{"id", "20261124T100000Z-000009-a"}}));
+    CHECK(queued.status == 200);
+    CHECK(queued.body.find("\"status\":\"queued\"") != std::string::npos);
+    Response done = GetJob(f.ctx, Req({{"id", "20261124T070000Z-000001-a"}}));
+    CHECK(done.status == 200);
+    CHECK(done.body.find("\"result\":\"no_changes\"") != std::string::npos);
+    CHECK(done.body.find("\"log\":\"/api/v1/jobs/20261124T070000Z-000001-a/log\"") !=
+          std::string::npos);
+    CHECK(GetJob(f.ctx, Req({{"id", "20261124T070000Z-999999-a"}})).status == 404);
+    CHECK(GetJob(f.ctx, Req({{"id", "nonsense"}})).status == 404);
+  }
+
+  TEST_CASE("http: job logs are served whole, or followed until the job ends") {
+    Fixture f;
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    const std::string id = "20261124T070000Z-000001-a";
+    ::mkdir(f.tmp.Join("jobs/a").c_str(), 0755);
+    testing::WriteFileOrDie(f.tmp.Join("jobs/a/" + id + ".log"), "line 1\n");
+    Response whole = GetJobLog(f.ctx, Req({{"id", id}}));
+    CHECK(whole.status == 200);
+    CHECK(whole.content_type == "text/plain; charset=utf-8");
+    CHECK(whole.body == "line 1\n");
+    CHECK(GetJobLog(f.ctx, Req({{"id", "20261124T070000Z-000002-a"}})).status == 404);
+    CHECK(GetJobLog(f.ctx, Req({{"id", "x/../../etc"}})).status == 404);
+
+    // Following: the job runs, the log grows, then the job ends.
+    a.running = Job(id, nullptr);
+    Response follow = GetJobLog(f.ctx, Req({{"id", id}}, "", {{"follow", "1"}}));
+    REQUIRE(follow.stream);
+    std::string chunk;
+    REQUIRE(follow.stream(&chunk));
+    CHECK(chunk == "line 1\n");
+    testing::WriteFileOrDie(f.tmp.Join("jobs/a/" + id + ".log"), "line 1\nline 2\n");
+    chunk.clear();
+    REQUIRE(follow.stream(&chunk));
+    CHECK(chunk == "line 2\n");
+    // The job finishes: a new snapshot without it; the stream drains and ends.
+    auto next = std::make_shared<scheduler::StatusSnapshot>(*f.snap);
+    auto view = std::make_shared<scheduler::WorkspaceView>(a);
+    view->running.reset();
+    next->workspaces = {view};
+    f.snap = next;
+    testing::WriteFileOrDie(f.tmp.Join("jobs/a/" + id + ".log"), "line 1\nline 2\ndone\n");
+    chunk.clear();
+    REQUIRE(follow.stream(&chunk));
+    CHECK(chunk == "done\n");
+    chunk.clear();
+    CHECK_FALSE(follow.stream(&chunk));
+    CHECK(GetJobLog(f.ctx, Req({{"id", id}}, "", {{"follow", "maybe"}})).status == 400);
+  }
+
+  TEST_CASE("http: reload reports the diff, or 409 with every error") {
+    Fixture f;
+    f.reload_answer.ok = true;
+    f.reload_answer.diff.added = {"c"};
+    Response ok = Reload(f.ctx, Req({}));
+    CHECK(ok.status == 200);
+    CHECK(ok.body.find("\"added\":[\"c\"]") != std::string::npos);
+    CHECK(ok.body.find("\"summary\":\"1 added (c)\"") != std::string::npos);
+    f.reload_answer = {};
+    f.reload_answer.errors = {"config.yaml:3:5: workspaces[0].name: bad", "config.yaml:9:1: x"};
+    Response bad = Reload(f.ctx, Req({}));
+    CHECK(bad.status == 409);
+    CHECK(bad.body.find("\"code\":\"invalid_config\"") != std::string::npos);
+    CHECK(
+        bad.body.find(
+            "\"details\":[\"config.yaml:3:5: workspaces[0].name: bad\",\"config.yaml:9:1: x\"]") !=
+        std::string::npos);
+  }
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace provisioner::http

@@ -1,0 +1,152 @@
+#include "http/health.h"
+
+#include <sys/stat.h>
+
+#include "platform/posix_file_system.h"
+#include "support/fake_clock.h"
+#include "support/fake_process_runner.h"
+#include "support/test_util.h"
+
+namespace provisioner::http {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeProcessRunner;
+using testing::ScriptedProcess;
+using testing::TempDir;
+
+constexpr const char* kVersionJson =
+    "{\n  \"terraform_version\": \"1.12.6\",\n  \"platform\": \"linux_amd64\",\n"
+    "  \"provider_selections\": {}\n}";
+
+struct Fixture {
+  TempDir tmp;
+  FakeClock clock;
+  platform::PosixFileSystem fs;
+  FakeProcessRunner runner{clock};
+  std::shared_ptr<DaemonHealth> health = std::make_shared<DaemonHealth>();
+  HealthChecker checker{HealthOptions{.version = "9.9.9"},
+                        [this] { return std::shared_ptr<const DaemonHealth>(health); }, clock, fs,
+                        runner};
+
+  Fixture() {
+    ::mkdir(tmp.Join("state").c_str(), 0755);
+    ::mkdir(tmp.Join("templates").c_str(), 0755);
+    ::mkdir(tmp.Join("templates/web").c_str(), 0755);
+    testing::WriteFileOrDie(tmp.Join("tofu"), "#!/bin/sh\n");
+    ::chmod(tmp.Join("tofu").c_str(), 0755);
+    health->scheduler_running = true;
+    health->last_tick = clock.Monotonic();
+    health->config_path = "/etc/provisioner/config.yaml";
+    health->state_dir = tmp.Join("state");
+    health->templates_dir = tmp.Join("templates");
+    health->templates = {"web"};
+    health->tofu_binary = tmp.Join("tofu");
+    runner.SetFinishImmediately(true);
+    runner.OnPrefix(
+        {tmp.Join("tofu"), "version", "-json"},
+        {ScriptedProcess::Exits(0).Print(platform::OutputStream::kStdout, kVersionJson)});
+  }
+};
+
+// "name=status" for every check of a reply, in order.
+std::vector<std::string> Checks(const Response& r) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = r.body.find("{\"name\":\"", pos)) != std::string::npos) {
+    size_t name_start = pos + 9;
+    size_t name_end = r.body.find('"', name_start);
+    size_t status = r.body.find("\"status\":\"", name_end) + 10;
+    out.push_back(r.body.substr(name_start, name_end - name_start) + "=" +
+                  r.body.substr(status, r.body.find('"', status) - status));
+    pos = name_end;
+  }
+  return out;
+}
+
+TEST_SUITE("http") {
+  TEST_CASE("http: /health, /ready and /health/deep report every check") {
+    Fixture f;
+    Response h = f.checker.Health();
+    CHECK(h.status == 200);
+    CHECK(h.body.starts_with("{\"status\":\"healthy\",\"checks\":["));
+    CHECK(h.body.find("\"version\":\"9.9.9\"") != std::string::npos);
+    CHECK(Checks(h) == std::vector<std::string>{"scheduler_running=healthy",
+                                                "config_loaded=healthy", "state_loaded=healthy"});
+    Response ready = f.checker.Ready();
+    CHECK(ready.status == 200);
+    CHECK(Checks(ready).back() == "dependencies_available=healthy");
+    Response deep = f.checker.Deep();
+    CHECK(deep.status == 200);
+    CHECK(Checks(deep) ==
+          std::vector<std::string>{"scheduler_running=healthy", "config_loaded=healthy",
+                                   "state_loaded=healthy", "dependencies_available=healthy",
+                                   "opentofu_available=healthy", "state_accessible=healthy",
+                                   "templates_available=healthy", "disk_space=healthy",
+                                   "reconcile_age=healthy", "tracing_exporter=healthy"});
+    CHECK(deep.body.find("\"message\":\"OpenTofu 1.12.6\"") != std::string::npos);
+  }
+
+  TEST_CASE("http: a stuck scheduler makes /health unhealthy with 503") {
+    Fixture f;
+    f.clock.Advance(std::chrono::seconds(91));
+    Response h = f.checker.Health();
+    CHECK(h.status == 503);
+    CHECK(h.body.starts_with("{\"status\":\"unhealthy\""));
+    CHECK(h.body.find("no scheduler tick for 91 s (stuck?)") != std::string::npos);
+    f.health->last_tick = f.clock.Monotonic();
+    CHECK(f.checker.Health().status == 200);
+    f.health->shutting_down = true;
+    CHECK(f.checker.Health().status == 503);
+  }
+
+  TEST_CASE("http: a rejected reload or a recovered state is degraded, still 200") {
+    Fixture f;
+    f.health->last_reload_ok = false;
+    f.health->last_reload_error = "config.yaml:3:5: workspaces[0].name: bad";
+    Response h = f.checker.Health();
+    CHECK(h.status == 200);
+    CHECK(h.body.starts_with("{\"status\":\"degraded\""));
+    CHECK(Checks(h)[1] == "config_loaded=degraded");
+    CHECK(h.body.find("was rejected (config.yaml:3:5: workspaces[0].name: bad)") !=
+          std::string::npos);
+    f.health->last_reload_ok = true;
+    f.health->state_warning = "recovered from state.json.bak at start-up";
+    CHECK(Checks(f.checker.Health())[2] == "state_loaded=degraded");
+  }
+
+  TEST_CASE("http: deep checks find a missing tofu, a failing tofu and missing templates") {
+    Fixture f;
+    f.health->templates = {"web", "gone"};
+    f.runner.OnPrefix({f.tmp.Join("tofu"), "version", "-json"}, {ScriptedProcess::Exits(1)});
+    Response deep = f.checker.Deep();
+    CHECK(deep.status == 503);
+    auto checks = Checks(deep);
+    CHECK(checks[4] == "opentofu_available=unhealthy");
+    CHECK(checks[6] == "templates_available=unhealthy");
+    CHECK(deep.body.find("missing in " + f.tmp.Join("templates") + ": gone") != std::string::npos);
+
+    Fixture g;
+    g.health->tofu_binary = "";
+    g.health->tofu_problem = "tofu: not found on PATH (/usr/bin)";
+    Response ready = g.checker.Ready();
+    CHECK(ready.status == 503);
+    CHECK(ready.body.find("no tofu binary: tofu: not found on PATH (/usr/bin)") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("http: deep results are cached, so a probe storm runs tofu once") {
+    Fixture f;
+    for (int i = 0; i < 5; ++i) f.checker.Deep();
+    CHECK(f.runner.started().size() == 1);
+    f.clock.Advance(std::chrono::seconds(31));
+    f.health->last_tick = f.clock.Monotonic();
+    f.checker.Deep();
+    CHECK(f.runner.started().size() == 2);
+    CHECK(f.runner.started()[0].spec.timeout == std::chrono::seconds(10));
+  }
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace provisioner::http
