@@ -48,30 +48,24 @@ CronExpr ParseOrDie(const char* text) {
 
 enum class Direction { kNext, kPrevious };
 
-void BM_Fire(benchmark::State& state, const char* text, const char* zone_name,
-             Direction dir) {
+void BM_Fire(benchmark::State& state, const char* text, const char* zone_name, Direction dir) {
   const CronExpr expr = ParseOrDie(text);
   const TimeZone zone = LoadOrDie(zone_name);
   const std::vector<SystemTime> starts = Starts();
   size_t i = 0;
   for (auto _ : state) {
     const SystemTime from = starts[i++ % kStarts];
-    std::optional<Fire> fire = dir == Direction::kNext
-                                   ? NextFire(expr, zone, from)
-                                   : PreviousFire(expr, zone, from);
+    std::optional<Fire> fire =
+        dir == Direction::kNext ? NextFire(expr, zone, from) : PreviousFire(expr, zone, from);
     benchmark::DoNotOptimize(fire);
   }
 }
 
-#define CRON_BENCH(name, text)                                            \
-  BENCHMARK_CAPTURE(BM_Fire, next_##name##_utc, text, "UTC",              \
-                    Direction::kNext);                                    \
-  BENCHMARK_CAPTURE(BM_Fire, next_##name##_berlin, text, "Europe/Berlin", \
-                    Direction::kNext);                                    \
-  BENCHMARK_CAPTURE(BM_Fire, prev_##name##_utc, text, "UTC",              \
-                    Direction::kPrevious);                                \
-  BENCHMARK_CAPTURE(BM_Fire, prev_##name##_berlin, text, "Europe/Berlin", \
-                    Direction::kPrevious)
+#define CRON_BENCH(name, text)                                                               \
+  BENCHMARK_CAPTURE(BM_Fire, next_##name##_utc, text, "UTC", Direction::kNext);              \
+  BENCHMARK_CAPTURE(BM_Fire, next_##name##_berlin, text, "Europe/Berlin", Direction::kNext); \
+  BENCHMARK_CAPTURE(BM_Fire, prev_##name##_utc, text, "UTC", Direction::kPrevious);          \
+  BENCHMARK_CAPTURE(BM_Fire, prev_##name##_berlin, text, "Europe/Berlin", Direction::kPrevious)
 
 CRON_BENCH(weekdays_0800, "0 8 * * MON-FRI");
 CRON_BENCH(quarter_hours_office, "*/15 9-17 * * 1-5");

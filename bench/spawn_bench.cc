@@ -54,9 +54,8 @@ template <typename Body>
 void Measure(benchmark::State& state, const char* name, Body&& body) {
   auto start = std::chrono::steady_clock::now();
   for (auto _ : state) body(state);
-  auto ns = std::chrono::duration<double, std::nano>(
-                std::chrono::steady_clock::now() - start)
-                .count();
+  auto ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
   if (state.iterations() == 0) return;
   Total& total = Totals()[name];
   total.ns += ns;
@@ -108,9 +107,8 @@ void BM_BareLikeRunner(benchmark::State& state) {
     sigset_t none, all;
     sigemptyset(&none);
     std::memset(&all, 0xff, sizeof all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-                                        POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
@@ -165,8 +163,8 @@ int main(int argc, char** argv) {
     std::printf(
         "runner / %-16s = %.2f (%.1f us vs %.1f us per spawn, mean of all "
         "runs)\n",
-        base, runner->second.MeanUs() / it->second.MeanUs(),
-        runner->second.MeanUs(), it->second.MeanUs());
+        base, runner->second.MeanUs() / it->second.MeanUs(), runner->second.MeanUs(),
+        it->second.MeanUs());
   }
   return 0;
 }

@@ -21,21 +21,18 @@ using provisioner::tofu::ParseUiLine;
 using provisioner::tofu::UiEvent;
 using provisioner::tofu::UiStreamParser;
 
-std::string Resource(const std::string& addr, const std::string& module,
-                     const std::string& type, const std::string& name,
-                     int key) {
+std::string Resource(const std::string& addr, const std::string& module, const std::string& type,
+                     const std::string& name, int key) {
   std::string rel = addr.substr(module.empty() ? 0 : module.size() + 1);
-  return R"({"addr":")" + addr + R"(","module":")" + module +
-         R"(","resource":")" + rel +
-         R"(","implied_provider":"aws","resource_type":")" + type +
-         R"(","resource_name":")" + name + R"(","resource_key":)" +
-         std::to_string(key) + "}";
+  return R"({"addr":")" + addr + R"(","module":")" + module + R"(","resource":")" + rel +
+         R"(","implied_provider":"aws","resource_type":")" + type + R"(","resource_name":")" +
+         name + R"(","resource_key":)" + std::to_string(key) + "}";
 }
 
 std::string Ts(int i) {
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "2026-11-23T11:%02d:%02d.%06dZ",
-                (i / 60000) % 60, (i / 1000) % 60, (i * 37) % 1000000);
+  std::snprintf(buf, sizeof(buf), "2026-11-23T11:%02d:%02d.%06dZ", (i / 60000) % 60,
+                (i / 1000) % 60, (i * 37) % 1000000);
   return buf;
 }
 
@@ -43,9 +40,7 @@ std::string Ts(int i) {
 // heartbeats, apply_complete.
 void AppendResource(std::string* out, int i) {
   std::string module = "module.net" + std::to_string(i % 7);
-  std::string type = i % 3 == 0   ? "aws_instance"
-                     : i % 3 == 1 ? "aws_subnet"
-                                  : "aws_route";
+  std::string type = i % 3 == 0 ? "aws_instance" : i % 3 == 1 ? "aws_subnet" : "aws_route";
   std::string addr = module + "." + type + ".web[" + std::to_string(i) + "]";
   std::string res = Resource(addr, module, type, "web", i);
   std::string id = "i-0" + std::to_string(1000000000 + i * 7919) + "abcdef";
@@ -60,19 +55,16 @@ void AppendResource(std::string* out, int i) {
           R"(,"action":"create"},"type":"apply_start"})"
           "\n";
   for (int s = 10; s <= 30; s += 10) {
-    *out += R"({"@level":"info","@message":")" + addr +
-            ": Still creating... [" + std::to_string(s) +
-            R"(s elapsed]","@module":"tofu.ui","@timestamp":")" + Ts(i + s) +
-            R"(","hook":{"resource":)" + res +
-            R"(,"action":"create","elapsed_seconds":)" + std::to_string(s) +
+    *out += R"({"@level":"info","@message":")" + addr + ": Still creating... [" +
+            std::to_string(s) + R"(s elapsed]","@module":"tofu.ui","@timestamp":")" + Ts(i + s) +
+            R"(","hook":{"resource":)" + res + R"(,"action":"create","elapsed_seconds":)" +
+            std::to_string(s) +
             R"(},"type":"apply_progress"})"
             "\n";
   }
-  *out += R"({"@level":"info","@message":")" + addr +
-          ": Creation complete after 34s [id=" + id +
-          R"(]","@module":"tofu.ui","@timestamp":")" + Ts(i + 34) +
-          R"(","hook":{"resource":)" + res +
-          R"(,"action":"create","id_key":"id","id_value":")" + id +
+  *out += R"({"@level":"info","@message":")" + addr + ": Creation complete after 34s [id=" + id +
+          R"(]","@module":"tofu.ui","@timestamp":")" + Ts(i + 34) + R"(","hook":{"resource":)" +
+          res + R"(,"action":"create","id_key":"id","id_value":")" + id +
           R"(","elapsed_seconds":34},"type":"apply_complete"})"
           "\n";
 }
@@ -87,8 +79,7 @@ void AppendWarning(std::string* out, int i) {
 
 void AppendOutputs(std::string* out, int i) {
   *out +=
-      R"({"@level":"info","@message":"Outputs: 3","@module":"tofu.ui","@timestamp":")" +
-      Ts(i) +
+      R"({"@level":"info","@message":"Outputs: 3","@module":"tofu.ui","@timestamp":")" + Ts(i) +
       R"(","outputs":{"endpoints":{"sensitive":false,"type":["list",["object",{"host":"string","port":"number"}]],"value":[{"host":"a.example.com","port":443},{"host":"b.example.com","port":8443}]},"password":{"sensitive":true,"type":"string"},"vpc_id":{"sensitive":false,"type":"string","value":"vpc-0a1b2c3d4e5f"}},"type":"outputs"})"
       "\n";
 }
@@ -102,9 +93,7 @@ const std::string& Stream() {
       AppendResource(&s, i);
       if (i % 50 == 0) AppendWarning(&s, i);
       if (i % 200 == 0) AppendOutputs(&s, i);
-      if (i % 500 == 0)
-        s +=
-            "2026-11-23T11:34:23.275Z [WARN]  provider junk that is not JSON\n";
+      if (i % 500 == 0) s += "2026-11-23T11:34:23.275Z [WARN]  provider junk that is not JSON\n";
     }
     s +=
         R"({"@level":"info","@message":"Apply complete! Resources: 9999 added, 0 changed, 0 destroyed.","@module":"tofu.ui","@timestamp":"2026-11-23T12:00:00.000000Z","changes":{"add":9999,"change":0,"import":0,"remove":0,"forget":0,"operation":"apply"},"type":"change_summary"})"
@@ -137,10 +126,9 @@ void BM_ParseUiLine(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["lines"] =
-      benchmark::Counter(static_cast<double>(lines.size()) *
-                             static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate);
+  state.counters["lines"] = benchmark::Counter(
+      static_cast<double>(lines.size()) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_ParseUiLine)->Unit(benchmark::kMillisecond);
 
@@ -160,13 +148,9 @@ void BM_UiStreamParserFeed(benchmark::State& state) {
       state.SkipWithError("the stream did not parse as expected");
     }
   }
-  state.SetBytesProcessed(static_cast<int64_t>(stream.size()) *
-                          state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(stream.size()) * state.iterations());
 }
-BENCHMARK(BM_UiStreamParserFeed)
-    ->Arg(4096)
-    ->Arg(65536)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_UiStreamParserFeed)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond);
 
 // Lines that are not JSON (TF_LOG junk, banners) take the cheap path.
 void BM_ParseUiLineNotJson(benchmark::State& state) {
@@ -179,8 +163,7 @@ void BM_ParseUiLineNotJson(benchmark::State& state) {
     UiEvent e = ParseUiLine(line);
     benchmark::DoNotOptimize(e);
   }
-  state.SetBytesProcessed(static_cast<int64_t>(line.size()) *
-                          state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(line.size()) * state.iterations());
 }
 BENCHMARK(BM_ParseUiLineNotJson);
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds provisioner and runs it on config/dev.yaml.
+# Installs the dependencies, builds provisioner and runs the daemon on
+# config/dev.yaml in the foreground: state in ./var, the repository's
+# templates, the API on http://127.0.0.1:9090. Ctrl-C stops it gracefully.
 #
-# The daemon (`provisioner serve`) arrives with issue 5. Until then this runs
-# the furthest thing that exists: the cron engine on the dev schedules.
+# The dev config pins OpenTofu 1.12.6: when `tofu` is not on PATH the daemon
+# downloads that release from GitHub, verifies it against its SHA256SUMS and
+# installs it under ./var/tofu/1.12.6/ before it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +13,15 @@ scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" --target provisioner
 
-bin=build/provisioner
-"$bin" version
-echo
-echo "dev.sh: 'provisioner serve' does not exist yet; showing the cron engine instead."
-echo "Next office-hours deploys (0 8 * * MON-FRI, Europe/Berlin):"
-"$bin" cron next "0 8 * * MON-FRI" --tz Europe/Berlin --count 5
-echo "Next spring-forward fire of 30 2 * * * in Europe/Berlin (02:30 does not exist on DST day):"
-"$bin" cron next "30 2 * * *" --tz Europe/Berlin --from 2027-03-27T12:00:00+01:00 --count 2
+build/provisioner validate --config config/dev.yaml
+cat <<'TIPS'
+
+provisioner is starting on config/dev.yaml. In another terminal:
+  build/provisioner status                      workspaces, desired and actual state
+  build/provisioner deploy office-hours --wait  a manual deploy with live progress
+  build/provisioner jobs                        recent jobs
+  curl -s http://127.0.0.1:9090/health/deep     health checks
+  curl -s http://127.0.0.1:9090/metrics         Prometheus metrics
+
+TIPS
+exec build/provisioner serve --config config/dev.yaml

@@ -14,6 +14,8 @@ void RegisterCronCommands(CLI::App& app, CliEnv& env, int* exit_code);
 void RegisterConfigCommands(CLI::App& app, CliEnv& env, int* exit_code);  // validate, next
 void RegisterRunCommand(CLI::App& app, CliEnv& env, int* exit_code);
 void RegisterServeCommand(CLI::App& app, CliEnv& env, int* exit_code);
+// status, deploy, destroy, pause, resume, cancel, jobs, logs
+void RegisterClientCommands(CLI::App& app, CliEnv& env, int* exit_code);
 
 // Prints "provisioner: <message>" on stderr and returns kExitUsage.
 int UsageError(CliEnv& env, const std::string& message);

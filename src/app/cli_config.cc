@@ -130,12 +130,13 @@ int RunNext(CliEnv& env, const NextOptions& opts) {
   if (!load.read_status.ok()) return UsageError(env, load.read_status.message());
   if (!load.parse.ok()) {
     PrintDiagnostics(env, load.parse);
-    return UsageError(env, opts.config + ": invalid config (" +
-                               Plural(load.parse.errors.size(), "error") + ")");
+    return UsageError(
+        env, opts.config + ": invalid config (" + Plural(load.parse.errors.size(), "error") + ")");
   }
   const config::Config& c = *load.parse.config;
   if (!opts.workspace.empty() && c.FindWorkspace(opts.workspace) == nullptr) {
-    return UsageError(env, "--workspace: no workspace \"" + opts.workspace + "\" in " + opts.config);
+    return UsageError(env,
+                      "--workspace: no workspace \"" + opts.workspace + "\" in " + opts.config);
   }
 
   scheduler::Planner planner(c);
@@ -214,7 +215,8 @@ int RunNext(CliEnv& env, const NextOptions& opts) {
     if (!ws.enabled) env.out << ", disabled";
     if (ws.is_protected) env.out << ", protected";
     env.out << ")\n  desired now: " << DesiredText(plan);
-    if (plan.since) env.out << " since " << local(*plan.since) << " (" << FormatUtc(*plan.since) << ")";
+    if (plan.since)
+      env.out << " since " << local(*plan.since) << " (" << FormatUtc(*plan.since) << ")";
     env.out << "\n";
     if (fires.empty()) env.out << "  no scheduled actions\n";
     for (const ScheduledFire& f : fires) {
@@ -237,7 +239,8 @@ void RegisterConfigCommands(CLI::App& app, CliEnv& env, int* exit_code) {
       "validate", "Check a config file; exit 0, or 1 listing every error with file:line:col");
   auto config_path = std::make_shared<std::string>();
   validate->add_option("--config", *config_path, "Config file (YAML or JSON)")->required();
-  validate->callback([&env, exit_code, config_path] { *exit_code = RunValidate(env, *config_path); });
+  validate->callback(
+      [&env, exit_code, config_path] { *exit_code = RunValidate(env, *config_path); });
 
   auto* next = app.add_subcommand(
       "next", "Desired state now and the next deploy and destroy actions, with DST notes");

@@ -21,8 +21,8 @@ enum class Direction { kNext, kPrev };
 
 int RunCron(CliEnv& env, const CronOptions& opts, Direction dir) {
   auto expr = cron::ParseCron(opts.expr);
-  if (!expr.ok()) return UsageError(env, "cron expression \"" + opts.expr + "\": " +
-                                             expr.status().message());
+  if (!expr.ok())
+    return UsageError(env, "cron expression \"" + opts.expr + "\": " + expr.status().message());
   auto zone = cron::TimeZone::Load(opts.tz);
   if (!zone.ok()) return UsageError(env, "--tz: " + zone.status().message());
   if (opts.count < 1 || opts.count > 10000) {
@@ -54,10 +54,10 @@ int RunCron(CliEnv& env, const CronOptions& opts, Direction dir) {
 
 void AddCronSubcommand(CLI::App& parent, CliEnv& env, int* exit_code, Direction dir) {
   const bool next = dir == Direction::kNext;
-  auto* cmd = parent.add_subcommand(
-      next ? "next" : "prev",
-      next ? "Fire times after --from (exclusive), one RFC 3339 time per line"
-           : "Fire times at or before --from (inclusive), latest first");
+  auto* cmd =
+      parent.add_subcommand(next ? "next" : "prev",
+                            next ? "Fire times after --from (exclusive), one RFC 3339 time per line"
+                                 : "Fire times at or before --from (inclusive), latest first");
   auto opts = std::make_shared<CronOptions>();
   cmd->add_option("EXPR", opts->expr, "Cron expression, 5 or 6 fields or a macro (quote it)")
       ->required();

@@ -10,6 +10,7 @@
 
 #include "app/cli_commands.h"
 #include "app/config_file.h"
+#include "app/progress_printer.h"
 #include "base/duration.h"
 #include "base/strings.h"
 #include "base/time_format.h"
@@ -26,71 +27,11 @@ namespace provisioner::app {
 namespace {
 
 using tofu::UiEvent;
-using tofu::UiEventType;
 
 struct RunOptions {
   std::string operation;
   std::string config;
   std::string workspace;
-};
-
-std::string Elapsed(std::chrono::steady_clock::duration d) {
-  long long s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
-  return StringPrintf("[%02lld:%02lld]", s / 60, s % 60);
-}
-
-// Prints progress as it arrives (on the runner's I/O thread).
-class ProgressPrinter {
- public:
-  ProgressPrinter(CliEnv& env, MonotonicTime start) : env_(env), start_(start) {}
-
-  void OnEvent(tofu::Step step, const UiEvent& e) {
-    std::string line;
-    switch (e.type) {
-      case UiEventType::kNotJson:
-      case UiEventType::kUntyped:
-      case UiEventType::kOutput:
-        if (step != tofu::Step::kInit || Trim(e.message).empty()) return;
-        line = std::string(Trim(e.message));
-        break;
-      case UiEventType::kPlannedChange:
-        if (e.resource) line = e.resource->addr + ": will " + e.action;
-        break;
-      case UiEventType::kResourceDrift:
-        if (e.resource) line = e.resource->addr + ": changed outside OpenTofu (" + e.action + ")";
-        break;
-      case UiEventType::kApplyStart:
-      case UiEventType::kApplyProgress:
-      case UiEventType::kApplyComplete:
-      case UiEventType::kApplyErrored:
-      case UiEventType::kProvisionStart:
-      case UiEventType::kProvisionErrored:
-      case UiEventType::kChangeSummary:
-      case UiEventType::kLog:
-      case UiEventType::kUnknown:
-        line = e.message;
-        break;
-      case UiEventType::kDiagnostic:
-        if (e.diagnostic) {
-          line = (e.diagnostic->IsError() ? "Error: " : "Warning: ") + e.diagnostic->summary;
-          if (!e.diagnostic->address.empty()) line += " (" + e.diagnostic->address + ")";
-          if (!e.diagnostic->detail.empty()) line += "\n    " + e.diagnostic->detail;
-        }
-        break;
-      default:
-        return;
-    }
-    if (line.empty()) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    env_.out << Elapsed(std::chrono::steady_clock::now() - start_) << " "
-             << tofu::StepName(step) << ": " << line << "\n";
-    env_.out.flush();
-  }
-
- private:
-  CliEnv& env_;
-  const MonotonicTime start_;
-  std::mutex mu_;
 };
 
 int RunJob(CliEnv& env, const RunOptions& opts) {
@@ -105,7 +46,8 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
   const config::Config& config = *load.parse.config;
   const config::WorkspaceConfig* ws = config.FindWorkspace(opts.workspace);
   if (ws == nullptr) {
-    return UsageError(env, "--workspace: no workspace \"" + opts.workspace + "\" in " + opts.config);
+    return UsageError(env,
+                      "--workspace: no workspace \"" + opts.workspace + "\" in " + opts.config);
   }
 
   // Signals first: the runner's thread must inherit the blocked mask.
@@ -155,18 +97,19 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
   std::string stamp = FormatUtc(env.clock.Now());
   std::erase_if(stamp, [](char c) { return c == '-' || c == ':'; });
   const std::string job_id = "run-" + stamp;
-  const std::string jobs_dir = platform::JoinPath(platform::JoinPath(config.state.dir, "jobs"), ws->name);
+  const std::string jobs_dir =
+      platform::JoinPath(platform::JoinPath(config.state.dir, "jobs"), ws->name);
   if (Status s = env.fs.CreateDirs(jobs_dir); !s.ok()) return Failure(env, s.message());
   const std::string log_path = platform::JoinPath(jobs_dir, job_id + ".log");
 
   const MonotonicTime start = env.clock.Monotonic();
-  ProgressPrinter printer(env, start);
+  ProgressPrinter printer(env.out, env.clock);
   tofu::TofuJob job(runner, env.fs, env.clock,
                     scheduler::MakeTofuJobSpec(config, *ws, op, binary->path, *dir, log_path,
                                                env.environ, std::nullopt),
                     [&printer](tofu::Step step, const UiEvent& e) { printer.OnEvent(step, e); });
-  env.out << opts.operation << " " << ws->name << " (template " << ws->template_name
-          << ", tofu " << binary->path << ")\n";
+  env.out << opts.operation << " " << ws->name << " (template " << ws->template_name << ", tofu "
+          << binary->path << ")\n";
   env.out.flush();
   const tofu::JobOutcome& outcome = tofu::RunToCompletion(runner, job);
   {
@@ -174,9 +117,10 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
     runner_ptr = nullptr;
   }
 
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(env.clock.Monotonic() - start);
-  std::string summary = opts.operation + " " + ws->name + ": " +
-                        std::string(tofu::OutcomeName(outcome.outcome));
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(env.clock.Monotonic() - start);
+  std::string summary =
+      opts.operation + " " + ws->name + ": " + std::string(tofu::OutcomeName(outcome.outcome));
   if (outcome.changes) {
     summary += StringPrintf(" (%lld added, %lld changed, %lld destroyed)",
                             static_cast<long long>(outcome.changes->add),
@@ -185,8 +129,8 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
   }
   summary += " in " + FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(took));
   if (!outcome.error.empty()) summary += ": " + outcome.error;
-  const bool ok = outcome.outcome == tofu::Outcome::kSucceeded ||
-                  outcome.outcome == tofu::Outcome::kNoChanges;
+  const bool ok =
+      outcome.outcome == tofu::Outcome::kSucceeded || outcome.outcome == tofu::Outcome::kNoChanges;
   (ok ? env.out : env.err) << summary << "\nlog: " << log_path << "\n";
   return ok ? kExitOk : kExitFailure;
 }

@@ -10,7 +10,10 @@
 int main(int argc, char** argv) {
   provisioner::platform::PosixClock clock;
   provisioner::platform::PosixFileSystem fs;
-  provisioner::app::CliEnv env{clock, fs, std::cout, std::cerr,
+  provisioner::app::CliEnv env{clock,
+                               fs,
+                               std::cout,
+                               std::cerr,
                                provisioner::platform::EnvironmentVariables(),
                                provisioner::platform::CurrentDirectory().value_or("/")};
   return provisioner::app::RunCli(argc, argv, env);

@@ -1,0 +1,17 @@
+// Every HTTP route of the daemon, registered explicitly in one place
+// [STYLE.md B7: no static-init registrars].
+#pragma once
+
+#include "http/handlers_api.h"
+#include "http/health.h"
+#include "http/server.h"
+#include "telemetry/metrics.h"
+
+namespace provisioner::app {
+
+// The handlers keep references to `api`, `health` and `metrics`, which must
+// outlive the server.
+void RegisterRoutes(http::Server& server, http::ApiContext& api, http::HealthChecker& health,
+                    telemetry::Metrics& metrics);
+
+}  // namespace provisioner::app
