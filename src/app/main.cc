@@ -8,6 +8,10 @@
 #include "platform/process_info.h"
 
 int main(int argc, char** argv) {
+  // A peer that closes a socket (a TLS server refusing our certificate, a
+  // client gone mid-reply) must give EPIPE, not kill the process. Children
+  // get the default disposition back (platform/posix_process_runner.h).
+  provisioner::platform::IgnoreSigpipe();
   provisioner::platform::PosixClock clock;
   provisioner::platform::PosixFileSystem fs;
   provisioner::app::CliEnv env{clock,

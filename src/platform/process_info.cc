@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <malloc.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -77,6 +78,8 @@ void TuneMallocForDaemon(int arenas) {
   ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
   ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
 }
+
+void IgnoreSigpipe() { ::signal(SIGPIPE, SIG_IGN); }
 
 void ReleaseFreeMemory() { ::malloc_trim(0); }
 

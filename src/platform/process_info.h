@@ -37,6 +37,10 @@ std::string GoArch();
 // Call before starting threads.
 void TuneMallocForDaemon(int arenas);
 
+// SIGPIPE ignored for the process: a write to a closed socket or pipe then
+// fails with EPIPE instead of killing it. Children get the default back.
+void IgnoreSigpipe();
+
 // Returns free heap pages to the kernel (malloc_trim). For after start-up, a
 // reload or a large reply, when the freed memory is not needed again soon.
 void ReleaseFreeMemory();

@@ -62,6 +62,28 @@ class DaemonHarness {
   }
 
   std::string config_path() const { return root_.Join("config.yaml"); }
+  // The `server:` mapping's contents for the next WriteConfig.
+  std::string server_settings = "listen: \"127.0.0.1:0\"";
+
+  // The port the daemon listens on, from its start-up log line.
+  int port() {
+    const std::string& text = daemon_->err();
+    size_t at = text.find("listening on port ");
+    REQUIRE(at != std::string::npos);
+    return std::stoi(text.substr(at + 18));
+  }
+  std::string url() { return "http://127.0.0.1:" + std::to_string(port()); }
+  // The URL when the web config turns TLS on.
+  std::string https_url() { return "https://127.0.0.1:" + std::to_string(port()); }
+
+  // Writes `yaml` as the web config file (exporter-toolkit format) and
+  // points server.web_config_file at it, with `extra_server` settings
+  // (", read_only: true") after it. Call before WriteConfig.
+  void UseWebConfig(const std::string& yaml, const std::string& extra_server = "") {
+    WriteFileOrDie(root_.Join("web.yml"), yaml);
+    server_settings = "listen: \"127.0.0.1:0\", web_config_file: \"" + root_.Join("web.yml") +
+                      "\"" + extra_server;
+  }
   std::string state_dir() const { return root_.Join("state"); }
   FakeTofuEnv& fake() { return fake_; }
   Subprocess& daemon() { return *daemon_; }
@@ -70,15 +92,18 @@ class DaemonHarness {
   // (YAML, each line starting with "  - ").
   void WriteConfig(const std::string& workspaces, const std::string& extra_scheduler = "",
                    bool atomic_rename = false) {
-    std::string text = "scheduler: {timezone: UTC, max_concurrent_jobs: 4, kill_grace: 5s" +
-                       extra_scheduler +
-                       "}\n"
-                       "opentofu: {lock_timeout: 20s, plugin_cache_dir: cache, pass_env: [\"FAKE_TOFU_*\"]}\n"
-                       "state: {dir: state}\n"
-                       "logging: {level: debug, format: text}\n"
-                       "templates_dir: templates\n"
-                       "workspaces:\n" +
-                       workspaces;
+    std::string text =
+        "server: {" + server_settings +
+        "}\n"
+        "scheduler: {timezone: UTC, max_concurrent_jobs: 4, kill_grace: 5s" +
+        extra_scheduler +
+        "}\n"
+        "opentofu: {lock_timeout: 20s, plugin_cache_dir: cache, pass_env: [\"FAKE_TOFU_*\"]}\n"
+        "state: {dir: state}\n"
+        "logging: {level: debug, format: text}\n"
+        "templates_dir: templates\n"
+        "workspaces:\n" +
+        workspaces;
     if (!atomic_rename) {
       WriteFileOrDie(config_path(), text);
       return;
@@ -93,7 +118,8 @@ class DaemonHarness {
     daemon_ = Subprocess::Start({PROVISIONER_BINARY, "serve", "--config", config_path()},
                                 fake_.Env(std::move(extra_env)), root_.path());
     REQUIRE_MESSAGE(WaitLog({"daemon: provisioner", "started"}, std::chrono::seconds(20)),
-                    "daemon did not start:\n" << daemon_->err());
+                    "daemon did not start:\n"
+                        << daemon_->err());
   }
 
   // Waits for a daemon log line (stderr) holding every token, after the
