@@ -4,8 +4,9 @@
 // metrics, no logging).
 //
 // It is configured like the daemon's listener (src/http/server.cc and
-// kHttpThreads in src/app/daemon.cc), so that the only differences left are
-// what provisioner adds on top of httplib: a pool of 96 workers, read timeout
+// src/app/daemon.cc), so that the only differences left are what provisioner
+// adds on top of httplib: httplib's fixed pool of 96 workers (the daemon's
+// grows from 8 to 512; both are idle-rich under wrk's 16 connections), read timeout
 // 5 s, write timeout 10 s, keep-alive timeout 2 s, at most 100 requests per
 // connection, TCP_NODELAY, SO_REUSEADDR instead of httplib's SO_REUSEPORT.
 //

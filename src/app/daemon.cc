@@ -46,8 +46,11 @@ constexpr milliseconds kMaxSleep{std::chrono::seconds(30)};
 constexpr milliseconds kReloadDebounce{300};
 // HTTP workers: cpp-httplib ties a worker to a connection for its lifetime
 // (reference/debian-libraries.md §1.4), so idle keep-alive clients hold
-// workers. Enough for Prometheus, probes and operators with room to spare.
-constexpr int kHttpThreads = 96;
+// workers. A few suffice for Prometheus, probes and operators; the pool
+// grows while every worker is busy, so that open connections cannot starve
+// the probes until there are kMaxHttpThreads of them.
+constexpr int kMinHttpThreads = 8;
+constexpr int kMaxHttpThreads = 512;
 // glibc malloc arenas (platform::TuneMallocForDaemon).
 constexpr int kMallocArenas = 2;
 
@@ -381,7 +384,8 @@ int Daemon::Run() {
   server_options.web = web;
   server_options.read_only = config->server.read_only;
   server_options.allow_unauthenticated_writes = config->server.allow_unauthenticated_writes;
-  server_options.threads = kHttpThreads;
+  server_options.min_threads = kMinHttpThreads;
+  server_options.max_threads = kMaxHttpThreads;
   auto server = http::Server::Create(server_options, *log_, &http_observer);
   if (!server.ok()) return Failure(env_, "HTTP server: " + server.status().message());
   RegisterRoutes(**server, api, health, *metrics_);

@@ -61,10 +61,29 @@
 #include "http/auth.h"
 #include "http/guard.h"
 #include "http/route_matcher.h"
+#include "http/worker_pool.h"
 #include "platform/posix_clock.h"
 #include "platform/socket_options.h"
 
 namespace provisioner::http {
+
+namespace {
+
+// httplib's TaskQueue over our growing pool (http/worker_pool.h).
+class PoolTaskQueue final : public httplib::TaskQueue {
+ public:
+  PoolTaskQueue(size_t min_threads, size_t max_threads)
+      : pool_(min_threads, max_threads, kIdleWorkerTimeout) {}
+  void enqueue(std::function<void()> fn) override { pool_.Enqueue(std::move(fn)); }
+  void shutdown() override { pool_.Shutdown(); }
+
+ private:
+  // A worker above the minimum lives this long without a connection.
+  static constexpr std::chrono::seconds kIdleWorkerTimeout{10};
+  WorkerPool pool_;
+};
+
+}  // namespace
 
 std::string_view MethodName(Method m) {
   switch (m) {
@@ -310,7 +329,9 @@ Status Server::Impl::ParseListen() {
 
 Status Server::Impl::Init() {
   RETURN_IF_ERROR(ParseListen());
-  if (options_.threads < 1) return Status::InvalidArgument("http threads", "must be at least 1");
+  if (options_.min_threads < 1 || options_.max_threads < options_.min_threads) {
+    return Status::InvalidArgument("http threads", "need 1 <= min_threads <= max_threads");
+  }
   if (options_.keep_alive_max_requests < 1) {
     return Status::InvalidArgument("keep_alive_max_requests", "must be at least 1");
   }
@@ -377,9 +398,12 @@ Status Server::Impl::Init() {
 }
 
 void Server::Impl::Configure() {
-  const size_t threads = static_cast<size_t>(options_.threads);
+  const size_t min_threads = static_cast<size_t>(options_.min_threads);
+  const size_t max_threads = static_cast<size_t>(options_.max_threads);
   // httplib owns and deletes the queue (its API takes a raw pointer).
-  svr_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr_->new_task_queue = [min_threads, max_threads] {
+    return new PoolTaskQueue(min_threads, max_threads);
+  };
   svr_->set_read_timeout(options_.read_timeout);
   svr_->set_write_timeout(options_.write_timeout);
   svr_->set_keep_alive_timeout(static_cast<time_t>(options_.keep_alive_timeout.count()));

@@ -20,7 +20,7 @@
 // listener without authentication unless explicitly allowed. Failed logins
 // are logged under `auth`, never with the secret.
 //
-// Threads: an explicit pool of `threads` workers plus the accept thread.
+// Threads: a pool of min_threads..max_threads workers plus the accept thread.
 // Start() binds first (port 0 picks a free port; port() tells which), then
 // serves on its own thread. Stop() returns when every worker has finished.
 #pragma once
@@ -119,7 +119,11 @@ struct ServerOptions {
   config::WebConfig web;  // TLS and authentication
   bool read_only = false;
   bool allow_unauthenticated_writes = false;
-  int threads = 8;
+  // Workers (http/worker_pool.h): `min_threads` stay, more start while
+  // every worker is busy, up to `max_threads`; one connection holds one
+  // worker until it closes.
+  int min_threads = 4;
+  int max_threads = 64;
   std::chrono::seconds read_timeout{5};
   std::chrono::seconds write_timeout{10};
   std::chrono::seconds keep_alive_timeout{2};

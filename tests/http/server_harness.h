@@ -22,7 +22,8 @@ namespace provisioner::http::testing {
 inline ServerOptions TestOptions() {
   ServerOptions o;
   o.listen = "127.0.0.1:0";
-  o.threads = 4;
+  o.min_threads = 2;
+  o.max_threads = 4;
   o.read_timeout = std::chrono::seconds(2);
   o.write_timeout = std::chrono::seconds(2);
   o.keep_alive_timeout = std::chrono::seconds(1);

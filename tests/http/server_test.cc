@@ -309,7 +309,7 @@ TEST_CASE("http: server start and stop edge cases") {
   bad.listen = "127.0.0.1:70000";
   CHECK(Server::Create(bad, log.logger, nullptr).status().IsInvalidArgument());
   bad.listen = "127.0.0.1:0";
-  bad.threads = 0;
+  bad.min_threads = 0;
   CHECK(Server::Create(bad, log.logger, nullptr).status().IsInvalidArgument());
 
   // Bad templates and duplicates surface at Start().
