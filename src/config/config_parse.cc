@@ -116,36 +116,6 @@ Plain Resolve(const YamlNode& n) {
   return Plain::kString;
 }
 
-std::string_view KindName(const YamlNode& n) {
-  switch (n.kind) {
-    case Kind::kNull:
-      return "nothing";
-    case Kind::kScalar:
-      return "a scalar";
-    case Kind::kSequence:
-      return "a list";
-    case Kind::kMap:
-      return "a mapping";
-  }
-  return "?";
-}
-
-// Levenshtein distance, for "did you mean" hints on unknown keys.
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 bool IsEnvName(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -339,22 +309,7 @@ class Decoder {
         continue;
       }
       if (std::find(allowed.begin(), allowed.end(), key.value) == allowed.end()) {
-        std::string message = "unknown key \"" + key.value + "\"";
-        std::string_view best;
-        size_t best_distance = 3;
-        for (std::string_view candidate : allowed) {
-          size_t d = EditDistance(key.value, candidate);
-          if (d < best_distance) {
-            best_distance = d;
-            best = candidate;
-          }
-        }
-        if (!best.empty()) {
-          message += " (did you mean \"" + std::string(best) + "\"?)";
-        } else {
-          message += " (allowed: " + JoinViews(allowed) + ")";
-        }
-        Error(key, path, std::move(message));
+        Error(key, path, UnknownKeyMessage(key.value, allowed));
         continue;
       }
       fields->entries_.push_back(&entry);
@@ -570,14 +525,6 @@ class Decoder {
   const ParseOptions& options() const { return options_; }
 
  private:
-  static std::string JoinViews(std::span<const std::string_view> views) {
-    std::string out;
-    for (std::string_view v : views) {
-      if (!out.empty()) out += ", ";
-      out.append(v);
-    }
-    return out;
-  }
   static std::string FormatNumber(double v) {
     if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
     std::string s = std::to_string(v);
@@ -648,7 +595,8 @@ void DecodeOpenTofu(Decoder& d, const YamlNode& node, const Path& path, OpenTofu
     std::string v;
     d.String(n, p, &v);
     // x.y.z with an optional pre-release, as in the release file names.
-    auto parts = Split(v.substr(0, v.find('-')), '.');
+    const std::string release = v.substr(0, v.find('-'));  // Split returns views into it
+    auto parts = Split(release, '.');
     bool ok = parts.size() == 3 && std::all_of(parts.begin(), parts.end(), IsDigits);
     if (v.empty()) {
       out->version.clear();

@@ -4,6 +4,7 @@
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/parser.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace provisioner::config {
@@ -168,6 +169,61 @@ Result<YamlNode> ParseYaml(std::string_view text, const YamlLimits& limits, Yaml
     return fail(YamlError{YamlMark{}, e.what()});
   }
   return builder.TakeRoot();
+}
+
+std::string_view KindName(const YamlNode& n) {
+  switch (n.kind) {
+    case YamlNode::Kind::kNull:
+      return "nothing";
+    case YamlNode::Kind::kScalar:
+      return "a scalar";
+    case YamlNode::Kind::kSequence:
+      return "a list";
+    case YamlNode::Kind::kMap:
+      return "a mapping";
+  }
+  return "?";
+}
+
+namespace {
+
+// Levenshtein distance, for "did you mean" hints on unknown keys.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string UnknownKeyMessage(std::string_view key, std::span<const std::string_view> allowed) {
+  std::string message = "unknown key \"" + std::string(key) + "\"";
+  if (allowed.empty()) return message + " (this section takes no keys)";
+  std::string_view best;
+  size_t best_distance = 3;
+  for (std::string_view candidate : allowed) {
+    size_t d = EditDistance(key, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  if (!best.empty()) return message + " (did you mean \"" + std::string(best) + "\"?)";
+  std::string list;
+  for (std::string_view a : allowed) {
+    if (!list.empty()) list += ", ";
+    list.append(a);
+  }
+  return message + " (allowed: " + list + ")";
 }
 
 }  // namespace provisioner::config

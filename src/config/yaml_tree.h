@@ -9,6 +9,7 @@
 // by the same path: it is YAML's flow style.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,5 +57,12 @@ struct YamlError {
 // error. An empty document or one holding only comments gives a kNull root.
 // Never throws.
 Result<YamlNode> ParseYaml(std::string_view text, const YamlLimits& limits, YamlError* error);
+
+// "a scalar", "a list", "a mapping" or "nothing", for type errors.
+std::string_view KindName(const YamlNode& n);
+
+// `unknown key "tiemout" (did you mean "timeout"?)`, or the allowed keys
+// when none is close (edit distance 2 or less).
+std::string UnknownKeyMessage(std::string_view key, std::span<const std::string_view> allowed);
 
 }  // namespace provisioner::config

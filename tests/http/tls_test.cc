@@ -9,6 +9,7 @@
 
 #include "http/auth.h"
 #include "http/server_harness.h"
+#include "support/test_pki.h"
 #include "support/test_util.h"
 
 namespace provisioner::http {
@@ -17,50 +18,9 @@ namespace {
 using provisioner::testing::TempDir;
 using provisioner::testing::WriteFileOrDie;
 
-struct Pki {
-  TempDir dir;
-  bool ok = false;
-  std::string ca_crt, server_crt, server_key, client_crt, client_key, rogue_crt, rogue_key,
-      not_a_cert;
+using Pki = provisioner::testing::TestPki;
 
-  Pki() {
-    const std::string d = dir.path();
-    WriteFileOrDie(dir.Join("server.ext"),
-                   "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
-                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n");
-    WriteFileOrDie(dir.Join("client.ext"),
-                   "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
-                   "extendedKeyUsage=clientAuth\n");
-    WriteFileOrDie(dir.Join("not-a-cert.pem"), "hello\n");
-    const std::string key = "openssl ecparam -name prime256v1 -genkey -noout -out ";
-    const std::string sign = "openssl x509 -req -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 ";
-    const std::string script =
-        "cd '" + d + "' && " + key + "ca.key && " +
-        "openssl req -x509 -new -key ca.key -subj /CN=test-ca -days 2 -out ca.crt && " + key +
-        "server.key && openssl req -new -key server.key -subj /CN=localhost -out server.csr && " +
-        sign + "-in server.csr -extfile server.ext -out server.crt && " + key +
-        "client.key && openssl req -new -key client.key -subj /CN=client-a -out client.csr && " +
-        sign + "-in client.csr -extfile client.ext -out client.crt && " + key +
-        "rogue.key && openssl req -x509 -new -key rogue.key -subj /CN=client-a -days 2 "
-        "-out rogue.crt";
-    ok = std::system(("(" + script + ") >/dev/null 2>&1").c_str()) == 0;
-    ca_crt = dir.Join("ca.crt");
-    server_crt = dir.Join("server.crt");
-    server_key = dir.Join("server.key");
-    client_crt = dir.Join("client.crt");
-    client_key = dir.Join("client.key");
-    rogue_crt = dir.Join("rogue.crt");
-    rogue_key = dir.Join("rogue.key");
-    not_a_cert = dir.Join("not-a-cert.pem");
-  }
-};
-
-// Made once per test run: key generation is the slow part.
-Pki& SharedPki() {
-  static Pki pki;
-  REQUIRE_MESSAGE(pki.ok, "the openssl CLI could not make the test certificates");
-  return pki;
-}
+const Pki& SharedPki() { return provisioner::testing::SharedTestPki(); }
 
 ServerOptions TlsOptions(const Pki& pki, bool mtls) {
   ServerOptions o = testing::TestOptions();
