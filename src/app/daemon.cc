@@ -459,6 +459,7 @@ int Daemon::Run() {
     if (pending_reload_ &&
         pending_reload_->wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
       pending_reload_.reset();
+      platform::ReleaseFreeMemory();  // the old config and the re-plan
       notifier_.Ready(StatusLine(*reconciler_->snapshot(), reload_failed_));
     }
     std::string status = StatusLine(*reconciler_->snapshot(), reload_failed_);
