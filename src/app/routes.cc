@@ -30,8 +30,10 @@ void RegisterRoutes(http::Server& server, http::ApiContext& api, http::HealthChe
         r.content_type = std::string(telemetry::Metrics::kContentType);
         r.body = metrics.Serialize();
         // The scrape's temporaries (a gauge per workspace) are freed by
-        // now; hand their pages back rather than keep them between scrapes.
-        platform::ReleaseFreeMemory();
+        // now; hand their pages back rather than keep them between scrapes
+        // (Prometheus scrapes every 15 s or so; a tight loop trims once a
+        // second).
+        platform::ReleaseFreeMemory(std::chrono::seconds(1));
         return r;
       },
       read);

@@ -7,7 +7,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <limits>
 
 extern char** environ;
 
@@ -81,6 +83,16 @@ void TuneMallocForDaemon(int arenas) {
 
 void IgnoreSigpipe() { ::signal(SIGPIPE, SIG_IGN); }
 
-void ReleaseFreeMemory() { ::malloc_trim(0); }
+void ReleaseFreeMemory(std::chrono::milliseconds min_interval) {
+  static std::atomic<int64_t> last_ns{std::numeric_limits<int64_t>::min() / 2};
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_ns.load(std::memory_order_relaxed);
+  if (now - last < std::chrono::nanoseconds(min_interval).count()) return;
+  // One trim at a time: a caller that loses the race skips this one.
+  if (!last_ns.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+  ::malloc_trim(0);
+}
 
 }  // namespace provisioner::platform
