@@ -558,8 +558,8 @@ TEST_SUITE("scheduler") {
     // posted and a Tick runs on another thread, Then by the time the reply
     // arrives the queued job is on disk and in the snapshot (so a client
     // can follow its log at once).
-    Harness h("  - {name: a, template: t}\n  - {name: b, template: t}\n",
-              "2026-11-24T07:00:00Z", "{max_concurrent_jobs: 1}");
+    Harness h("  - {name: a, template: t}\n  - {name: b, template: t}\n", "2026-11-24T07:00:00Z",
+              "{max_concurrent_jobs: 1}");
     Reconciler& r = h.Start();
     auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, ""});
     r.Tick();
