@@ -908,8 +908,20 @@ void DecodeWorkspace(Decoder& d, const YamlNode& node, const Path& path, const C
   }
 }
 
-// `path` made absolute against `base` and lexically normalized ("a/../b" ->
-// "b"). Absolute paths and an empty base leave it as written.
+bool LooksBinary(std::string_view text, size_t* where) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t')) {
+      *where = i;
+      return true;
+    }
+  }
+  *where = FirstInvalidUtf8(text);
+  return *where != std::string_view::npos;
+}
+
+}  // namespace
+
 std::string ResolvePath(const std::string& base, const std::string& path) {
   if (base.empty() || path.empty() || path[0] == '/') return path;
   std::vector<std::string_view> parts;
@@ -929,20 +941,6 @@ std::string ResolvePath(const std::string& base, const std::string& path) {
   }
   return out.empty() ? "." : out;
 }
-
-bool LooksBinary(std::string_view text, size_t* where) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t')) {
-      *where = i;
-      return true;
-    }
-  }
-  *where = FirstInvalidUtf8(text);
-  return *where != std::string_view::npos;
-}
-
-}  // namespace
 
 ParseResult ParseConfig(std::string_view text, std::string_view file_name,
                         const ParseOptions& options) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "base/strings.h"
+#include "config/config_parse.h"
 #include "config/web_config.h"
 #include "config/yaml_tree.h"
 
@@ -21,27 +22,6 @@ namespace provisioner::config {
 namespace {
 
 constexpr size_t kMaxBytes = 1 << 20;
-
-// Same rule as config_parse.cc: relative to `base`, lexically normalized.
-std::string ResolvePath(const std::string& base, const std::string& path) {
-  if (base.empty() || path.empty() || path[0] == '/') return path;
-  std::vector<std::string_view> parts;
-  std::string joined = base + "/" + path;
-  for (std::string_view part : Split(joined, '/')) {
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(part);
-  }
-  std::string out = base[0] == '/' ? "/" : "";
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) out.push_back('/');
-    out.append(parts[i]);
-  }
-  return out.empty() ? "." : out;
-}
 
 // The same check as http::IsBcryptHash (config cannot include http).
 bool IsBcryptHash(std::string_view h) {
