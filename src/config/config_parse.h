@@ -56,13 +56,13 @@ struct ParseResult {
   bool ok() const { return errors.empty() && config != nullptr; }
 };
 
-// Parses and validates `text`, read from `file_name` (used in messages and
-// kept as Config::source_path). YAML and JSON are both accepted.
 // `path` made absolute against `base` and lexically normalized ("a/../b" ->
 // "b"): how relative paths in config files are resolved. Absolute paths and
 // an empty base are left as written.
 std::string ResolvePath(const std::string& base, const std::string& path);
 
+// Parses and validates `text`, read from `file_name` (used in messages and
+// kept as Config::source_path). YAML and JSON are both accepted.
 ParseResult ParseConfig(std::string_view text, std::string_view file_name,
                         const ParseOptions& options = {});
 
