@@ -78,6 +78,7 @@
 #include "app/telemetry_adapters.h"
 #include "base/log.h"
 #include "http/health.h"
+#include "http/http_test_support.h"
 #include "http/server.h"
 #include "platform/posix_clock.h"
 #include "platform/posix_file_system.h"
@@ -127,31 +128,16 @@ std::string Slurp(const std::string& path) {
 
 // ---- a minimal HTTP/1.1 client over blocking sockets ----
 
+// A loopback connection with Nagle off, as the probes and wrk use.
 int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = http::testing::ConnectLoopback(port);
   if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
 
-bool SendAll(int fd, const std::string& data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
-  }
-  return true;
-}
+using http::testing::SendAll;
 
 struct Reply {
   int status = 0;
