@@ -302,11 +302,16 @@ Response GetJobLog(ApiContext& ctx, const Request& req) {
   r.stream = [c, path, state, live](std::string* chunk) {
     while (!state->finished) {
       bool still_running = live();
-      auto text = c->fs->ReadFile(path, kMaxLogBytes);
-      if (text.ok() && text->size() > state->offset) {
-        chunk->append(*text, state->offset, std::string::npos);
-        state->offset = text->size();
-        return true;
+      // Read only when the log grew: a follower polls every follow_poll
+      // for as long as the job runs.
+      auto info = c->fs->Stat(path);
+      if (info.ok() && info->size > state->offset) {
+        auto text = c->fs->ReadFile(path, kMaxLogBytes);
+        if (text.ok() && text->size() > state->offset) {
+          chunk->append(*text, state->offset, std::string::npos);
+          state->offset = text->size();
+          return true;
+        }
       }
       if (!still_running) {
         state->finished = true;
