@@ -102,6 +102,11 @@ class Daemon {
   // The parts of the health snapshot that change with the config.
   void RebuildHealthBase(const config::Config& config);
   void PublishHealth(bool running, bool shutting_down);
+  // The last reload was rejected (the previous config is still in force).
+  bool ReloadFailed() {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    return !health_base_.last_reload_ok;
+  }
   Status LoadWebConfig(const config::Config& config, config::WebConfig* out);
 
   CliEnv& env_;
@@ -116,7 +121,6 @@ class Daemon {
   std::unique_ptr<scheduler::Reconciler> reconciler_;
 
   std::mutex reload_mu_;  // one reload at a time, whoever asks
-  std::atomic<bool> reload_failed_{false};
   std::optional<std::future<scheduler::CommandResult>> pending_reload_;  // loop thread only
 
   std::mutex health_mu_;  // guards health_base_ and health_
@@ -179,7 +183,6 @@ scheduler::ReloadReport Daemon::Reload(const std::string& source, bool wait) {
         .Field("source", source)
         .Printf("config reload rejected with %zu error(s); still running the previous config",
                 report.errors.size());
-    reload_failed_ = true;
     {
       std::lock_guard<std::mutex> hlock(health_mu_);
       health_base_.last_reload_ok = false;
@@ -191,7 +194,6 @@ scheduler::ReloadReport Daemon::Reload(const std::string& source, bool wait) {
   }
   for (const auto& w : load.parse.warnings) LOG(*log_, kWarn, "config").Message(w.ToString());
   ApplyLogging(*load.parse.config);
-  reload_failed_ = false;
   {
     std::lock_guard<std::mutex> hlock(health_mu_);
     health_base_.last_reload_ok = true;
@@ -421,7 +423,7 @@ int Daemon::Run() {
   reconciler_->Tick();
   platform::ReleaseFreeMemory();  // the config parse and the start-up plan
   PublishHealth(true, false);
-  notifier_.Ready(StatusLine(*reconciler_->snapshot(), reload_failed_));
+  notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
   LOG(*log_, kInfo, "daemon")
       .Field("listen", config->server.listen)
       .Field("port", (*server)->port())
@@ -460,9 +462,9 @@ int Daemon::Run() {
         pending_reload_->wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
       pending_reload_.reset();
       platform::ReleaseFreeMemory();  // the old config and the re-plan
-      notifier_.Ready(StatusLine(*reconciler_->snapshot(), reload_failed_));
+      notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
     }
-    std::string status = StatusLine(*reconciler_->snapshot(), reload_failed_);
+    std::string status = StatusLine(*reconciler_->snapshot(), ReloadFailed());
     if (status != last_status && !shutting_down) {
       notifier_.Status(status);
       last_status = status;
