@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVISIONER_WERROR=ON >/dev/null
 cmake --build build -j "$(nproc)" --target provisioner
 
 build/provisioner validate --config config/dev.yaml

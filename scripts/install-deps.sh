@@ -5,8 +5,9 @@
 set -euo pipefail
 
 packages=(
-  # toolchain
-  g++ make cmake pkg-config git ca-certificates
+  # toolchain; clang 14 for the -Wthread-safety build (scripts/test.sh --clang)
+  # and, with its runtime libraries, for the libFuzzer targets
+  g++ make cmake pkg-config git ca-certificates clang libclang-rt-14-dev
   # libraries (DESIGN.md §10)
   libcpp-httplib-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev doctest-dev
   libyaml-cpp-dev libhowardhinnant-date-dev libsystemd-dev libssl-dev libcrypt-dev

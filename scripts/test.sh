@@ -3,6 +3,8 @@
 #   scripts/test.sh           RelWithDebInfo build in build/
 #   scripts/test.sh --asan    AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 #   scripts/test.sh --tsan    ThreadSanitizer build in build-tsan/
+#   scripts/test.sh --clang   clang (libstdc++) build with -Wthread-safety in build-clang/
+# Warnings are errors here (PROVISIONER_WERROR), unlike a plain CMake build.
 # Exits non-zero when a build step or a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +14,18 @@ case "$mode" in
   "") dir=build; flags=() ;;
   --asan) dir=build-asan; flags=(-DPROVISIONER_ASAN=ON -DPROVISIONER_BUILD_BENCH=OFF) ;;
   --tsan) dir=build-tsan; flags=(-DPROVISIONER_TSAN=ON -DPROVISIONER_BUILD_BENCH=OFF) ;;
-  *) echo "usage: scripts/test.sh [--asan|--tsan]" >&2; exit 2 ;;
+  --clang)
+    dir=build-clang
+    flags=(-DCMAKE_CXX_COMPILER=clang++ -DPROVISIONER_BUILD_BENCH=OFF)
+    export CC=clang CXX=clang++
+    ;;
+  *) echo "usage: scripts/test.sh [--asan|--tsan|--clang]" >&2; exit 2 ;;
 esac
 
 scripts/install-deps.sh
 jobs=$(nproc)
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${flags[@]}" >/dev/null
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVISIONER_WERROR=ON "${flags[@]}" \
+  >/dev/null
 cmake --build "$dir" -j "$jobs"
 if [ "$mode" = "--asan" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1

@@ -123,7 +123,10 @@ class Entry {
 
  private:
   Entry& Set(std::string* field, std::string_view v) {
-    field->assign(v);
+    // Not assign(v): GCC 12 at -O3 warns -Wrestrict on its overlap path when
+    // v comes from a temporary string (GCC PR 105651).
+    field->clear();
+    field->append(v);
     return *this;
   }
 

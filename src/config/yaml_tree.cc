@@ -8,6 +8,9 @@
 #include <sstream>
 
 namespace provisioner::config {
+
+YamlNode::YamlNode() = default;
+
 namespace {
 
 YamlMark ToMark(const YAML::Mark& m) {

@@ -25,6 +25,10 @@ struct YamlMark {
 };
 
 struct YamlNode {
+  // Defaulted in yaml_tree.cc: with an implicit one, clang 14 (libstdc++ 12)
+  // instantiates std::pair<YamlNode, YamlNode> before YamlNode is complete.
+  YamlNode();
+
   enum class Kind { kNull, kScalar, kSequence, kMap };
   Kind kind = Kind::kNull;
   YamlMark mark;

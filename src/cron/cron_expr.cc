@@ -59,13 +59,17 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 // input does not become a megabyte of log line.
 std::string Quote(std::string_view text) {
   constexpr size_t kMax = 24;
-  if (text.size() <= kMax) return "\"" + std::string(text) + "\"";
-  return "\"" + std::string(text.substr(0, kMax)) + "...\"";
+  // Appended rather than `"\"" + std::string(...)`, on which GCC 12 at -O3
+  // warns -Wrestrict (GCC PR 105651).
+  std::string out = "\"";
+  out.append(text.substr(0, kMax));
+  out.append(text.size() <= kMax ? "\"" : "...\"");
+  return out;
 }
 
 // A character that was not expected, printable or not.
 std::string Describe(char c) {
-  if (c > ' ' && c < 127) return "\"" + std::string(1, c) + "\"";
+  if (c > ' ' && c < 127) return std::string{'"', c, '"'};
   static constexpr char kHex[] = "0123456789abcdef";
   const auto byte = static_cast<unsigned char>(c);
   return std::string("byte 0x") + kHex[byte >> 4] + kHex[byte & 15];

@@ -9,14 +9,14 @@ WorkerPool::WorkerPool(size_t min_threads, size_t max_threads,
     : min_threads_(std::max<size_t>(1, min_threads)),
       max_threads_(std::max(max_threads, std::max<size_t>(1, min_threads))),
       idle_timeout_(idle_timeout) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < min_threads_; ++i) StartWorkerLocked();
 }
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 void WorkerPool::Enqueue(std::function<void()> task) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (shutdown_) return;
   tasks_.push_back(std::move(task));
   // Each idle worker takes one queued task; start another worker when the
@@ -45,15 +45,15 @@ void WorkerPool::StartWorkerLocked() {
 }
 
 void WorkerPool::Work() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     ++idle_;
     bool timed_out = false;
     while (tasks_.empty() && !shutdown_ && !timed_out) {
       if (alive_ > min_threads_) {
-        timed_out = cv_.wait_for(lock, idle_timeout_) == std::cv_status::timeout;
+        timed_out = cv_.wait_for(mu_, idle_timeout_) == std::cv_status::timeout;
       } else {
-        cv_.wait(lock);
+        cv_.wait(mu_);
       }
     }
     --idle_;
@@ -64,10 +64,10 @@ void WorkerPool::Work() {
     }
     std::function<void()> task = std::move(tasks_.front());
     tasks_.pop_front();
-    lock.unlock();
+    mu_.unlock();
     task();
     task = nullptr;  // release what the task holds before waiting again
-    lock.lock();
+    mu_.lock();
   }
   --alive_;
   exited_.push_back(std::this_thread::get_id());
@@ -76,7 +76,7 @@ void WorkerPool::Work() {
 void WorkerPool::Shutdown() {
   std::vector<std::thread> workers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     shutdown_ = true;
     workers.swap(workers_);
     exited_.clear();
@@ -86,12 +86,12 @@ void WorkerPool::Shutdown() {
 }
 
 size_t WorkerPool::threads() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return alive_;
 }
 
 size_t WorkerPool::peak_threads() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return peak_;
 }
 

@@ -19,9 +19,10 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "base/thread_annotations.h"
 
 namespace provisioner::http {
 
@@ -40,24 +41,25 @@ class WorkerPool {
   size_t peak_threads();
 
  private:
-  void StartWorkerLocked();
-  void Work();
+  void StartWorkerLocked() REQUIRES(mu_);
+  void Work() EXCLUDES(mu_);
 
   const size_t min_threads_;
   const size_t max_threads_;
   const std::chrono::milliseconds idle_timeout_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  size_t alive_ = 0;  // workers that have not exited
-  size_t idle_ = 0;   // workers waiting for a task
-  size_t peak_ = 0;
-  bool shutdown_ = false;
+  Mutex mu_;
+  // _any: it waits on mu_ itself, which the analysis then sees held.
+  std::condition_variable_any cv_;
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
+  size_t alive_ GUARDED_BY(mu_) = 0;  // workers that have not exited
+  size_t idle_ GUARDED_BY(mu_) = 0;   // workers waiting for a task
+  size_t peak_ GUARDED_BY(mu_) = 0;
+  bool shutdown_ GUARDED_BY(mu_) = false;
   // Every worker ever started; exited ones are joined by the next start
   // or by Shutdown.
-  std::vector<std::thread> workers_;
-  std::vector<std::thread::id> exited_;
+  std::vector<std::thread> workers_ GUARDED_BY(mu_);
+  std::vector<std::thread::id> exited_ GUARDED_BY(mu_);
 };
 
 }  // namespace provisioner::http

@@ -50,7 +50,7 @@ Status InotifyWatcher::Start(const std::string& path, std::chrono::milliseconds 
   on_error_ = std::move(on_error);
   stop_requested_.store(false);
   {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     stats_ = Stats();
   }
 
@@ -115,14 +115,18 @@ void InotifyWatcher::CloseFds() {
 }
 
 InotifyWatcher::Stats InotifyWatcher::GetStatsForTesting() const {
-  std::lock_guard<std::mutex> lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   return stats_;
 }
 
 bool InotifyWatcher::WaitForStatsForTesting(const std::function<bool(const Stats&)>& done,
                                             std::chrono::milliseconds limit) const {
-  std::unique_lock<std::mutex> lock(stats_mu_);
-  return stats_cv_.wait_for(lock, limit, [&] { return done(stats_); });
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  MutexLock lock(stats_mu_);
+  while (!done(stats_)) {
+    if (stats_cv_.wait_until(stats_mu_, deadline) == std::cv_status::timeout) return done(stats_);
+  }
+  return true;
 }
 
 Result<std::optional<std::string>> InotifyWatcher::ReadState() {
@@ -142,7 +146,7 @@ void InotifyWatcher::Check() {
     if (on_change_ && !stop_requested_.load()) on_change_();
   }
   {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     ++stats_.checks;
   }
   stats_cv_.notify_all();
@@ -196,7 +200,7 @@ void InotifyWatcher::Loop() {
       }
     }
     if (events > 0) {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      MutexLock lock(stats_mu_);
       stats_.events += events;
       stats_.relevant_events += relevant;
     }

@@ -4,11 +4,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "base/thread_annotations.h"
 #include "platform/file_watcher.h"
 #include "platform/posix_file_system.h"
 
@@ -90,9 +90,10 @@ class InotifyWatcher final : public FileWatcher {
   std::atomic<std::thread::id> loop_thread_;
   std::thread thread_;
 
-  mutable std::mutex stats_mu_;
-  mutable std::condition_variable stats_cv_;
-  Stats stats_;  // guarded by stats_mu_
+  mutable Mutex stats_mu_;
+  // _any: it waits on stats_mu_ itself, which the analysis then sees held.
+  mutable std::condition_variable_any stats_cv_;
+  Stats stats_ GUARDED_BY(stats_mu_);
 };
 
 }  // namespace provisioner::platform

@@ -99,7 +99,13 @@ struct HttpKeyLess {
   using is_transparent = void;
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
-    return std::tie(a.status, a.endpoint, a.method) < std::tie(b.status, b.endpoint, b.method);
+    return View(a) < View(b);
+  }
+  // Both sides as string_views: clang 14 cannot order a tuple of strings
+  // against a tuple of string_views.
+  template <typename K>
+  static std::tuple<int, std::string_view, std::string_view> View(const K& k) {
+    return {k.status, k.endpoint, k.method};
   }
 };
 
@@ -361,7 +367,7 @@ class Metrics::Impl {
     // Taking source_mu_ waits for a scrape still calling the old source: once
     // this returns the old one is never called again, so app/ may destroy
     // what it captured.
-    std::lock_guard<std::mutex> lock(source_mu_);
+    MutexLock lock(source_mu_);
     source_ = std::move(source);
   }
 
@@ -475,7 +481,7 @@ class Metrics::Impl {
       // The children of a (method, endpoint, status) are looked up once:
       // Family::Add builds a throw-away Counter and Histogram (with its
       // buckets) on every call, which tripled the cost of a request.
-      std::lock_guard<std::mutex> lock(http_mu_);
+      MutexLock lock(http_mu_);
       auto it = http_children_.find(HttpKeyView{m, endpoint, status});
       if (it != http_children_.end()) {
         children = it->second;
@@ -499,7 +505,7 @@ class Metrics::Impl {
   std::string Serialize() {
     std::optional<GaugeSnapshot> snapshot;
     {
-      std::lock_guard<std::mutex> lock(source_mu_);
+      MutexLock lock(source_mu_);
       if (source_) snapshot = source_();
     }
 
@@ -948,11 +954,11 @@ class Metrics::Impl {
     Counter* requests = nullptr;
     Histogram* duration = nullptr;
   };
-  std::mutex http_mu_;  // guards http_children_; the children are never removed
-  std::map<HttpKey, HttpChildren, HttpKeyLess> http_children_;
+  Mutex http_mu_;  // the children are never removed
+  std::map<HttpKey, HttpChildren, HttpKeyLess> http_children_ GUARDED_BY(http_mu_);
 
-  std::mutex source_mu_;  // held while the source runs (see SetGaugeSource)
-  std::function<GaugeSnapshot()> source_;
+  Mutex source_mu_;  // held while the source runs (see SetGaugeSource)
+  std::function<GaugeSnapshot()> source_ GUARDED_BY(source_mu_);
 
   // Guards children_ and every use of a per-workspace child: Remove deletes
   // the child, so no Increment or read may overlap it.

@@ -1,6 +1,4 @@
 // systemd/provisioner.service checked by the real systemd-analyze.
-#include <unistd.h>
-
 #include <regex>
 
 #include "base/duration.h"
@@ -28,10 +26,7 @@ std::string Directive(const std::string& unit, const std::string& key) {
 TEST_SUITE("app") {
   TEST_CASE("app: systemd unit passes systemd-analyze verify") {
     const char* analyze = "/usr/bin/systemd-analyze";
-    if (::access(analyze, X_OK) != 0) {
-      MESSAGE("systemd-analyze not installed (scripts/install-deps.sh installs it); skipped");
-      return;
-    }
+    if (ExecutableMissing(analyze)) return;
     // verify insists that ExecStart exists: point it at the binary just built.
     TempDir dir;
     std::string unit = UnitText();

@@ -115,14 +115,20 @@ inline std::string_view NoteName(DstNote note) {
 // which is checked here so that the tables need not repeat it.
 inline std::string Describe(const Fire& fire, const TimeZone& zone) {
   const std::chrono::seconds offset = zone.OffsetAt(fire.at);
+  // Appended piece by piece: GCC 12 at -O3 warns -Wrestrict on
+  // `" " + std::string` (GCC PR 105651).
   std::string out = InstantString(Sec(fire.at), offset.count());
   if (fire.note != DstNote::kNone) {
-    out += " " + std::string(NoteName(fire.note));
+    out += ' ';
+    out += NoteName(fire.note);
   }
   if (fire.note == DstNote::kShiftedFromGap) {
-    out += " " + LocalString(fire.nominal);
+    out += ' ';
+    out += LocalString(fire.nominal);
   } else if (fire.nominal.count() != Sec(fire.at) + offset.count()) {
-    out += " nominal " + LocalString(fire.nominal) + "!";
+    out += " nominal ";
+    out += LocalString(fire.nominal);
+    out += '!';
   }
   return out;
 }

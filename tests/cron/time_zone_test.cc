@@ -8,7 +8,6 @@
 
 #include <cstdlib>
 #include <ctime>
-#include <limits>
 #include <optional>
 #include <random>
 #include <string>
@@ -23,9 +22,6 @@ using testing::S;
 using testing::Sec;
 using testing::T;
 using testing::Zone;
-
-constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
 // Sets TZ for glibc's localtime_r for the lifetime of the object.
 class ScopedTz {

@@ -62,10 +62,7 @@ TEST_SUITE("integration") {
     // Prometheus on loopback scrapes its /metrics every second with the
     // credentials, Then it reports the target up with the configured
     // workspace count, and follows a deploy done over the API.
-    if (!PrometheusServer::Available()) {
-      MESSAGE("skipped: ", kPrometheusBinary, " is not installed");
-      return;
-    }
+    if (ExecutableMissing(kPrometheusBinary)) return;
     auto hash = http::HashBcrypt("scrape-pw", 4);
     REQUIRE_OK(hash);
     DaemonHarness h;
@@ -118,10 +115,7 @@ TEST_SUITE("integration") {
     // (docs/metrics.md: promtool wants seconds whatever the type, and
     // DESIGN.md §8 fixes the name), and without that family it prints
     // nothing and exits 0.
-    if (::access(kPromtoolBinary, X_OK) != 0) {
-      MESSAGE("skipped: ", kPromtoolBinary, " is not installed");
-      return;
-    }
+    if (ExecutableMissing(kPromtoolBinary)) return;
     DaemonHarness h;
     h.WriteConfig("  - {name: alpha, template: t}\n  - {name: beta, template: t}\n");
     h.Start();

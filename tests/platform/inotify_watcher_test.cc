@@ -201,7 +201,7 @@ TEST_SUITE("platform") {
     Fixture f(std::string("v0"), milliseconds(300));
     // When it is rewritten 50 times in a row
     for (int i = 1; i <= 50; ++i) {
-      WriteFileOrDie(f.path, "v" + std::to_string(i));
+      WriteFileOrDie(f.path, std::string("v").append(std::to_string(i)));
     }
     // Then one callback sees the last version, and nothing came before it
     CHECK(f.recorder.WaitForLast("v50") == Seen({"v50"}));

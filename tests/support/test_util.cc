@@ -38,6 +38,26 @@ std::string FixturesDir() {
   return "";
 }
 
+MissingTool MissingToolAction(const char* require_tools) {
+  if (require_tools == nullptr) return MissingTool::kSkip;
+  const std::string_view value = require_tools;
+  return value.empty() || value == "0" ? MissingTool::kSkip : MissingTool::kFail;
+}
+
+bool ToolMissing(std::string_view what) {
+  if (MissingToolAction(std::getenv("PROVISIONER_REQUIRE_TOOLS")) == MissingTool::kFail) {
+    FAIL_CHECK(what, " (PROVISIONER_REQUIRE_TOOLS is set: this test fails instead of skipping)");
+  } else {
+    MESSAGE("skipped: ", what);
+  }
+  return true;
+}
+
+bool ExecutableMissing(const std::string& path) {
+  if (::access(path.c_str(), X_OK) == 0) return false;
+  return ToolMissing(path + " is not installed (scripts/install-deps.sh installs it)");
+}
+
 std::string ReadFileOrDie(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   REQUIRE_MESSAGE(in.good(), "cannot read " << path);

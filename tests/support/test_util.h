@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "base/status.h"
@@ -28,8 +29,25 @@ class TempDir {
 };
 
 // The directory of the recorded tofu outputs (../shared/fixtures/tofu next to
-// the checkout), or "" when it is absent; tests then skip those cases.
+// the checkout), or "" when it is absent; tests then call ToolMissing.
 std::string FixturesDir();
+
+// What a test does when a real tool or fixture it needs is absent. A
+// developer without promtool should still get a green suite, but CI must
+// never pass a check it did not run: .ci/run sets PROVISIONER_REQUIRE_TOOLS=1.
+enum class MissingTool { kSkip, kFail };
+// The action for the value of PROVISIONER_REQUIRE_TOOLS (nullptr when
+// unset): unset, "" and "0" skip, anything else fails, so that a CI typo
+// errs on the side of failing.
+MissingTool MissingToolAction(const char* require_tools);
+
+// Reports that `what` (a tool, a fixture or a build target) is absent: prints
+// "skipped: <what>", or fails the current test under
+// PROVISIONER_REQUIRE_TOOLS. Returns true either way, for
+//   if (!found && ToolMissing("/usr/bin/promtool is not installed")) return;
+bool ToolMissing(std::string_view what);
+// ToolMissing(path + " is not installed ...") unless `path` is executable.
+bool ExecutableMissing(const std::string& path);
 
 // Reads a whole file; fails the current test if it cannot.
 std::string ReadFileOrDie(const std::string& path);

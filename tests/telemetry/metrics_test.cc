@@ -1,7 +1,5 @@
 #include "telemetry/metrics.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -751,10 +749,7 @@ TEST_SUITE("telemetry") {
   }
 
   TEST_CASE("telemetry: promtool check metrics accepts the exposition") {
-    if (::access(kPromtool, X_OK) != 0) {
-      MESSAGE("skipped: ", kPromtool, " is not installed");
-      return;
-    }
+    if (testing::ExecutableMissing(kPromtool)) return;
     FakeClock clock;
     Metrics m(kBuild, clock);
     Busy(m);
@@ -794,10 +789,7 @@ TEST_SUITE("telemetry") {
     // provisioner_workspaces_total are written as untyped: promtool 2.42
     // reports the same text with TYPE gauge. If a later promtool stops doing
     // so, this test fails and the type can go back to gauge.
-    if (::access(kPromtool, X_OK) != 0) {
-      MESSAGE("skipped: ", kPromtool, " is not installed");
-      return;
-    }
+    if (testing::ExecutableMissing(kPromtool)) return;
     FakeClock clock;
     Metrics m(kBuild, clock);
     m.SetGaugeSource(TwoWorkspaces);
@@ -821,10 +813,7 @@ TEST_SUITE("telemetry") {
   }
 
   TEST_CASE("telemetry: promtool parses escaped label values") {
-    if (::access(kPromtool, X_OK) != 0) {
-      MESSAGE("skipped: ", kPromtool, " is not installed");
-      return;
-    }
+    if (testing::ExecutableMissing(kPromtool)) return;
     FakeClock clock;
     Metrics m(kBuild, clock);
     m.JobFinished("a\"b\\c\nd", "deploy", "succeeded", seconds(1));

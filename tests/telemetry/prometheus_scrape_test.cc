@@ -11,6 +11,7 @@
 
 #include "support/fake_clock.h"
 #include "support/prometheus_server.h"
+#include "support/test_util.h"
 #include "telemetry/metrics.h"
 
 namespace provisioner::telemetry {
@@ -71,10 +72,7 @@ class Endpoint {
 
 TEST_SUITE("telemetry") {
   TEST_CASE("telemetry: a real Prometheus scrapes the exposition") {
-    if (!testing::PrometheusServer::Available()) {
-      MESSAGE("skipped: ", testing::kPrometheusBinary, " is not installed");
-      return;
-    }
+    if (testing::ExecutableMissing(testing::kPrometheusBinary)) return;
     // Given a daemon's metrics with three deploys of workspace w,
     testing::FakeClock clock;
     Metrics metrics(BuildInfo{"1.2.3", "abc", "GNU-12"}, clock);

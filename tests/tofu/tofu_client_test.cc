@@ -22,7 +22,10 @@ std::vector<std::string> Invocations(const FakeTofuEnv& fake) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || j.value("event", "") != "start") continue;
     std::string s;
-    for (const auto& a : j["argv"]) s += (s.empty() ? "" : " ") + a.get<std::string>();
+    for (const auto& a : j["argv"]) {
+      if (!s.empty()) s += ' ';
+      s += a.get<std::string>();
+    }
     out.push_back(s);
   }
   return out;

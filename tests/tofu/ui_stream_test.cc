@@ -663,10 +663,7 @@ TEST_SUITE("tofu_ui_stream") {
 
   TEST_CASE("tofu_ui_stream: every equivalence apply.json stream") {
     const std::string dir = FixturesDir();
-    if (dir.empty()) {
-      MESSAGE("skipped: ../shared/fixtures/tofu is absent");
-      return;
-    }
+    if (dir.empty() && testing::ToolMissing(PROVISIONER_FIXTURES_DIR " is absent")) return;
     int checked = 0;
     for (const auto& entry : std::filesystem::directory_iterator(dir + "/equivalence")) {
       const std::string name = entry.path().filename().string();
@@ -705,10 +702,7 @@ TEST_SUITE("tofu_ui_stream") {
 
   TEST_CASE("tofu_ui_stream: equivalence fixture contents") {
     const std::string dir = FixturesDir();
-    if (dir.empty()) {
-      MESSAGE("skipped: ../shared/fixtures/tofu is absent");
-      return;
-    }
+    if (dir.empty() && testing::ToolMissing(PROVISIONER_FIXTURES_DIR " is absent")) return;
     auto load = [&](const std::string& name, std::vector<UiEvent>* events) {
       return ParseUiStream(
           RawStreamFromNormalized(ReadFileOrDie(dir + "/equivalence/" + name + "/apply.json")),
@@ -809,10 +803,7 @@ TEST_SUITE("tofu_ui_stream") {
 
   TEST_CASE("tofu_ui_stream: raw Terraform 1.3.7 cloud logs") {
     const std::string dir = FixturesDir();
-    if (dir.empty()) {
-      MESSAGE("skipped: ../shared/fixtures/tofu is absent");
-      return;
-    }
+    if (dir.empty() && testing::ToolMissing(PROVISIONER_FIXTURES_DIR " is absent")) return;
     const std::string logs = dir + "/terraform-1.3.7-cloud-logs/";
 
     SUBCASE("apply with provisioner error") {

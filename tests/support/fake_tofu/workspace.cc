@@ -191,7 +191,13 @@ std::string StateFromText(const std::string& text, State* state) {
       for (const MapJson& inst : r.value("instances", MapJson::array())) {
         Resource res;
         res.addr = base;
-        if (inst.contains("index_key")) res.addr += "[" + inst["index_key"].dump() + "]";
+        if (inst.contains("index_key")) {
+          // Appended piece by piece: GCC 12 at -O3 warns -Wrestrict on
+          // `"[" + std::string` (GCC PR 105651).
+          res.addr += '[';
+          res.addr += inst["index_key"].dump();
+          res.addr += ']';
+        }
         res.id = inst.contains("attributes") ? inst["attributes"].value("id", "") : "";
         state->resources.push_back(res);
       }
