@@ -46,7 +46,7 @@ HealthChecker::Check HealthChecker::Cached(const std::string& name,
                                            const std::function<Check()>& check) {
   const MonotonicTime now = clock_.Monotonic();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = cache_.find(name);
     if (it != cache_.end() && now - it->second.at < options_.deep_cache) return it->second.check;
   }
@@ -58,7 +58,7 @@ HealthChecker::Check HealthChecker::Cached(const std::string& name,
   c.name = name;
   c.last_check = clock_.Now();
   c.duration_ms = std::chrono::duration<double, std::milli>(clock_.Monotonic() - start).count();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   cache_[name] = CacheEntry{c, now};
   return c;
 }
@@ -141,6 +141,7 @@ HealthChecker::Check HealthChecker::Opentofu(const DaemonHealth& h) {
     spec.env = h.tofu_env;
     spec.timeout = options_.tofu_timeout;
     spec.kill_grace = std::chrono::seconds(2);
+    spec.collect_with_wait = true;  // the daemon loop Reaps the same runner
     auto handle = runner_.Start(spec);
     if (!handle.ok()) {
       c.status = kUnhealthy;

@@ -18,12 +18,13 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "base/clock.h"
+#include "base/thread_annotations.h"
 #include "http/server.h"
 #include "platform/file_system.h"
 #include "platform/process_runner.h"
@@ -102,12 +103,12 @@ class HealthChecker {
   platform::FileSystem& fs_;
   platform::ProcessRunner& runner_;
 
-  std::mutex mu_;  // guards cache_ only; checks run outside it
+  Mutex mu_;  // guards cache_ only; checks run outside it
   struct CacheEntry {
     Check check;
     MonotonicTime at;
   };
-  std::map<std::string, CacheEntry> cache_;
+  std::map<std::string, CacheEntry> cache_ GUARDED_BY(mu_);
 };
 
 }  // namespace provisioner::http

@@ -30,18 +30,15 @@ Result<Target> SplitUrl(const std::string& url) {
   return t;
 }
 
-Status TransportError(httplib::Error e, const std::string& url) {
-  std::string what = httplib::to_string(e);
+// `what` names the request, "POST https://host/path", so that a log line
+// says which call failed.
+Status TransportError(httplib::Error e, const std::string& what) {
   switch (e) {
     case httplib::Error::ConnectionTimeout:
-      return Status::DeadlineExceeded("GET " + url, "connection timed out");
-    case httplib::Error::Read:
-    case httplib::Error::Write:
-      return Status::Unavailable(url, what);
-    case httplib::Error::Canceled:
-      return Status::ResourceExhausted(url, "response body over the limit");
+      return Status::DeadlineExceeded(what, "connection timed out");
     default:
-      return Status::Unavailable(url, what);
+      // httplib reports a read that timed out as a failed read, like a reset.
+      return Status::Unavailable(what, httplib::to_string(e));
   }
 }
 
@@ -61,15 +58,23 @@ Result<HttpResponse> Send(const HttpRequest& req, bool post) {
   httplib::Headers headers;
   for (const auto& [k, v] : req.headers) headers.emplace(k, v);
 
+  const std::string what = (post ? "POST " : "GET ") + req.url;
   HttpResponse out;
   uint64_t received = 0;
   bool over_limit = false;
+  bool stopped_by_caller = false;
+  // Returning false cancels the transfer; httplib then reports
+  // Error::Canceled whoever stopped it, so each cause sets its own flag.
   auto receiver = [&](const char* data, size_t len) {
-    if (req.on_body) return req.on_body(std::string_view(data, len));
+    if (req.on_body) {
+      if (req.on_body(std::string_view(data, len))) return true;
+      stopped_by_caller = true;
+      return false;
+    }
     received += len;
     if (received > req.max_body_bytes) {
       over_limit = true;
-      return false;  // cancels the transfer
+      return false;
     }
     out.body.append(data, len);
     return true;
@@ -83,9 +88,10 @@ Result<HttpResponse> Send(const HttpRequest& req, bool post) {
   }
   if (over_limit) {
     return Status::ResourceExhausted(
-        req.url, "response body over " + std::to_string(req.max_body_bytes) + " bytes");
+        what, "response body over " + std::to_string(req.max_body_bytes) + " bytes");
   }
-  if (!res) return TransportError(res.error(), req.url);
+  if (stopped_by_caller) return Status::Cancelled(what, "transfer stopped by the caller");
+  if (!res) return TransportError(res.error(), what);
   out.status = res->status;
   for (const auto& [k, v] : res->headers) out.headers[AsciiLower(k)] = v;
   return out;

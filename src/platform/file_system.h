@@ -45,6 +45,14 @@ class FileSystem {
   // when the file is trusted).
   virtual Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) = 0;
 
+  // Up to `max_bytes` of the file starting at byte `offset`: fewer when the
+  // end comes first, "" when `offset` is at or past the end. The part before
+  // `offset` is never read, so a caller that pages through a large or
+  // growing file (a job log) pays only for the bytes it asks for. NotFound if
+  // the file does not exist.
+  virtual Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset,
+                                           uint64_t max_bytes) = 0;
+
   // Creates or truncates `path` and writes `data`. Not durable until SyncFile.
   virtual Status WriteFile(const std::string& path, std::string_view data) = 0;
 

@@ -24,6 +24,7 @@ struct HttpRequest {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};  // read/write, per operation
   // Larger bodies are refused (ResourceExhausted) instead of being buffered.
+  // Not applied to a body handed to `on_body`, which is not buffered.
   uint64_t max_body_bytes = 64ull << 20;
   bool follow_redirects = true;
   // TLS: the CA bundle to trust (empty: the system's), and a client
@@ -35,7 +36,8 @@ struct HttpRequest {
   std::string user;
   std::string password;
   // GET only: when set, the body is handed over piece by piece as it arrives
-  // instead of being collected; return false to stop.
+  // instead of being collected; return false to stop (the call then fails
+  // with Cancelled).
   std::function<bool(std::string_view chunk)> on_body;
 };
 
@@ -49,8 +51,14 @@ class HttpClient {
  public:
   virtual ~HttpClient() = default;
   // Any status the server sends is a response, not an error. Errors are
-  // transport failures: Unavailable (refused, reset, DNS, TLS), DeadlineExceeded,
-  // ResourceExhausted (body over the cap), InvalidArgument (a bad URL).
+  // transport failures, whose messages begin with the method and the URL
+  // ("POST https://collector/v1/traces: connection timed out"):
+  //   Unavailable: refused, reset, DNS, TLS, or no data within `timeout`
+  //     (cpp-httplib does not tell a read timeout from a reset);
+  //   DeadlineExceeded: no connection within `connect_timeout`;
+  //   ResourceExhausted: a body over `max_body_bytes`;
+  //   Cancelled: `on_body` returned false;
+  //   InvalidArgument: a bad URL (the message quotes it).
   virtual Result<HttpResponse> Get(const HttpRequest& request) = 0;
   virtual Result<HttpResponse> Post(const HttpRequest& request) = 0;
 };

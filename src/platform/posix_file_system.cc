@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 
 namespace provisioner::platform {
 namespace {
@@ -97,6 +98,39 @@ Result<std::string> PosixFileSystem::ReadFile(const std::string& path, uint64_t 
       return Status::ResourceExhausted("read " + path,
                                        "over the limit of " + std::to_string(max_bytes));
     }
+  }
+  return out;
+}
+
+Result<std::string> PosixFileSystem::ReadFileFrom(const std::string& path, uint64_t offset,
+                                                  uint64_t max_bytes) {
+  Fd fd(OpenRetry(path.c_str(), O_RDONLY));
+  if (fd.get() < 0) return Errno("open", path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno("stat", path);
+  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument("read " + path, "is a directory");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::string out;
+  if (offset < size) out.reserve(static_cast<size_t>(std::min(max_bytes, size - offset)));
+  // pread in pieces until max_bytes or the end of the file, which may lie
+  // beyond the size just seen when the file is being appended to. Pieces
+  // keep the buffer at what was read, not at max_bytes.
+  constexpr uint64_t kPiece = 1 << 16;
+  while (out.size() < max_bytes) {
+    const size_t got = out.size();
+    const size_t want = static_cast<size_t>(std::min(kPiece, max_bytes - got));
+    const uint64_t at = offset + got;
+    // off_t is signed: an offset beyond its range is past the end of any file.
+    if (at > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) break;
+    out.resize(got + want);
+    ssize_t n = ::pread(fd.get(), out.data() + got, want, static_cast<off_t>(at));
+    if (n < 0) {
+      out.resize(got);
+      if (errno == EINTR) continue;
+      return Errno("read", path);
+    }
+    out.resize(got + static_cast<size_t>(n));
+    if (n == 0) break;
   }
   return out;
 }

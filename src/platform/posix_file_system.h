@@ -9,6 +9,8 @@ namespace provisioner::platform {
 class PosixFileSystem final : public FileSystem {
  public:
   Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) override;
+  Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset,
+                                   uint64_t max_bytes) override;
   Status WriteFile(const std::string& path, std::string_view data) override;
   Status AppendFile(const std::string& path, std::string_view data, bool sync) override;
   Status SyncFile(const std::string& path) override;

@@ -455,8 +455,9 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
 
   RunHandle handle;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     handle = next_handle_++;
+    if (spec.collect_with_wait) waited_.insert(handle);
     children_[handle] = std::make_unique<Child>(handle, pid, pidfd.release(), out_read.release(),
                                                 err_read.release(), log.release(), spec, started);
   }
@@ -465,7 +466,7 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
 }
 
 std::vector<FinishedProcess> PosixProcessRunner::Reap() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<FinishedProcess> out;
   for (auto it = finished_.begin(); it != finished_.end();) {
     if (waited_.count(it->handle) != 0) {
@@ -479,8 +480,8 @@ std::vector<FinishedProcess> PosixProcessRunner::Reap() {
 }
 
 FinishedProcess PosixProcessRunner::Wait(RunHandle handle) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto pending = [&] {
+  MutexLock lock(mu_);
+  auto pending = [&]() REQUIRES(mu_) {
     return std::find_if(finished_.begin(), finished_.end(),
                         [&](const FinishedProcess& f) { return f.handle == handle; });
   };
@@ -490,8 +491,11 @@ FinishedProcess PosixProcessRunner::Wait(RunHandle handle) {
     return unknown;
   }
   waited_.insert(handle);
-  finished_cv_.wait(lock, [&] { return pending() != finished_.end(); });
   auto it = pending();
+  while (it == finished_.end()) {
+    finished_cv_.wait(mu_);
+    it = pending();
+  }
   FinishedProcess result = std::move(*it);
   finished_.erase(it);
   waited_.erase(handle);
@@ -500,7 +504,7 @@ FinishedProcess PosixProcessRunner::Wait(RunHandle handle) {
 
 void PosixProcessRunner::Stop(RunHandle handle, StopReason reason) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = children_.find(handle);
     if (it == children_.end()) return;
     BeginStopLocked(*it->second, reason, clock_.Monotonic());
@@ -510,7 +514,7 @@ void PosixProcessRunner::Stop(RunHandle handle, StopReason reason) {
 
 void PosixProcessRunner::StopAll(StopReason reason) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const MonotonicTime now = clock_.Monotonic();
     for (auto& [handle, child] : children_) {
       BeginStopLocked(*child, reason, now);
@@ -520,17 +524,17 @@ void PosixProcessRunner::StopAll(StopReason reason) {
 }
 
 size_t PosixProcessRunner::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return children_.size();
 }
 
 void PosixProcessRunner::SetOnFinished(std::function<void()> callback) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   on_finished_ = std::move(callback);
 }
 
 std::optional<int> PosixProcessRunner::PidForTesting(RunHandle handle) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = children_.find(handle);
   if (it == children_.end() || it->second->exited) return std::nullopt;
   return it->second->pid;
@@ -588,7 +592,7 @@ void PosixProcessRunner::IoLoop() {
     std::optional<MonotonicTime> next;
     active.clear();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (shutting_down_.load() && children_.empty()) return;
       for (auto& [handle, child] : children_) {
         active.push_back(child.get());
@@ -694,7 +698,7 @@ void PosixProcessRunner::OnExit(Child& child) {
   child.reaped = true;
   child.exited_at = clock_.Monotonic();
   child.drain_until = child.exited_at + kDrainBound;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   child.exited = true;
 }
 
@@ -724,7 +728,7 @@ void PosixProcessRunner::Finalize(Child& child) {
   std::unique_ptr<Child> owned;  // destroyed (pidfd closed) outside the lock
   std::function<void()> callback;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     done.stop_reason = child.stop_reason;
     done.killed = child.killed;
     auto it = children_.find(child.handle);

@@ -7,11 +7,11 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
+#include "base/thread_annotations.h"
 #include "platform/process_runner.h"
 
 namespace provisioner::platform {
@@ -85,8 +85,8 @@ class PosixProcessRunner final : public ProcessRunner {
   void Wake();
   // Timeouts, the SIGKILL step of the ladder and the shutdown kill. Returns
   // the earliest deadline still pending for `child`, if any.
-  std::optional<MonotonicTime> ApplyDeadlinesLocked(Child& child, MonotonicTime now);
-  void BeginStopLocked(Child& child, StopReason reason, MonotonicTime now);
+  std::optional<MonotonicTime> ApplyDeadlinesLocked(Child& child, MonotonicTime now) REQUIRES(mu_);
+  void BeginStopLocked(Child& child, StopReason reason, MonotonicTime now) REQUIRES(mu_);
   void ReadOutput(Child& child, Output& out);
   void Consume(Child& child, Output& out, std::string_view data);
   void OnExit(Child& child);
@@ -99,16 +99,18 @@ class PosixProcessRunner final : public ProcessRunner {
   // callbacks.
   std::atomic<bool> shutting_down_{false};
 
-  mutable std::mutex mu_;
-  std::condition_variable finished_cv_;
-  // Guarded by mu_. A Child is created by Start() and destroyed by the I/O
-  // thread only, after it has left the map; its I/O fields belong to the I/O
-  // thread, its stop fields to whoever holds mu_.
-  std::map<RunHandle, std::unique_ptr<Child>> children_;
-  std::deque<FinishedProcess> finished_;  // guarded by mu_
-  std::set<RunHandle> waited_;            // guarded by mu_: handles a Wait() claims
-  RunHandle next_handle_ = 1;             // guarded by mu_
-  std::function<void()> on_finished_;     // guarded by mu_
+  mutable Mutex mu_;
+  // _any: it waits on mu_ itself, which the analysis then sees held.
+  std::condition_variable_any finished_cv_;
+  // A Child is created by Start() and destroyed by the I/O thread only,
+  // after it has left the map; its I/O fields belong to the I/O thread, its
+  // stop fields to whoever holds mu_ (the analysis cannot name a mutex of the
+  // runner from inside Child; the *Locked methods REQUIRE it instead).
+  std::map<RunHandle, std::unique_ptr<Child>> children_ GUARDED_BY(mu_);
+  std::deque<FinishedProcess> finished_ GUARDED_BY(mu_);
+  std::set<RunHandle> waited_ GUARDED_BY(mu_);  // handles a Wait() claims
+  RunHandle next_handle_ GUARDED_BY(mu_) = 1;
+  std::function<void()> on_finished_ GUARDED_BY(mu_);
 
   std::string read_buffer_;  // the I/O thread's
 

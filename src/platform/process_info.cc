@@ -41,27 +41,63 @@ std::string HostName() {
   return buf;
 }
 
+Result<std::string> AbsolutePath(const std::string& path) {
+  if (path.empty()) return Status::InvalidArgument("empty path");
+  if (path[0] == '/') return path;
+  ASSIGN_OR_RETURN(std::string out, CurrentDirectory());
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    std::string_view part(path.data() + start, slash - start);
+    if (!part.empty() && part != ".") {
+      if (out.back() != '/') out.push_back('/');
+      out.append(part);
+    }
+    start = slash + 1;
+  }
+  return out;
+}
+
 Result<std::string> FindExecutable(const std::string& name, const std::string& path_var) {
   if (name.empty()) return Status::InvalidArgument("empty executable name");
   if (name.find('/') != std::string::npos) {
-    if (::access(name.c_str(), X_OK) == 0) return name;
-    return Status::FromErrno(errno, name);
+    // A relative path is made absolute now rather than refused: access()
+    // checks it against the working directory, so that is the file the
+    // caller named, and the child that runs it starts in a workspace where
+    // the same relative path means another file. Paths from a config file
+    // arrive absolute already (resolved against the file's directory), so
+    // this only serves callers without one, such as tests.
+    ASSIGN_OR_RETURN(std::string path, AbsolutePath(name));
+    if (::access(path.c_str(), X_OK) == 0) return path;
+    return Status::FromErrno(errno, path);
   }
+  bool skipped = false;
   size_t start = 0;
   while (start <= path_var.size()) {
     size_t colon = path_var.find(':', start);
     if (colon == std::string::npos) colon = path_var.size();
-    // An empty PATH element means the current directory.
-    std::string candidate =
-        (colon > start ? path_var.substr(start, colon - start) : std::string(".")) + "/" + name;
+    std::string dir = path_var.substr(start, colon - start);
+    start = colon + 1;
+    // An empty entry means the current directory and a relative one is
+    // relative to it: both would resolve against whatever directory the
+    // process is in when the name is looked up, and the child that runs tofu
+    // is in its workspace, so what was found here would not be what runs
+    // (the process runner skips them for the same reason).
+    if (dir.empty() || dir[0] != '/') {
+      skipped = true;
+      continue;
+    }
+    if (dir.back() != '/') dir.push_back('/');
+    std::string candidate = dir + name;
     struct stat st;
     if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
         ::access(candidate.c_str(), X_OK) == 0) {
       return candidate;
     }
-    start = colon + 1;
   }
-  return Status::NotFound(name + ": not found on PATH (" + path_var + ")");
+  return Status::NotFound(name + ": not found on PATH (" + path_var + ")",
+                          skipped ? "its empty and relative entries are not searched" : "");
 }
 
 std::string GoArch() {
@@ -81,7 +117,7 @@ void TuneMallocForDaemon(int arenas) {
   ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
 }
 
-void IgnoreSigpipe() { ::signal(SIGPIPE, SIG_IGN); }
+void IgnoreSigpipe() { (void)::signal(SIGPIPE, SIG_IGN); }
 
 void ReleaseFreeMemory(std::chrono::milliseconds min_interval) {
   static std::atomic<int64_t> last_ns{std::numeric_limits<int64_t>::min() / 2};

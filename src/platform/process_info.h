@@ -18,8 +18,20 @@ std::map<std::string, std::string> EnvironmentVariables();
 // The host name, for lock owners and logs ("" when unknown).
 std::string HostName();
 
-// `name` when it contains a '/', else the first executable file called
-// `name` in the ':'-separated `path_var`. NotFound names what was searched.
+// `path` made absolute against the working directory as it is now, with
+// empty and "." components dropped ("./a//b" -> "<cwd>/a/b"); ".." stays,
+// since removing it is wrong when the part before it is a symlink. An
+// absolute `path` is returned as written.
+Result<std::string> AbsolutePath(const std::string& path);
+
+// The absolute path of the executable to run for `name`, resolved once so
+// that whoever starts it (a child that changes into a workspace first) runs
+// the file found here:
+//   - a `name` with a '/' is that file, made absolute with AbsolutePath;
+//   - a bare `name` is the first executable regular file called `name` in
+//     the absolute directories of the ':'-separated `path_var`. Empty and
+//     relative entries are skipped (see the .cc).
+// NotFound names what was searched.
 Result<std::string> FindExecutable(const std::string& name, const std::string& path_var);
 
 // The machine's architecture in Go's naming, as OpenTofu release files use

@@ -58,6 +58,11 @@ struct ProcessSpec {
   // pieces. A final line without a newline is delivered at exit. Must not
   // block and must not call back into the runner.
   std::function<void(OutputStream, std::string_view line)> on_line;
+  // The caller collects this child with Wait(), and Reap() never hands it
+  // out: a one-shot caller on another thread (a health check's `tofu
+  // version`) cannot lose its result to the daemon loop's Reap() when the
+  // child exits before Wait() is called. Such a child must be waited for.
+  bool collect_with_wait = false;
 };
 
 enum class StopReason : uint8_t {

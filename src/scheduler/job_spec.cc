@@ -1,6 +1,7 @@
 #include "scheduler/job_spec.h"
 
 #include "platform/file_system.h"
+#include "platform/filename.h"
 #include "platform/process_info.h"
 
 namespace provisioner::scheduler {
@@ -39,6 +40,8 @@ Result<ResolvedBinary> ResolveTofuBinary(const config::Config& config,
   const std::string path_var = path_it != daemon_env.end()
                                    ? path_it->second
                                    : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  // Both ways return an absolute path: the runner starts tofu in the
+  // workspace directory, where a relative path names another file.
   auto found = platform::FindExecutable(config.opentofu.binary, path_var);
   if (found.ok()) return ResolvedBinary{*found, false};
   if (config.opentofu.version.empty() || installer == nullptr) return found.status();
@@ -46,7 +49,10 @@ Result<ResolvedBinary> ResolveTofuBinary(const config::Config& config,
   tofu::InstallRequest req;
   req.version = config.opentofu.version;
   req.base_url = config.opentofu.download_base_url;
-  req.install_root = platform::JoinPath(config.state.dir, "tofu");
+  // state.dir is absolute when the config came from a file, not when it was
+  // parsed without a base directory.
+  ASSIGN_OR_RETURN(req.install_root,
+                   platform::AbsolutePath(platform::TofuInstallRootName(config.state.dir)));
   req.arch = arch;
   tofu::EnvInputs env;
   env.daemon_env = daemon_env;

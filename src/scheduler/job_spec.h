@@ -25,10 +25,11 @@ struct ResolvedBinary {
   bool installed_now = false;  // the installer downloaded it for this call
 };
 
-// The tofu to run: `opentofu.binary` (on the PATH of the daemon's
-// environment when it is a bare name); when it is missing and
-// `opentofu.version` is pinned, state.dir/tofu/<v>/tofu through `installer`
-// (may be null: then a missing binary is an error).
+// The tofu to run, always as an absolute path, found once so that every job
+// starts exactly that file: `opentofu.binary` (looked up on the absolute
+// entries of the daemon's PATH when it is a bare name); when it is missing
+// and `opentofu.version` is pinned, state.dir/tofu/<v>/tofu through
+// `installer` (may be null: then a missing binary is an error).
 Result<ResolvedBinary> ResolveTofuBinary(const config::Config& config,
                                          const std::map<std::string, std::string>& daemon_env,
                                          tofu::Installer* installer, const std::string& arch);

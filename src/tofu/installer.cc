@@ -131,6 +131,7 @@ Status Installer::CheckRuns(const std::string& binary, const InstallRequest& req
   spec.env = request.env;
   spec.timeout = std::chrono::seconds(30);
   spec.kill_grace = std::chrono::seconds(5);
+  spec.collect_with_wait = true;
   ASSIGN_OR_RETURN(platform::RunHandle h, runner_.Start(spec));
   platform::FinishedProcess f = runner_.Wait(h);
   if (f.exit_code != 0) {

@@ -98,6 +98,13 @@ class Harness {
     return *handle;
   }
 
+  // Waits until `n` children in all have finished (the callback ran); false
+  // after `limit`. Reaps nothing.
+  bool WaitFinishes(uint64_t n, seconds limit = seconds(20)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return finishes_ >= n; });
+  }
+
   // Reaps until `handle` has finished; nullopt after `limit`.
   std::optional<FinishedProcess> Await(RunHandle handle, seconds limit = seconds(20)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -769,6 +776,24 @@ TEST_SUITE("platform") {
     RunHandle c = h.StartOrDie(Sh("exit 4"));
     FinishedProcess fc = h.runner.Wait(c);
     CHECK(fc.exit_code == 4);
+  }
+
+  TEST_CASE("platform: PosixProcessRunner keeps a collect_with_wait child from Reap") {
+    // Given a child that a one-shot caller will Wait() for, and a loop on
+    // another thread that Reaps the same runner (the daemon's health check),
+    Harness h;
+    ProcessSpec spec = Sh("exit 7");
+    spec.collect_with_wait = true;
+    RunHandle handle = h.StartOrDie(spec);
+    // when the child exits and the loop Reaps before Wait() is called,
+    REQUIRE(h.WaitFinishes(1));
+    CHECK(h.runner.Reap().empty());
+    // then Wait() still gets its result (without the flag Reap took it, and
+    // the health check saw "exit -1").
+    FinishedProcess f = h.runner.Wait(handle);
+    CHECK(f.handle == handle);
+    CHECK(f.exit_code == 7);
+    CHECK(h.runner.running() == 0);
   }
 
   TEST_CASE("platform: PosixProcessRunner Start and Wait from several threads") {

@@ -131,6 +131,7 @@ Result<RunHandle> FakeProcessRunner::Start(const ProcessSpec& spec) {
       return script.start_error;
     }
     handle = next_handle_++;
+    if (spec.collect_with_wait) waited_.push_back(handle);
     started_.push_back(StartedProcess{handle, spec});
     auto process = std::make_unique<Running>();
     process->handle = handle;
@@ -277,7 +278,9 @@ FinishedProcess FakeProcessRunner::Wait(RunHandle handle) {
     unknown.handle = handle;
     return unknown;
   }
-  waited_.push_back(handle);
+  if (std::find(waited_.begin(), waited_.end(), handle) == waited_.end()) {
+    waited_.push_back(handle);
+  }
   finished_cv_.wait(lock, [&] { return pending() != finished_.end(); });
   auto it = pending();
   FinishedProcess result = std::move(*it);

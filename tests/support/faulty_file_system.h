@@ -47,6 +47,11 @@ class FaultyFileSystem final : public platform::FileSystem {
     if (Status s = Check(Op::kRead, "read", path); !s.ok()) return s;
     return base_.ReadFile(path, max_bytes);
   }
+  Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset,
+                                   uint64_t max_bytes) override {
+    if (Status s = Check(Op::kRead, "read-from", path); !s.ok()) return s;
+    return base_.ReadFileFrom(path, offset, max_bytes);
+  }
   Status WriteFile(const std::string& path, std::string_view data) override {
     if (Status s = Check(Op::kWrite, "write", path); !s.ok()) {
       // A failed write may still have left part of the data behind.

@@ -33,6 +33,21 @@ Result<std::string> MemoryFileSystem::ReadFile(const std::string& p, uint64_t ma
   return it->second->data;
 }
 
+Result<std::string> MemoryFileSystem::ReadFileFrom(const std::string& p, uint64_t offset,
+                                                   uint64_t max_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string path = Normalize(p);
+  auto it = files_.find(path);
+  if (it == files_.end()) {
+    if (DirExists(path)) return Status::InvalidArgument("read " + p, "is a directory");
+    return Status::NotFound("open " + p, "No such file or directory");
+  }
+  const std::string& data = it->second->data;
+  if (offset >= data.size()) return std::string();
+  return data.substr(static_cast<size_t>(offset),
+                     static_cast<size_t>(std::min<uint64_t>(max_bytes, data.size() - offset)));
+}
+
 Status MemoryFileSystem::WriteFile(const std::string& p, std::string_view data) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string path = Normalize(p);

@@ -27,6 +27,8 @@ class MemoryFileSystem final : public platform::FileSystem {
   MemoryFileSystem();
 
   Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) override;
+  Result<std::string> ReadFileFrom(const std::string& path, uint64_t offset,
+                                   uint64_t max_bytes) override;
   Status WriteFile(const std::string& path, std::string_view data) override;
   Status AppendFile(const std::string& path, std::string_view data, bool sync) override;
   Status SyncFile(const std::string& path) override;

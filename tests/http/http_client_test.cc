@@ -1,0 +1,173 @@
+// HttplibClient against servers on 127.0.0.1: how each transport failure is
+// reported (which code, which method), so that a caller can tell a timeout,
+// a body over its cap and a transfer it stopped itself apart.
+#include "http/http_client.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_util.h"
+
+namespace provisioner::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Answers GET and POST on /big with 1 MiB, sent in several pieces.
+class BodyServer {
+ public:
+  BodyServer() {
+    auto big = [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(std::string(1 << 20, 'x'), "application/octet-stream");
+    };
+    server_.Get("/big", big);
+    server_.Post("/big", big);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::yield();
+  }
+  ~BodyServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// A listening socket that never accepts, whose accept queue is full: the
+// kernel drops further SYNs, so a connect to it neither succeeds nor is
+// refused and runs into the client's connect timeout, without the test
+// sleeping or needing a network.
+class FullBacklog {
+ public:
+  FullBacklog() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    REQUIRE(::listen(listener_, 0) == 0);
+    // Backlog 0 still queues one connection; a few more make sure the queue
+    // is full whatever the kernel rounds it to. Non-blocking: the ones past
+    // the limit stay in SYN_SENT.
+    for (int i = 0; i < 4; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      REQUIRE(fd >= 0);
+      (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers_.push_back(fd);
+    }
+  }
+  ~FullBacklog() {
+    for (int fd : fillers_) ::close(fd);
+    ::close(listener_);
+  }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  std::vector<int> fillers_;
+};
+
+TEST_SUITE("http") {
+  TEST_CASE("http: HttplibClient names the method of a request that timed out") {
+    // Given a server that never completes a connection, When a GET and a
+    // POST are sent to it, Then both fail with DeadlineExceeded, each
+    // naming its own method.
+    FullBacklog server;
+    HttplibClient client;
+    platform::HttpRequest req;
+    req.url = server.Url("/v1/traces");
+    req.connect_timeout = 200ms;
+    req.body = "{}";
+    req.content_type = "application/json";
+
+    auto post = client.Post(req);
+    REQUIRE_FALSE(post.ok());
+    CHECK(post.status().code() == Status::Code::kDeadlineExceeded);
+    CHECK(post.status().message() == "POST " + req.url + ": connection timed out");
+
+    auto get = client.Get(req);
+    REQUIRE_FALSE(get.ok());
+    CHECK(get.status().code() == Status::Code::kDeadlineExceeded);
+    CHECK(get.status().message() == "GET " + req.url + ": connection timed out");
+  }
+
+  TEST_CASE("http: HttplibClient reports a transfer the caller stopped as Cancelled") {
+    // Given a 1 MiB body, When on_body returns false on the first piece,
+    // Then the call fails with Cancelled, not as a body over the limit.
+    BodyServer server;
+    HttplibClient client;
+    platform::HttpRequest req;
+    req.url = server.Url("/big");
+    int pieces = 0;
+    req.on_body = [&pieces](std::string_view) {
+      ++pieces;
+      return false;
+    };
+    auto res = client.Get(req);
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.status().code() == Status::Code::kCancelled);
+    CHECK(res.status().message() == "GET " + req.url + ": transfer stopped by the caller");
+    CHECK(pieces == 1);
+  }
+
+  TEST_CASE("http: HttplibClient refuses a body over max_body_bytes as ResourceExhausted") {
+    BodyServer server;
+    HttplibClient client;
+    platform::HttpRequest req;
+    req.url = server.Url("/big");
+    req.max_body_bytes = 1000;
+
+    auto get = client.Get(req);
+    REQUIRE_FALSE(get.ok());
+    CHECK(get.status().code() == Status::Code::kResourceExhausted);
+    CHECK(get.status().message() == "GET " + req.url + ": response body over 1000 bytes");
+
+    auto post = client.Post(req);
+    REQUIRE_FALSE(post.ok());
+    CHECK(post.status().code() == Status::Code::kResourceExhausted);
+    CHECK(post.status().message() == "POST " + req.url + ": response body over 1000 bytes");
+
+    // At the cap, or streamed to a caller who keeps taking it, it is a body.
+    req.max_body_bytes = 1 << 20;
+    auto exact = client.Get(req);
+    REQUIRE_OK(exact);
+    CHECK(exact->status == 200);
+    CHECK(exact->body.size() == size_t{1} << 20);
+
+    req.max_body_bytes = 1000;
+    size_t streamed = 0;
+    req.on_body = [&streamed](std::string_view chunk) {
+      streamed += chunk.size();
+      return true;
+    };
+    auto stream = client.Get(req);
+    REQUIRE_OK(stream);
+    CHECK(streamed == size_t{1} << 20);
+  }
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace provisioner::http
