@@ -8,6 +8,7 @@
 #include "app/progress_printer.h"
 #include "base/strings.h"
 #include "base/time_format.h"
+#include "http/handlers_api.h"
 #include "http/http_client.h"
 
 namespace provisioner::app {
@@ -171,20 +172,31 @@ int Status_(CliEnv& env, const ClientOptions& opts, const std::string& name) {
 // Follows a job's log until it ends, then returns its outcome as an exit code.
 int WaitForJob(CliEnv& env, ApiClient& api, const std::string& job_id) {
   ProgressPrinter printer(env.out, env.clock);
+  // The daemon's last line when it stopped while we followed (without "# ").
+  std::string stopping;
+  auto on_line = [&](std::string_view line) {
+    if (line.starts_with(http::kDaemonStoppingLine)) stopping = std::string(line.substr(2));
+    printer.OnLogLine(line);
+  };
   std::string partial;
   Status s = api.Stream("/api/v1/jobs/" + job_id + "/log?follow=1", [&](std::string_view chunk) {
     partial.append(chunk);
     size_t nl;
     while ((nl = partial.find('\n')) != std::string::npos) {
-      printer.OnLogLine(std::string_view(partial).substr(0, nl));
+      on_line(std::string_view(partial).substr(0, nl));
       partial.erase(0, nl + 1);
     }
     return true;
   });
   if (!s.ok()) return Fail(env, s);
-  if (!partial.empty()) printer.OnLogLine(partial);
+  if (!partial.empty()) on_line(partial);
+  if (!stopping.empty()) env.err << stopping << "\n";
   auto res = api.Call(false, "/api/v1/jobs/" + job_id);
-  if (!res.ok()) return Fail(env, res.status());
+  if (!res.ok()) {
+    // The daemon may be gone already; the line above said why.
+    if (!stopping.empty()) return kExitFailure;
+    return Fail(env, res.status());
+  }
   auto job = ParseJob(res->body);
   if (!job.ok()) return Fail(env, job.status());
   std::string summary =
@@ -226,7 +238,10 @@ int Act(CliEnv& env, const ActionOptions& opts, const std::string& action) {
     env.out << opts.name << ": " << (action == "pause" ? "paused" : "resumed")
             << (opts.until.empty() ? "" : " until " + opts.until) << "\n";
   }
-  if (opts.wait) return WaitForJob(env, api, StringField(res->body, "job_id"));
+  if (opts.wait) {
+    env.out.flush();  // the job id, before a follow that may last hours
+    return WaitForJob(env, api, StringField(res->body, "job_id"));
+  }
   return kExitOk;
 }
 

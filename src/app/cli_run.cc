@@ -15,13 +15,12 @@
 #include "base/strings.h"
 #include "base/time_format.h"
 #include "http/http_client.h"
-#include "platform/file_lock.h"
+#include "platform/filename.h"
 #include "platform/posix_process_runner.h"
 #include "platform/process_info.h"
 #include "platform/signal_watcher.h"
 #include "scheduler/job_spec.h"
-#include "workspace/materializer.h"
-#include "workspace/template_catalog.h"
+#include "scheduler/run_prep.h"
 
 namespace provisioner::app {
 namespace {
@@ -67,17 +66,6 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
     runner_ptr = &runner;
   }
 
-  workspace::Materializer materializer(env.fs, config.state.dir);
-  auto dir = materializer.WorkspaceDir(ws->name);
-  if (!dir.ok()) return Failure(env, dir.status().message());
-  if (Status s = env.fs.CreateDirs(*dir); !s.ok()) return Failure(env, s.message());
-  // The daemon holds the same lock while it runs a job of this workspace.
-  auto lock = platform::FileLock::TryAcquire(platform::JoinPath(*dir, ".provisioner.lock"));
-  if (!lock.ok()) {
-    return Failure(env, "workspace " + ws->name + " is busy: " + lock.status().message() +
-                            " (is the daemon running a job for it?)");
-  }
-
   http::HttplibClient http;
   tofu::Installer installer(http, env.fs, runner);
   auto binary = scheduler::ResolveTofuBinary(config, env.environ, &installer, platform::GoArch());
@@ -86,27 +74,24 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
     env.out << "installed OpenTofu " << config.opentofu.version << " at " << binary->path << "\n";
   }
 
-  auto tpl = workspace::LoadTemplate(env.fs, config.templates_dir, ws->template_name);
-  if (!tpl.ok()) return Failure(env, tpl.status().message());
-  auto materialized = materializer.Materialize(*ws, *tpl);
-  if (!materialized.ok()) return Failure(env, materialized.status().message());
-  if (Status s = env.fs.CreateDirs(config.opentofu.plugin_cache_dir); !s.ok()) {
-    return Failure(env, "plugin cache: " + s.message());
-  }
-
   std::string stamp = FormatUtc(env.clock.Now());
   std::erase_if(stamp, [](char c) { return c == '-' || c == ':'; });
   const std::string job_id = "run-" + stamp;
-  const std::string jobs_dir =
-      platform::JoinPath(platform::JoinPath(config.state.dir, "jobs"), ws->name);
-  if (Status s = env.fs.CreateDirs(jobs_dir); !s.ok()) return Failure(env, s.message());
-  const std::string log_path = platform::JoinPath(jobs_dir, job_id + ".log");
+  scheduler::RunRequest request;
+  request.config = &config;
+  request.workspace = ws->name;
+  request.workspace_config = ws;
+  request.operation = op;
+  request.binary = binary->path;
+  request.log_path = platform::JobLogFileName(config.state.dir, ws->name, job_id);
+  request.daemon_env = &env.environ;
+  auto prepared = scheduler::PrepareRun(env.fs, request);
+  if (auto* no = std::get_if<scheduler::RunNotPrepared>(&prepared)) return Failure(env, no->error);
+  scheduler::PreparedRun& run = std::get<scheduler::PreparedRun>(prepared);
 
   const MonotonicTime start = env.clock.Monotonic();
   ProgressPrinter printer(env.out, env.clock);
-  tofu::TofuJob job(runner, env.fs, env.clock,
-                    scheduler::MakeTofuJobSpec(config, *ws, op, binary->path, *dir, log_path,
-                                               env.environ, std::nullopt),
+  tofu::TofuJob job(runner, env.fs, env.clock, std::move(run.spec),
                     [&printer](tofu::Step step, const UiEvent& e) { printer.OnEvent(step, e); });
   env.out << opts.operation << " " << ws->name << " (template " << ws->template_name << ", tofu "
           << binary->path << ")\n";
@@ -131,7 +116,7 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
   if (!outcome.error.empty()) summary += ": " + outcome.error;
   const bool ok =
       outcome.outcome == tofu::Outcome::kSucceeded || outcome.outcome == tofu::Outcome::kNoChanges;
-  (ok ? env.out : env.err) << summary << "\nlog: " << log_path << "\n";
+  (ok ? env.out : env.err) << summary << "\nlog: " << request.log_path << "\n";
   return ok ? kExitOk : kExitFailure;
 }
 

@@ -1,7 +1,9 @@
 #include "app/daemon.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
+#include <future>
 #include <mutex>
 #include <ostream>
 #include <set>
@@ -11,8 +13,8 @@
 #include "app/routes.h"
 #include "app/telemetry_adapters.h"
 #include "base/log.h"
+#include "base/notification.h"
 #include "base/strings.h"
-#include "base/time_format.h"
 #include "build_info.h"
 #include "config/web_config.h"
 #include "http/handlers_api.h"
@@ -21,6 +23,7 @@
 #include "http/server.h"
 #include "platform/fd_log_sink.h"
 #include "platform/file_lock.h"
+#include "platform/filename.h"
 #include "platform/inotify_watcher.h"
 #include "platform/posix_process_runner.h"
 #include "platform/process_info.h"
@@ -38,10 +41,11 @@ namespace {
 
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 
 // The loop wakes at least this often: to notice wall-clock jumps, to refresh
 // the systemd status and the health snapshot, and to keep the heartbeat.
-constexpr milliseconds kMaxSleep{std::chrono::seconds(30)};
+constexpr milliseconds kMaxSleep{seconds(30)};
 // Bursts of inotify events within this quiet time are one reload.
 constexpr milliseconds kReloadDebounce{300};
 // HTTP workers: cpp-httplib ties a worker to a connection for its lifetime
@@ -53,22 +57,108 @@ constexpr int kMinHttpThreads = 8;
 constexpr int kMaxHttpThreads = 512;
 // glibc malloc arenas (platform::TuneMallocForDaemon).
 constexpr int kMallocArenas = 2;
+// Shutdown: after the stop ladder's kill_grace has sent SIGKILL, this long
+// for the killed processes to be reaped and their output drained (the
+// runner drains pipes for up to 1 s after an exit). docs/operations.md
+// derives the unit's TimeoutStopSec from it.
+constexpr milliseconds kReapMargin{seconds(5)};
 
-// Everything the loop reacts to, set from other threads.
-struct Events {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool wake = false;
-  bool stop = false;
-  std::vector<std::string> reloads;  // sources of pending reload requests
+// A request to reload the config file, made on another thread and carried
+// out by the loop thread.
+struct ReloadRequest {
+  std::string source;  // "inotify", "SIGHUP", "api"
+  // API reloads wait for the outcome; null for inotify and SIGHUP.
+  std::shared_ptr<std::promise<Result<scheduler::ReloadReport>>> reply;
+};
 
-  void Notify() {
+void Answer(ReloadRequest& r, Result<scheduler::ReloadReport> outcome) {
+  if (r.reply) r.reply->set_value(std::move(outcome));
+}
+
+// What the loop reacts to, posted from the signal, watcher, runner and HTTP
+// threads. The loop takes everything at once in Wait().
+class Events {
+ public:
+  struct Batch {
+    bool stop = false;
+    std::vector<ReloadRequest> reloads;
+  };
+
+  void Wake() {
     {
-      std::lock_guard<std::mutex> lock(mu);
-      wake = true;
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_ = true;
     }
-    cv.notify_one();
+    cv_.notify_one();
   }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = wake_ = true;
+    }
+    cv_.notify_one();
+  }
+  // A reload nobody waits for (inotify, SIGHUP).
+  void Reload(std::string source) { Post(ReloadRequest{std::move(source), nullptr}); }
+  // A reload whose outcome the caller waits for (the API).
+  std::future<Result<scheduler::ReloadReport>> ReloadAndReply(std::string source) {
+    ReloadRequest r{std::move(source),
+                    std::make_shared<std::promise<Result<scheduler::ReloadReport>>>()};
+    auto future = r.reply->get_future();
+    Post(std::move(r));
+    return future;
+  }
+
+  // Waits until something was posted or `timeout` passed, and takes it.
+  Batch Wait(milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [this] { return wake_; });
+    wake_ = false;
+    Batch batch;
+    batch.stop = stop_;
+    batch.reloads.swap(reloads_);
+    return batch;
+  }
+
+  // For after the loop's last Wait: pending reload requests and every later
+  // one are answered at once, so that no HTTP thread waits for a loop that
+  // is gone.
+  void Close() {
+    std::vector<ReloadRequest> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+      pending.swap(reloads_);
+    }
+    for (ReloadRequest& r : pending) Answer(r, ShuttingDown());
+  }
+
+  static Status ShuttingDown() {
+    return Status::Unavailable(std::string(scheduler::kShuttingDownError));
+  }
+
+ private:
+  void Post(ReloadRequest r) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!closed_) {
+        reloads_.push_back(std::move(r));
+        wake_ = true;
+        cv_.notify_one();
+        return;
+      }
+    }
+    Answer(r, ShuttingDown());
+  }
+
+  // std::mutex rather than provisioner::Mutex: the condition variable needs
+  // a std::unique_lock. Guards every field below.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  bool stop_ = false;
+  bool closed_ = false;
+  std::vector<ReloadRequest> reloads_;
 };
 
 std::string StatusLine(const scheduler::StatusSnapshot& snap, bool reload_failed) {
@@ -86,48 +176,472 @@ std::string StatusLine(const scheduler::StatusSnapshot& snap, bool reload_failed
   return line;
 }
 
+// A start-up failure: its message for stderr, and the exit code its Status
+// code stands for (InvalidArgument: the config, exit 2; anything else: 1).
+int ExitFor(CliEnv& env, const Status& s) {
+  return s.code() == Status::Code::kInvalidArgument ? UsageError(env, s.message())
+                                                    : Failure(env, s.message());
+}
+
 class Daemon {
  public:
-  Daemon(CliEnv& env, std::string config_path) : env_(env), config_path_(std::move(config_path)) {}
+  Daemon(CliEnv& env, std::string config_path, const DaemonTestHooks& hooks)
+      : env_(env), config_path_(std::move(config_path)), hooks_(hooks) {}
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
 
-  int Run();
+  // The phases. Whatever phase returns, the members are destroyed in reverse
+  // order of construction, which stops whatever is still running.
+  int Run() {
+    if (Status s = Load(); !s.ok()) return ExitFor(env_, s);
+    if (Status s = Start(); !s.ok()) return ExitFor(env_, s);
+    Serve();
+    return Drain().ok() ? kExitOk : kExitFailure;
+  }
 
  private:
-  // Reads and validates the config file; on success posts it to the
-  // reconciler. Failures keep the running config. With `wait` (API calls,
-  // from an HTTP thread) it returns once the new config is in force; without
-  // (the loop thread) it leaves the swap to the next tick.
-  scheduler::ReloadReport Reload(const std::string& source, bool wait);
+  // Config, logging, the state directory and its lock, the state.
+  Status Load();
+  // Metrics, tofu, the reconciler (with crash recovery), probes, API,
+  // listener, config watcher.
+  Status Start();
+  // The loop, until SIGTERM or SIGINT.
+  void Serve();
+  // The shutdown sequence (docs/operations.md "Stop"); returns the final
+  // save's status.
+  Status Drain();
+
+  // One scheduler step and what follows it on the loop thread: health,
+  // watchdog, systemd status. Returns when the next step is due.
+  SystemTime Tick();
+  // The loop waits until `next` (rounded up) or an event, at most max_sleep_.
+  milliseconds SleepUntil(SystemTime next);
+
+  // Reloads, on the loop thread. BeginReload reads and validates the file
+  // once for every request of a batch; an invalid file is answered at once,
+  // a valid one is posted to the reconciler and answered by FinishReload
+  // after the Tick that applies it.
+  struct PendingReload {
+    std::vector<ReloadRequest> requests;
+    std::optional<std::future<scheduler::CommandResult>> applied;
+    scheduler::ReloadReport report;
+  };
+  PendingReload BeginReload(std::vector<ReloadRequest> requests);
+  void FinishReload(PendingReload& pending);
+  // From an HTTP thread: asks the loop and waits for its answer.
+  Result<scheduler::ReloadReport> RequestReload(const std::string& source);
+
+  Status LoadWebConfig(const config::Config& config, config::WebConfig* out);
   void ApplyLogging(const config::Config& config);
-  // The parts of the health snapshot that change with the config.
+  // The parts of the health record that change with the config.
   void RebuildHealthBase(const config::Config& config);
-  void PublishHealth(bool running, bool shutting_down);
-  // The last reload was rejected (the previous config is still in force).
+  void PublishHealth();
   bool ReloadFailed() {
     std::lock_guard<std::mutex> lock(health_mu_);
     return !health_base_.last_reload_ok;
   }
-  Status LoadWebConfig(const config::Config& config, config::WebConfig* out);
+  void SetMetricWorkspaces(const config::Config& config);
 
   CliEnv& env_;
   const std::string config_path_;
+  const DaemonTestHooks hooks_;
+
+  // The components, in dependency order. Each phase fills its share; the
+  // destructor takes them down bottom to top: the watcher, the listener
+  // (every HTTP thread joined), the API, the reconciler, the runner (which
+  // SIGKILLs any process group still alive), the metrics, the state lock,
+  // the logger, the signal watcher.
   Events events_;
+  std::unique_ptr<platform::SignalWatcher> signals_;
+  std::shared_ptr<const config::Config> config_;  // as loaded; the reconciler has the current one
+  config::WebConfig web_;
   std::unique_ptr<platform::FdLogSink> sink_;
   std::unique_ptr<log::Logger> log_;
   platform::SystemdNotifier notifier_;
-  scheduler::ObserverList observers_;
+  std::unique_ptr<platform::FileLock> daemon_lock_;
+  std::optional<state::LoadReport> loaded_;  // from Load until Start hands it on
+
   std::unique_ptr<telemetry::Metrics> metrics_;
   std::unique_ptr<MetricsObserver> metrics_observer_;
+  scheduler::ObserverList observers_;
+  std::unique_ptr<platform::PosixProcessRunner> runner_;
   std::unique_ptr<scheduler::Reconciler> reconciler_;
-
-  std::mutex reload_mu_;  // one reload at a time, whoever asks
-  std::optional<std::future<scheduler::CommandResult>> pending_reload_;  // loop thread only
 
   std::mutex health_mu_;  // guards health_base_ and health_
   http::DaemonHealth health_base_;
   std::shared_ptr<const http::DaemonHealth> health_;
   std::atomic<int64_t> templates_{0};
+  std::unique_ptr<http::HealthChecker> health_checker_;
+
+  Notification stopping_;  // followed logs end when it is given
+  http::ApiContext api_;
+  std::unique_ptr<HttpMetricsObserver> http_observer_;
+  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<platform::InotifyWatcher> watcher_;
+
+  // Loop-thread state.
+  milliseconds max_sleep_ = kMaxSleep;
+  bool watchdog_ = false;
+  bool ticked_ = false;  // /health's scheduler_running: the first Tick is done
+  bool shutting_down_ = false;
+  std::string last_status_;
 };
+
+Status Daemon::Load() {
+  // Few arenas: idle HTTP workers must not each keep a scrape's worth of
+  // freed heap (docs/performance.md, serve idle).
+  platform::TuneMallocForDaemon(kMallocArenas);
+  // Signals first: every thread created after this inherits the blocked mask.
+  auto signals = platform::SignalWatcher::Start({SIGTERM, SIGINT, SIGHUP}, [this](int sig) {
+    if (sig == SIGHUP) {
+      events_.Reload("SIGHUP");
+    } else {
+      events_.Stop();
+    }
+  });
+  if (!signals.ok()) return Status::Internal(signals.status().message());
+  signals_ = std::move(signals).value();
+
+  ConfigLoad load = LoadConfigFile(env_.fs, config_path_, env_.cwd);
+  if (!load.read_status.ok()) {
+    return Status::InvalidArgument("cannot read config: " + load.read_status.message());
+  }
+  if (!load.parse.ok()) {
+    for (const auto& d : load.parse.errors) env_.err << d.ToString() << "\n";
+    return Status::InvalidArgument(config_path_ + ": invalid config (" +
+                                   std::to_string(load.parse.errors.size()) + " errors)");
+  }
+  config_ = load.parse.config;
+  if (Status s = LoadWebConfig(*config_, &web_); !s.ok()) {
+    return Status::InvalidArgument(s.message());
+  }
+
+  auto env_it = env_.environ.find("PROVISIONER_ENVIRONMENT");
+  log::Tags tags{PROVISIONER_VERSION,
+                 env_it != env_.environ.end() ? env_it->second : std::string("production")};
+  sink_ = std::make_unique<platform::FdLogSink>(2, config_->logging.format, tags);
+  log_ = std::make_unique<log::Logger>(env_.clock, *sink_, config_->logging.level);
+  for (const auto& w : load.parse.warnings) LOG(*log_, kWarn, "config").Message(w.ToString());
+
+  // The state directory must be usable before anything runs.
+  const std::string& dir = config_->state.dir;
+  if (Status s = env_.fs.CreateDirs(dir); !s.ok()) {
+    LOG(*log_, kError, "state").Error(s).Message("state.dir is not usable");
+    return Status::FailedPrecondition("state.dir " + dir + " is not usable: " + s.message());
+  }
+  const std::string probe = platform::WriteTestFileName(dir);
+  if (Status s = env_.fs.WriteFile(probe, "ok"); !s.ok()) {
+    LOG(*log_, kError, "state").Error(s).Message("state.dir is not writable");
+    return Status::FailedPrecondition("state.dir " + dir + " is not writable: " + s.message());
+  }
+  (void)env_.fs.Remove(probe);
+  auto lock = platform::FileLock::TryAcquire(platform::DaemonLockFileName(dir));
+  if (!lock.ok()) {
+    return Status::FailedPrecondition("another provisioner daemon is using " + dir + " (" +
+                                      lock.status().message() + ")");
+  }
+  daemon_lock_ = std::move(lock).value();
+
+  state::StateStore store(env_.fs, env_.clock, dir);
+  auto loaded = store.Load();
+  if (!loaded.ok()) {
+    LOG(*log_, kError, "state")
+        .Error(loaded.status())
+        .Message("cannot load state; refusing to start");
+    return Status::FailedPrecondition("cannot load state: " + loaded.status().message());
+  }
+  if (loaded->from_backup) {
+    LOG(*log_, kError, "state")
+        .Field("moved_aside", loaded->moved_aside)
+        .Error(loaded->problem)
+        .Message(
+            "STATE FILE WAS CORRUPT OR MISSING: recovered from state.json.bak; changes since "
+            "the last good save are lost; the broken file was kept for inspection");
+    health_base_.state_warning =
+        "recovered from state.json.bak at start-up (" + loaded->problem + ")" +
+        (loaded->moved_aside.empty() ? "" : "; the broken file is " + loaded->moved_aside);
+  } else if (loaded->from_temp) {
+    LOG(*log_, kWarn, "state").Message("a save was cut short; recovered the state it was writing");
+  } else if (loaded->fresh) {
+    LOG(*log_, kInfo, "state").Printf("no state in %s: first start", dir.c_str());
+  }
+  loaded_ = std::move(loaded).value();
+  return Status::Ok();
+}
+
+Status Daemon::Start() {
+  const config::Config& config = *config_;
+  metrics_ = std::make_unique<telemetry::Metrics>(
+      telemetry::BuildInfo{PROVISIONER_VERSION, PROVISIONER_GIT_COMMIT, PROVISIONER_COMPILER},
+      env_.clock);
+  metrics_observer_ = std::make_unique<MetricsObserver>(*metrics_);
+  observers_.Add(metrics_observer_.get());
+  if (hooks_.observer != nullptr) observers_.Add(hooks_.observer);
+
+  runner_ = std::make_unique<platform::PosixProcessRunner>(env_.clock);
+  runner_->SetOnFinished([this] { events_.Wake(); });
+  std::string binary;
+  std::string binary_problem;
+  {
+    http::HttplibClient http_client;
+    tofu::Installer installer(http_client, env_.fs, *runner_);
+    auto resolved =
+        scheduler::ResolveTofuBinary(config, env_.environ, &installer, platform::GoArch());
+    if (resolved.ok()) {
+      binary = resolved->path;
+      if (resolved->installed_now) {
+        metrics_->BinaryDownload("success");
+        LOG(*log_, kInfo, "opentofu")
+            .Printf("installed OpenTofu %s at %s", config.opentofu.version.c_str(), binary.c_str());
+      }
+    } else {
+      binary_problem = resolved.status().message();
+      if (!config.opentofu.version.empty()) metrics_->BinaryDownload("failure");
+      LOG(*log_, kError, "opentofu")
+          .Error(resolved.status())
+          .Message("no usable tofu binary; jobs will fail until one is installed");
+    }
+  }
+
+  scheduler::ReconcilerDeps deps{env_.clock, env_.fs, *runner_, observers_, *log_, env_.environ};
+  reconciler_ =
+      std::make_unique<scheduler::Reconciler>(deps, config_, std::move(loaded_->state), binary);
+  loaded_.reset();
+  reconciler_->SetTofuBinary(binary, binary_problem);
+  reconciler_->SetWake([this] { events_.Wake(); });
+  if (Status s = reconciler_->Recover(); !s.ok()) {
+    return Status::FailedPrecondition("cannot save state: " + s.message());
+  }
+  SetMetricWorkspaces(config);
+  metrics_->SetGaugeSource(
+      [this] { return GaugesFrom(*reconciler_->snapshot(), templates_.load()); });
+
+  // Probes and API, then the listener.
+  health_base_.started_at = env_.clock.Now();
+  health_base_.tofu_binary = binary;
+  health_base_.tofu_problem = binary_problem;
+  RebuildHealthBase(config);
+  PublishHealth();
+  health_checker_ = std::make_unique<http::HealthChecker>(
+      http::HealthOptions{.version = PROVISIONER_VERSION},
+      [this] {
+        std::lock_guard<std::mutex> lock(health_mu_);
+        return health_;
+      },
+      env_.clock, env_.fs, *runner_);
+  api_.snapshot = [this] { return reconciler_->snapshot(); };
+  api_.post = [this](scheduler::Command c) { return reconciler_->Post(std::move(c)); };
+  api_.reload = [this](const std::string& source) { return RequestReload(source); };
+  api_.fs = &env_.fs;
+  api_.state_dir = config.state.dir;
+  api_.stopping = &stopping_;
+
+  http_observer_ = std::make_unique<HttpMetricsObserver>(*metrics_);
+  http::ServerOptions server_options;
+  server_options.listen = config.server.listen;
+  server_options.web = web_;
+  server_options.read_only = config.server.read_only;
+  server_options.allow_unauthenticated_writes = config.server.allow_unauthenticated_writes;
+  server_options.min_threads = kMinHttpThreads;
+  server_options.max_threads = kMaxHttpThreads;
+  auto server = http::Server::Create(server_options, *log_, http_observer_.get());
+  if (!server.ok()) return Status::FailedPrecondition("HTTP server: " + server.status().message());
+  server_ = std::move(server).value();
+  RegisterRoutes(*server_, api_, *health_checker_, *metrics_);
+  if (Status s = server_->Start(); !s.ok()) {
+    LOG(*log_, kError, "http").Error(s).Message("cannot listen");
+    return Status::FailedPrecondition("cannot listen on " + config.server.listen + ": " +
+                                      s.message());
+  }
+
+  watcher_ = std::make_unique<platform::InotifyWatcher>();
+  Status watching = watcher_->Start(
+      config_path_, kReloadDebounce, [this] { events_.Reload("inotify"); },
+      [this](const Status& s) {
+        LOG(*log_, kWarn, "config").Error(s).Message("config file watch problem");
+      });
+  if (!watching.ok()) {
+    LOG(*log_, kWarn, "config")
+        .Error(watching)
+        .Message("cannot watch the config file; reload with SIGHUP");
+  }
+
+  if (auto interval = notifier_.WatchdogInterval()) {
+    watchdog_ = true;
+    max_sleep_ = std::min(max_sleep_, duration_cast<milliseconds>(*interval / 2));
+  }
+  return Status::Ok();
+}
+
+void Daemon::Serve() {
+  SystemTime next = Tick();
+  platform::ReleaseFreeMemory();  // the config parse and the start-up plan
+  notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
+  LOG(*log_, kInfo, "daemon")
+      .Field("listen", config_->server.listen)
+      .Field("port", server_->port())
+      .Printf("provisioner %s started: %zu workspaces, state in %s, listening on port %d",
+              PROVISIONER_VERSION, config_->workspaces.size(), config_->state.dir.c_str(),
+              server_->port());
+  if (hooks_.on_listening) hooks_.on_listening(server_->port());
+
+  while (true) {
+    Events::Batch batch = events_.Wait(SleepUntil(next));
+    if (batch.stop) {
+      for (ReloadRequest& r : batch.reloads) Answer(r, Events::ShuttingDown());
+      return;
+    }
+    PendingReload reload = BeginReload(std::move(batch.reloads));
+    next = Tick();
+    FinishReload(reload);
+  }
+}
+
+Status Daemon::Drain() {
+  LOG(*log_, kInfo, "daemon").Message("stopping");
+  // 1. No new commands: writes get 503 before their handler runs; commands
+  //    already posted are answered Unavailable by the next Tick.
+  shutting_down_ = true;
+  server_->BeginDrain();
+  notifier_.Stopping("stopping: waiting for running jobs");
+  // 2. Running jobs get the stop ladder (SIGINT now, SIGKILL after
+  //    kill_grace); 3. queued ones are recorded `cancelled`.
+  reconciler_->BeginShutdown();
+  const MonotonicTime deadline =
+      env_.clock.Monotonic() + reconciler_->config().scheduler.kill_grace + kReapMargin;
+  while (true) {
+    Tick();  // reaps, saves, publishes (followers see their job end)
+    if (reconciler_->idle() || env_.clock.Monotonic() >= deadline) break;
+    const auto left = duration_cast<milliseconds>(deadline - env_.clock.Monotonic());
+    Events::Batch batch = events_.Wait(std::clamp(left, milliseconds(1), max_sleep_));
+    for (ReloadRequest& r : batch.reloads) Answer(r, Events::ShuttingDown());
+  }
+  if (!reconciler_->idle()) {
+    // Killed at kill_grace but not reaped yet: the state keeps them as
+    // running, so the next start records them `interrupted`; the runner's
+    // destructor kills and reaps whatever is left.
+    LOG(*log_, kError, "daemon")
+        .Message("jobs still running after the stop deadline; they are killed on exit");
+  }
+  // 4. The state, on disk. Nothing asks the loop anything after this.
+  reconciler_->Close();
+  events_.Close();
+  Status flushed = reconciler_->Flush();
+  // 5. Followers get a last line and their streams end.
+  stopping_.Notify();
+  // 6. The listener: Stop() returns once every request in flight is done.
+  watcher_->Stop();
+  server_->Stop();
+  LOG(*log_, kInfo, "daemon")
+      .Message(flushed.ok() ? "stopped; state saved" : "stopped; STATE NOT SAVED");
+  return flushed;
+}
+
+SystemTime Daemon::Tick() {
+  const SystemTime next = reconciler_->Tick();
+  ticked_ = true;
+  PublishHealth();
+  if (watchdog_) notifier_.Watchdog();
+  if (!shutting_down_) {
+    std::string status = StatusLine(*reconciler_->snapshot(), ReloadFailed());
+    if (status != last_status_) {
+      notifier_.Status(status);
+      last_status_ = std::move(status);
+    }
+  }
+  return next;
+}
+
+milliseconds Daemon::SleepUntil(SystemTime next) {
+  const SystemTime now = env_.clock.Now();
+  if (next <= now) return milliseconds(0);
+  // Round up so that the next Tick lands at or after the due time.
+  if (next - now < max_sleep_) return duration_cast<milliseconds>(next - now) + milliseconds(1);
+  return max_sleep_;
+}
+
+Daemon::PendingReload Daemon::BeginReload(std::vector<ReloadRequest> requests) {
+  PendingReload pending;
+  if (requests.empty()) return pending;
+  std::vector<std::string> sources;
+  for (const ReloadRequest& r : requests) {
+    if (std::find(sources.begin(), sources.end(), r.source) == sources.end()) {
+      sources.push_back(r.source);
+    }
+  }
+  pending.requests = std::move(requests);
+  scheduler::ReloadReport& report = pending.report;
+  report.source = Join(sources, "+");
+  notifier_.Reloading();
+  ConfigLoad load = LoadConfigFile(env_.fs, config_path_, env_.cwd);
+  if (!load.read_status.ok() || !load.parse.ok()) {
+    if (!load.read_status.ok()) {
+      report.errors.push_back(load.read_status.message());
+    } else {
+      for (const auto& d : load.parse.errors) report.errors.push_back(d.ToString());
+    }
+    for (const std::string& e : report.errors) {
+      LOG(*log_, kError, "config")
+          .Field("source", report.source)
+          .Error(e)
+          .Message("config reload rejected");
+    }
+    LOG(*log_, kError, "config")
+        .Field("source", report.source)
+        .Printf("config reload rejected with %zu error(s); still running the previous config",
+                report.errors.size());
+    {
+      std::lock_guard<std::mutex> lock(health_mu_);
+      health_base_.last_reload_ok = false;
+      health_base_.last_reload_error = report.errors.empty() ? "" : report.errors.front();
+    }
+    observers_.OnConfigReloaded(report);
+    return pending;  // answered by FinishReload, after the Tick
+  }
+  for (const auto& w : load.parse.warnings) LOG(*log_, kWarn, "config").Message(w.ToString());
+  ApplyLogging(*load.parse.config);
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    health_base_.last_reload_ok = true;
+    health_base_.last_reload_error.clear();
+  }
+  RebuildHealthBase(*load.parse.config);
+  report.ok = true;
+  // The reconciler logs the diff and tells the observers once it applied it.
+  pending.applied = reconciler_->Post(scheduler::ReloadCommand{load.parse.config, report.source});
+  return pending;
+}
+
+void Daemon::FinishReload(PendingReload& pending) {
+  if (pending.requests.empty()) return;
+  if (pending.applied) {
+    // Posted before the Tick that just ran, which applied it: ready.
+    scheduler::CommandResult applied = pending.applied->get();
+    pending.report.diff = applied.diff;
+    SetMetricWorkspaces(reconciler_->config());
+    platform::ReleaseFreeMemory();  // the old config and the re-plan
+  }
+  notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
+  for (ReloadRequest& r : pending.requests) Answer(r, pending.report);
+}
+
+Result<scheduler::ReloadReport> Daemon::RequestReload(const std::string& source) {
+  auto future = events_.ReloadAndReply(source);
+  if (future.wait_for(api_.command_timeout) != std::future_status::ready) {
+    return Status::Unavailable("the daemon did not answer the reload within " +
+                               std::to_string(api_.command_timeout.count() / 1000) + " s");
+  }
+  return future.get();
+}
+
+void Daemon::SetMetricWorkspaces(const config::Config& config) {
+  // Workspaces that left the config keep their series while orphaned: the
+  // metrics drop only names that are in neither.
+  std::vector<std::string> names;
+  for (const auto& ws : config.workspaces) names.push_back(ws.name);
+  for (const auto& ws : reconciler_->snapshot()->workspaces) names.push_back(ws->name);
+  metrics_->SetWorkspaces(names);
+}
 
 void Daemon::ApplyLogging(const config::Config& config) {
   log_->SetLevel(config.logging.level);
@@ -153,70 +667,12 @@ void Daemon::RebuildHealthBase(const config::Config& config) {
       config.tracing.enabled ? "tracing is configured but the exporter is not built yet" : "";
 }
 
-void Daemon::PublishHealth(bool running, bool shutting_down) {
+void Daemon::PublishHealth() {
   std::lock_guard<std::mutex> lock(health_mu_);
-  health_base_.scheduler_running = running;
-  health_base_.shutting_down = shutting_down;
+  health_base_.scheduler_running = ticked_;
+  health_base_.shutting_down = shutting_down_;
   health_base_.last_tick = env_.clock.Monotonic();
   health_ = std::make_shared<const http::DaemonHealth>(health_base_);
-}
-
-scheduler::ReloadReport Daemon::Reload(const std::string& source, bool wait) {
-  std::lock_guard<std::mutex> lock(reload_mu_);
-  notifier_.Reloading();
-  scheduler::ReloadReport report;
-  report.source = source;
-  ConfigLoad load = LoadConfigFile(env_.fs, config_path_, env_.cwd);
-  if (!load.read_status.ok() || !load.parse.ok()) {
-    if (!load.read_status.ok()) {
-      report.errors.push_back(load.read_status.message());
-    } else {
-      for (const auto& d : load.parse.errors) report.errors.push_back(d.ToString());
-    }
-    for (const std::string& e : report.errors) {
-      LOG(*log_, kError, "config")
-          .Field("source", source)
-          .Error(e)
-          .Message("config reload rejected");
-    }
-    LOG(*log_, kError, "config")
-        .Field("source", source)
-        .Printf("config reload rejected with %zu error(s); still running the previous config",
-                report.errors.size());
-    {
-      std::lock_guard<std::mutex> hlock(health_mu_);
-      health_base_.last_reload_ok = false;
-      health_base_.last_reload_error = report.errors.empty() ? "" : report.errors.front();
-    }
-    observers_.OnConfigReloaded(report);
-    notifier_.Ready(StatusLine(*reconciler_->snapshot(), true));
-    return report;
-  }
-  for (const auto& w : load.parse.warnings) LOG(*log_, kWarn, "config").Message(w.ToString());
-  ApplyLogging(*load.parse.config);
-  {
-    std::lock_guard<std::mutex> hlock(health_mu_);
-    health_base_.last_reload_ok = true;
-    health_base_.last_reload_error.clear();
-  }
-  RebuildHealthBase(*load.parse.config);
-  std::vector<std::string> names;
-  for (const auto& ws : load.parse.config->workspaces) names.push_back(ws.name);
-  auto future = reconciler_->Post(scheduler::ReloadCommand{load.parse.config, source});
-  report.ok = true;
-  if (wait) {
-    if (future.wait_for(std::chrono::seconds(30)) == std::future_status::ready) {
-      scheduler::CommandResult r = future.get();
-      report.diff = r.diff;
-    }
-  } else {
-    pending_reload_ = std::move(future);
-  }
-  // Workspaces that left the config keep their series while orphaned: the
-  // metrics drop only names that are in neither.
-  for (const auto& ws : reconciler_->snapshot()->workspaces) names.push_back(ws->name);
-  metrics_->SetWorkspaces(names);
-  return report;
 }
 
 Status Daemon::LoadWebConfig(const config::Config& config, config::WebConfig* out) {
@@ -234,276 +690,10 @@ Status Daemon::LoadWebConfig(const config::Config& config, config::WebConfig* ou
   return Status::Ok();
 }
 
-int Daemon::Run() {
-  // Few arenas: idle HTTP workers must not each keep a scrape's worth of
-  // freed heap (docs/performance.md, serve idle).
-  platform::TuneMallocForDaemon(kMallocArenas);
-  // Signals first: every thread created after this inherits the blocked mask.
-  auto signals = platform::SignalWatcher::Start({SIGTERM, SIGINT, SIGHUP}, [this](int sig) {
-    {
-      std::lock_guard<std::mutex> lock(events_.mu);
-      if (sig == SIGHUP) {
-        events_.reloads.push_back("SIGHUP");
-      } else {
-        events_.stop = true;
-      }
-      events_.wake = true;
-    }
-    events_.cv.notify_one();
-  });
-  if (!signals.ok()) return Failure(env_, signals.status().message());
-
-  ConfigLoad load = LoadConfigFile(env_.fs, config_path_, env_.cwd);
-  if (!load.read_status.ok()) {
-    return UsageError(env_, "cannot read config: " + load.read_status.message());
-  }
-  if (!load.parse.ok()) {
-    for (const auto& d : load.parse.errors) env_.err << d.ToString() << "\n";
-    return UsageError(env_, config_path_ + ": invalid config (" +
-                                std::to_string(load.parse.errors.size()) + " errors)");
-  }
-  std::shared_ptr<const config::Config> config = load.parse.config;
-  config::WebConfig web;
-  if (Status s = LoadWebConfig(*config, &web); !s.ok()) return UsageError(env_, s.message());
-
-  auto env_it = env_.environ.find("PROVISIONER_ENVIRONMENT");
-  log::Tags tags{PROVISIONER_VERSION,
-                 env_it != env_.environ.end() ? env_it->second : std::string("production")};
-  sink_ = std::make_unique<platform::FdLogSink>(2, config->logging.format, tags);
-  log_ = std::make_unique<log::Logger>(env_.clock, *sink_, config->logging.level);
-  for (const auto& w : load.parse.warnings) LOG(*log_, kWarn, "config").Message(w.ToString());
-
-  // The state directory must be usable before anything runs.
-  const std::string& dir = config->state.dir;
-  if (Status s = env_.fs.CreateDirs(dir); !s.ok()) {
-    LOG(*log_, kError, "state").Error(s).Message("state.dir is not usable");
-    return Failure(env_, "state.dir " + dir + " is not usable: " + s.message());
-  }
-  const std::string probe = platform::JoinPath(dir, ".write-test");
-  if (Status s = env_.fs.WriteFile(probe, "ok"); !s.ok()) {
-    LOG(*log_, kError, "state").Error(s).Message("state.dir is not writable");
-    return Failure(env_, "state.dir " + dir + " is not writable: " + s.message());
-  }
-  (void)env_.fs.Remove(probe);
-  auto daemon_lock = platform::FileLock::TryAcquire(platform::JoinPath(dir, "daemon.lock"));
-  if (!daemon_lock.ok()) {
-    return Failure(env_, "another provisioner daemon is using " + dir + " (" +
-                             daemon_lock.status().message() + ")");
-  }
-
-  state::StateStore store(env_.fs, env_.clock, dir);
-  auto loaded = store.Load();
-  if (!loaded.ok()) {
-    LOG(*log_, kError, "state")
-        .Error(loaded.status())
-        .Message("cannot load state; refusing to start");
-    return Failure(env_, "cannot load state: " + loaded.status().message());
-  }
-  if (loaded->from_backup) {
-    LOG(*log_, kError, "state")
-        .Field("moved_aside", loaded->moved_aside)
-        .Error(loaded->problem)
-        .Message(
-            "STATE FILE WAS CORRUPT OR MISSING: recovered from state.json.bak; changes since "
-            "the last good save are lost; the broken file was kept for inspection");
-    health_base_.state_warning =
-        "recovered from state.json.bak at start-up (" + loaded->problem + ")" +
-        (loaded->moved_aside.empty() ? "" : "; the broken file is " + loaded->moved_aside);
-  } else if (loaded->from_temp) {
-    LOG(*log_, kWarn, "state").Message("a save was cut short; recovered the state it was writing");
-  } else if (loaded->fresh) {
-    LOG(*log_, kInfo, "state").Printf("no state in %s: first start", dir.c_str());
-  }
-
-  metrics_ = std::make_unique<telemetry::Metrics>(
-      telemetry::BuildInfo{PROVISIONER_VERSION, PROVISIONER_GIT_COMMIT, PROVISIONER_COMPILER},
-      env_.clock);
-  metrics_observer_ = std::make_unique<MetricsObserver>(*metrics_);
-  observers_.Add(metrics_observer_.get());
-
-  platform::PosixProcessRunner runner(env_.clock);
-  runner.SetOnFinished([this] { events_.Notify(); });
-  http::HttplibClient http_client;
-  tofu::Installer installer(http_client, env_.fs, runner);
-  std::string binary;
-  std::string binary_problem;
-  auto resolved =
-      scheduler::ResolveTofuBinary(*config, env_.environ, &installer, platform::GoArch());
-  if (resolved.ok()) {
-    binary = resolved->path;
-    if (resolved->installed_now) {
-      metrics_->BinaryDownload("success");
-      LOG(*log_, kInfo, "opentofu")
-          .Printf("installed OpenTofu %s at %s", config->opentofu.version.c_str(), binary.c_str());
-    }
-  } else {
-    binary_problem = resolved.status().message();
-    if (!config->opentofu.version.empty()) metrics_->BinaryDownload("failure");
-    LOG(*log_, kError, "opentofu")
-        .Error(resolved.status())
-        .Message("no usable tofu binary; jobs will fail until one is installed");
-  }
-
-  scheduler::ReconcilerDeps deps{env_.clock, env_.fs, runner, observers_, *log_, env_.environ};
-  reconciler_ =
-      std::make_unique<scheduler::Reconciler>(deps, config, std::move(loaded->state), binary);
-  reconciler_->SetTofuBinary(binary, binary_problem);
-  reconciler_->SetWake([this] { events_.Notify(); });
-  if (Status s = reconciler_->Recover(); !s.ok()) {
-    return Failure(env_, "cannot save state: " + s.message());
-  }
-  {
-    std::vector<std::string> names;
-    for (const auto& ws : reconciler_->snapshot()->workspaces) names.push_back(ws->name);
-    metrics_->SetWorkspaces(names);
-  }
-  metrics_->SetGaugeSource(
-      [this] { return GaugesFrom(*reconciler_->snapshot(), templates_.load()); });
-
-  // Health and API, then the listener.
-  health_base_.started_at = env_.clock.Now();
-  health_base_.tofu_binary = binary;
-  health_base_.tofu_problem = binary_problem;
-  RebuildHealthBase(*config);
-  PublishHealth(false, false);
-  http::HealthChecker health(
-      http::HealthOptions{.version = PROVISIONER_VERSION},
-      [this] {
-        std::lock_guard<std::mutex> lock(health_mu_);
-        return health_;
-      },
-      env_.clock, env_.fs, runner);
-  http::ApiContext api;
-  api.snapshot = [this] { return reconciler_->snapshot(); };
-  api.post = [this](scheduler::Command c) { return reconciler_->Post(std::move(c)); };
-  api.reload = [this](const std::string& source) { return Reload(source, /*wait=*/true); };
-  api.fs = &env_.fs;
-  api.jobs_dir = platform::JoinPath(dir, "jobs");
-
-  HttpMetricsObserver http_observer(*metrics_);
-  http::ServerOptions server_options;
-  server_options.listen = config->server.listen;
-  server_options.web = web;
-  server_options.read_only = config->server.read_only;
-  server_options.allow_unauthenticated_writes = config->server.allow_unauthenticated_writes;
-  server_options.min_threads = kMinHttpThreads;
-  server_options.max_threads = kMaxHttpThreads;
-  auto server = http::Server::Create(server_options, *log_, &http_observer);
-  if (!server.ok()) return Failure(env_, "HTTP server: " + server.status().message());
-  RegisterRoutes(**server, api, health, *metrics_);
-  if (Status s = (*server)->Start(); !s.ok()) {
-    LOG(*log_, kError, "http").Error(s).Message("cannot listen");
-    return Failure(env_, "cannot listen on " + config->server.listen + ": " + s.message());
-  }
-
-  platform::InotifyWatcher watcher;
-  Status watching = watcher.Start(
-      config_path_, kReloadDebounce,
-      [this] {
-        {
-          std::lock_guard<std::mutex> lock(events_.mu);
-          events_.reloads.push_back("inotify");
-          events_.wake = true;
-        }
-        events_.cv.notify_one();
-      },
-      [this](const Status& s) {
-        LOG(*log_, kWarn, "config").Error(s).Message("config file watch problem");
-      });
-  if (!watching.ok()) {
-    LOG(*log_, kWarn, "config")
-        .Error(watching)
-        .Message("cannot watch the config file; reload with SIGHUP");
-  }
-
-  const auto watchdog = notifier_.WatchdogInterval();
-  milliseconds max_sleep = kMaxSleep;
-  if (watchdog) max_sleep = std::min(max_sleep, duration_cast<milliseconds>(*watchdog / 2));
-
-  reconciler_->Tick();
-  platform::ReleaseFreeMemory();  // the config parse and the start-up plan
-  PublishHealth(true, false);
-  notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
-  LOG(*log_, kInfo, "daemon")
-      .Field("listen", config->server.listen)
-      .Field("port", (*server)->port())
-      .Printf("provisioner %s started: %zu workspaces, state in %s, listening on port %d",
-              PROVISIONER_VERSION, config->workspaces.size(), dir.c_str(), (*server)->port());
-
-  bool shutting_down = false;
-  MonotonicTime shutdown_deadline{};
-  std::string last_status;
-  while (true) {
-    std::vector<std::string> reloads;
-    bool stop = false;
-    {
-      std::lock_guard<std::mutex> lock(events_.mu);
-      reloads.swap(events_.reloads);
-      stop = events_.stop;
-      events_.wake = false;
-    }
-    if (stop && !shutting_down) {
-      shutting_down = true;
-      notifier_.Stopping("stopping: waiting for running jobs");
-      reconciler_->BeginShutdown();
-      // Jobs get SIGINT now and SIGKILL after kill_grace from the runner;
-      // this only bounds the wait for their exit to be reported.
-      shutdown_deadline = env_.clock.Monotonic() + reconciler_->config().scheduler.kill_grace +
-                          std::chrono::seconds(10);
-    }
-    if (!shutting_down) {
-      for (const std::string& source : reloads) Reload(source, /*wait=*/false);
-    }
-
-    const SystemTime next = reconciler_->Tick();
-    PublishHealth(true, shutting_down);
-    if (watchdog) notifier_.Watchdog();
-    if (pending_reload_ &&
-        pending_reload_->wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-      pending_reload_.reset();
-      platform::ReleaseFreeMemory();  // the old config and the re-plan
-      notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
-    }
-    std::string status = StatusLine(*reconciler_->snapshot(), ReloadFailed());
-    if (status != last_status && !shutting_down) {
-      notifier_.Status(status);
-      last_status = status;
-    }
-    if (shutting_down && (reconciler_->idle() || env_.clock.Monotonic() >= shutdown_deadline)) {
-      break;
-    }
-
-    milliseconds sleep = max_sleep;
-    const SystemTime now = env_.clock.Now();
-    if (next <= now) {
-      sleep = milliseconds(0);
-    } else if (next - now < sleep) {
-      // Round up so that the next Tick lands at or after the due time.
-      sleep = duration_cast<milliseconds>(next - now) + milliseconds(1);
-    }
-    std::unique_lock<std::mutex> lock(events_.mu);
-    events_.cv.wait_for(lock, sleep, [this] { return events_.wake; });
-  }
-
-  if (!reconciler_->idle()) {
-    LOG(*log_, kError, "daemon").Message("jobs still running after the stop timeout; killing them");
-    runner.StopAll(platform::StopReason::kShutdown);
-  }
-  watcher.Stop();
-  (*server)->Stop();
-  Status flushed = reconciler_->Flush();
-  LOG(*log_, kInfo, "daemon")
-      .Message(flushed.ok() ? "stopped; state saved" : "stopped; STATE NOT SAVED");
-  // The reconciler refers to the runner, which ends with this scope.
-  metrics_->SetGaugeSource(nullptr);
-  reconciler_.reset();
-  return flushed.ok() ? kExitOk : kExitFailure;
-}
-
 }  // namespace
 
-int RunDaemon(CliEnv& env, const std::string& config_path) {
-  Daemon daemon(env, config_path);
+int RunDaemon(CliEnv& env, const std::string& config_path, const DaemonTestHooks& hooks) {
+  Daemon daemon(env, config_path, hooks);
   return daemon.Run();
 }
 

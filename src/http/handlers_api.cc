@@ -7,6 +7,7 @@
 #include "base/time_format.h"
 #include "config/config.h"
 #include "http/api_json.h"
+#include "platform/filename.h"
 #include "state/state_json.h"
 
 namespace provisioner::http {
@@ -16,7 +17,8 @@ using scheduler::CommandResult;
 using scheduler::WorkspaceView;
 
 constexpr uint64_t kMaxJournalBytes = 64ull << 20;
-constexpr uint64_t kMaxLogBytes = 64ull << 20;
+// Job logs are read and sent in pieces of at most this size.
+constexpr uint64_t kLogChunkBytes = 1ull << 20;
 constexpr int kDefaultJobLimit = 50;
 constexpr int kMaxJobLimit = 1000;
 
@@ -47,9 +49,8 @@ Result<CommandResult> Run(ApiContext& ctx, scheduler::Command command) {
 // repairing it). Lines that do not parse are skipped.
 std::vector<state::JobRecord> ReadJournal(ApiContext& ctx, const std::string& workspace) {
   std::vector<state::JobRecord> out;
-  auto text = ctx.fs->ReadFile(
-      platform::JoinPath(platform::JoinPath(ctx.jobs_dir, workspace), "history.jsonl"),
-      kMaxJournalBytes);
+  auto text =
+      ctx.fs->ReadFile(platform::HistoryFileName(ctx.state_dir, workspace), kMaxJournalBytes);
   if (!text.ok()) return out;
   for (std::string_view line : Split(*text, '\n')) {
     if (line.empty()) continue;
@@ -92,6 +93,20 @@ std::optional<std::pair<state::JobRecord, std::string>> LiveJob(
     return std::make_pair(*v->running, std::string("running"));
   if (v->queued && v->queued->id == id) return std::make_pair(*v->queued, std::string("queued"));
   return std::nullopt;
+}
+
+// The last line of a followed log when the daemon stops: why the stream
+// ends, and what became of the job when that is known.
+std::string StoppingLine(const scheduler::StatusSnapshot& snap, const std::string& id) {
+  std::string line(kDaemonStoppingLine);
+  const WorkspaceView* v = snap.Find(scheduler::WorkspaceOfJobId(id));
+  if (v != nullptr && v->last_job && v->last_job->id == id && v->last_job->result) {
+    line += "; job " + id + " ended " + std::string(state::JobResultName(*v->last_job->result));
+    if (!v->last_job->error.empty()) line += ": " + v->last_job->error;
+  } else {
+    line += "; job " + id + " did not finish (it is reconciled again at the next start)";
+  }
+  return line + "\n";
 }
 
 }  // namespace
@@ -266,8 +281,7 @@ Response GetJobLog(ApiContext& ctx, const Request& req) {
   if (!IsSafeJobId(id) || workspace.empty() || !config::IsValidWorkspaceName(workspace)) {
     return Response::Error(404, "not_found", "no log for job \"" + id + "\"");
   }
-  const std::string path =
-      platform::JoinPath(platform::JoinPath(ctx.jobs_dir, workspace), id + ".log");
+  const std::string path = platform::JobLogFileName(ctx.state_dir, workspace, id);
   bool follow = false;
   if (auto it = req.query.find("follow"); it != req.query.end()) {
     if (it->second != "1" && it->second != "true" && it->second != "0" && it->second != "false") {
@@ -275,49 +289,73 @@ Response GetJobLog(ApiContext& ctx, const Request& req) {
     }
     follow = it->second == "1" || it->second == "true";
   }
-  auto live = [&ctx, id] { return LiveJob(*ctx.snapshot(), id).has_value(); };
   auto info = ctx.fs->Stat(path);
   if (!info.ok()) {
     // A queued job has no log yet; following it waits for one.
-    if (!(follow && live()))
+    if (!(follow && LiveJob(*ctx.snapshot(), id)))
       return Response::Error(404, "not_found", "no log for job \"" + id + "\"");
   }
   Response r;
   r.content_type = "text/plain; charset=utf-8";
-  if (!follow) {
-    auto text = ctx.fs->ReadFile(path, kMaxLogBytes);
+  if (!follow && info->size <= kLogChunkBytes) {
+    auto text = ctx.fs->ReadFileFrom(path, 0, kLogChunkBytes);
     if (!text.ok()) return ErrorFromStatus(text.status());
     r.body = std::move(text).value();
     return r;
   }
-  // Follow: send what is there, then what is appended, until the job has
-  // finished and everything is out. The file is re-read from the last
-  // offset: logs are append-only.
-  struct Follow {
-    size_t offset = 0;
-    bool finished = false;
+  // Larger logs, and followed ones, go out in pieces read from where the
+  // last one ended (logs are append-only), so that neither the size of a log
+  // nor its growth costs more than the new bytes. A finished log is sent up
+  // to the size it had when asked for.
+  struct Cursor {
+    uint64_t offset = 0;
+    uint64_t end = 0;  // not following: stop here
+    bool done = false;
   };
-  auto state = std::make_shared<Follow>();
+  auto cursor = std::make_shared<Cursor>();
+  cursor->end = info.ok() ? info->size : 0;
   ApiContext* c = &ctx;
-  r.stream = [c, path, state, live](std::string* chunk) {
-    while (!state->finished) {
-      bool still_running = live();
-      // Read only when the log grew: a follower polls every follow_poll
-      // for as long as the job runs.
+  if (!follow) {
+    r.stream = [c, path, cursor](std::string* chunk) {
+      if (cursor->offset >= cursor->end) return false;
+      auto text = c->fs->ReadFileFrom(path, cursor->offset,
+                                      std::min(kLogChunkBytes, cursor->end - cursor->offset));
+      // The reply has begun: a read error can only end it early.
+      if (!text.ok() || text->empty()) return false;
+      cursor->offset += text->size();
+      chunk->append(*text);
+      return cursor->offset < cursor->end;
+    };
+    return r;
+  }
+  // Follow: send what is there, then what is appended, until the job has
+  // finished and everything is out, or the daemon stops.
+  r.stream = [c, path, id, cursor](std::string* chunk) {
+    while (!cursor->done) {
+      const bool stopping = c->stopping != nullptr && c->stopping->HasBeenNotified();
+      std::shared_ptr<const scheduler::StatusSnapshot> snap = c->snapshot();
+      // Whether the job still runs is read before the log, so that the
+      // last bytes it wrote are read after it ended.
+      const bool live = !stopping && LiveJob(*snap, id).has_value();
       auto info = c->fs->Stat(path);
-      if (info.ok() && info->size > state->offset) {
-        auto text = c->fs->ReadFile(path, kMaxLogBytes);
-        if (text.ok() && text->size() > state->offset) {
-          chunk->append(*text, state->offset, std::string::npos);
-          state->offset = text->size();
+      if (info.ok() && info->size > cursor->offset) {
+        auto text = c->fs->ReadFileFrom(path, cursor->offset, kLogChunkBytes);
+        if (text.ok() && !text->empty()) {
+          cursor->offset += text->size();
+          chunk->append(*text);
           return true;
         }
       }
-      if (!still_running) {
-        state->finished = true;
+      if (!live) {
+        if (stopping || snap->shutting_down) chunk->append(StoppingLine(*snap, id));
+        cursor->done = true;
         return false;
       }
-      std::this_thread::sleep_for(c->follow_poll);
+      if (c->stopping != nullptr) {
+        c->stopping->WaitFor(c->follow_poll);
+      } else {
+        std::this_thread::sleep_for(c->follow_poll);
+      }
     }
     return false;
   };
@@ -325,7 +363,9 @@ Response GetJobLog(ApiContext& ctx, const Request& req) {
 }
 
 Response Reload(ApiContext& ctx, const Request&) {
-  scheduler::ReloadReport report = ctx.reload("api");
+  Result<scheduler::ReloadReport> answer = ctx.reload("api");
+  if (!answer.ok()) return ErrorFromStatus(answer.status());
+  const scheduler::ReloadReport& report = *answer;
   if (report.ok)
     return Response::Json(200, "{\"status\":\"reloaded\",\"diff\":" + DiffJson(report.diff) + "}");
   std::string out = "{\"error\":{\"code\":\"invalid_config\",\"message\":";

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "base/notification.h"
 #include "http/server.h"
 #include "platform/file_system.h"
 #include "scheduler/observer.h"
@@ -19,14 +20,28 @@
 
 namespace provisioner::http {
 
+// The start of the last line of a followed job log (GET
+// /api/v1/jobs/{id}/log?follow=1) that ends because the daemon stops; the
+// rest of the line says what became of the job. A "# " line is a note of
+// provisioner's in the log, which `provisioner logs` shows and the progress
+// view of `--wait` reports.
+inline constexpr std::string_view kDaemonStoppingLine =
+    "# provisioner: the daemon is shutting down";
+
 // What the handlers need from the daemon; every member is thread-safe.
 struct ApiContext {
   std::function<std::shared_ptr<const scheduler::StatusSnapshot>()> snapshot;
   std::function<std::future<scheduler::CommandResult>(scheduler::Command)> post;
-  // Reads and validates the config file and swaps it in; synchronous.
-  std::function<scheduler::ReloadReport(const std::string& source)> reload;
+  // Reads and validates the config file and swaps it in; returns once the
+  // new config is in force or was rejected (the report says which). An
+  // error status when the daemon could not answer (Unavailable: shutting
+  // down, or no answer within command_timeout).
+  std::function<Result<scheduler::ReloadReport>(const std::string& source)> reload;
   platform::FileSystem* fs = nullptr;
-  std::string jobs_dir;  // state.dir/jobs
+  std::string state_dir;  // job logs and journals live under it (platform/filename.h)
+  // Notified when the daemon begins to stop: followed logs end with
+  // kDaemonStoppingLine instead of waiting for their job. May be null.
+  const Notification* stopping = nullptr;
   // How long a command may wait for the scheduler to apply it.
   std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
   // How often a followed log is checked for new output.

@@ -255,6 +255,7 @@ class Server::Impl {
   void Route(Method method, std::string pattern, Handler handler, RouteOptions route_options);
   Status Start();
   void Stop();
+  void BeginDrain() { draining_ = true; }
   int port() const { return port_; }
 
  private:
@@ -303,6 +304,7 @@ class Server::Impl {
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
   bool started_ = false;
   int port_ = 0;
 };
@@ -583,6 +585,10 @@ httplib::Server::HandlerResponse Server::Impl::PreRoute(const httplib::Request& 
     if (std::optional<std::string> why = RefuseMutation(access_)) {
       return Refuse(req, res, 403, "forbidden", *why);
     }
+    if (draining_) {
+      return Refuse(req, res, 503, "shutting_down",
+                    "the daemon is shutting down; send the request again once it is back");
+    }
   }
   if (req.method == "POST") {
     if (std::optional<Rejection> r = CheckBodyType(g, opts.json_body)) {
@@ -777,5 +783,6 @@ Status Server::Start() { return impl_->Start(); }
 int Server::port() const { return impl_->port(); }
 
 void Server::Stop() { impl_->Stop(); }
+void Server::BeginDrain() { impl_->BeginDrain(); }
 
 }  // namespace provisioner::http

@@ -152,7 +152,12 @@ class Server {
   Status Start();
   // The bound port (after Start).
   int port() const;
-  // Stops accepting, finishes requests in flight, joins every thread.
+  // Thread-safe. The first step of a shutdown: from now on mutating routes
+  // are refused with 503 (code "shutting_down") before their handler runs,
+  // while reads, probes and open streams are still served.
+  void BeginDrain();
+  // Stops accepting, finishes requests in flight, joins every thread. A
+  // stream in progress ends at its next chunk.
   void Stop();
 
   class Impl;

@@ -61,4 +61,12 @@ std::vector<QueuedJob> JobQueue::TakeRunnable(size_t slots,
   return out;
 }
 
+std::vector<QueuedJob> JobQueue::TakeAll() {
+  std::vector<QueuedJob> out;
+  out.reserve(jobs_.size());
+  for (auto& [workspace, job] : jobs_) out.push_back(std::move(job));
+  jobs_.clear();
+  return out;
+}
+
 }  // namespace provisioner::scheduler

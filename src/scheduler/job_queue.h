@@ -34,6 +34,9 @@ class JobQueue {
   std::vector<QueuedJob> TakeRunnable(size_t slots,
                                       const std::function<bool(const std::string&)>& busy);
 
+  // Empties the queue; the jobs in workspace order.
+  std::vector<QueuedJob> TakeAll();
+
   size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }
 

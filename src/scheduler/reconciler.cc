@@ -6,9 +6,7 @@
 #include "base/duration.h"
 #include "base/strings.h"
 #include "base/time_format.h"
-#include "scheduler/job_spec.h"
-#include "workspace/materializer.h"
-#include "workspace/template_catalog.h"
+#include "scheduler/run_prep.h"
 
 namespace provisioner::scheduler {
 
@@ -139,8 +137,7 @@ Reconciler::Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config
       planner_(std::make_unique<Planner>(*config_)),
       state_(std::move(state)),
       store_(deps_.fs, deps_.clock, config_->state.dir),
-      history_(deps_.fs, platform::JoinPath(config_->state.dir, "jobs"),
-               config_->state.history_limit),
+      history_(deps_.fs, config_->state.dir, config_->state.history_limit),
       tofu_binary_(std::move(tofu_binary)) {
   std::random_device rd;
   id_seed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -284,11 +281,27 @@ std::future<CommandResult> Reconciler::Post(Command command) {
   std::function<void()> wake;
   {
     MutexLock lock(mu_);
+    if (closed_) {
+      promise.set_value(CommandResult{Status::Unavailable(std::string(kShuttingDownError)), {}, {}});
+      return future;
+    }
     inbox_.emplace_back(std::move(command), std::move(promise));
     wake = wake_;
   }
   if (wake) wake();
   return future;
+}
+
+void Reconciler::Close() {
+  std::vector<std::pair<Command, std::promise<CommandResult>>> inbox;
+  {
+    MutexLock lock(mu_);
+    closed_ = true;
+    inbox.swap(inbox_);
+  }
+  for (auto& [command, promise] : inbox) {
+    promise.set_value(CommandResult{Status::Unavailable(std::string(kShuttingDownError)), {}, {}});
+  }
 }
 
 void Reconciler::SetWake(std::function<void()> wake) {
@@ -349,7 +362,12 @@ std::vector<std::pair<std::promise<CommandResult>, CommandResult>> Reconciler::D
   std::vector<std::pair<std::promise<CommandResult>, CommandResult>> replies;
   replies.reserve(inbox.size());
   for (auto& [command, promise] : inbox) {
-    CommandResult result = std::visit([&](const auto& c) { return Apply(c, now); }, command);
+    CommandResult result;
+    if (shutting_down_) {
+      result.status = Status::Unavailable(std::string(kShuttingDownError));
+    } else {
+      result = std::visit([&](const auto& c) { return Apply(c, now); }, command);
+    }
     replies.emplace_back(std::move(promise), std::move(result));
   }
   return replies;
@@ -370,10 +388,6 @@ CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
   }
   if (c.until && *c.until <= now) {
     result.status = Status::InvalidArgument("until " + FormatUtc(*c.until) + " is in the past");
-    return result;
-  }
-  if (shutting_down_) {
-    result.status = Status::Unavailable("the daemon is shutting down");
     return result;
   }
   state::WorkspaceState& st = state_.workspaces[c.workspace];
@@ -497,8 +511,10 @@ CommandResult Reconciler::Apply(const ReloadCommand& c, SystemTime) {
   CommandResult result;
   result.diff = config::Diff(*config_, *c.config);
   for (const std::string& setting : result.diff.settings) {
+    // The daemon reads these once, at start-up (the tofu binary is resolved
+    // to one absolute path then).
     if (setting == "server.listen" || setting == "server.web_config_file" ||
-        setting == "state.dir") {
+        setting == "state.dir" || setting == "opentofu.binary" || setting == "opentofu.version") {
       LOG(deps_.log, kWarn, "config")
           .Printf("%s changed: it takes effect after a restart", setting.c_str());
     }
@@ -712,45 +728,26 @@ void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
     RecordFinished(record, outcome);
   };
 
-  workspace::Materializer materializer(deps_.fs, config_->state.dir);
-  auto dir = materializer.WorkspaceDir(name);
-  if (!dir.ok()) return fail(dir.status().message(), false);
-  if (Status s = deps_.fs.CreateDirs(*dir); !s.ok()) return fail(s.message(), true);
-  auto lock = platform::FileLock::TryAcquire(platform::JoinPath(*dir, ".provisioner.lock"));
-  if (!lock.ok()) {
-    return fail("workspace directory is busy: " + lock.status().message() +
-                    " (is `provisioner run` working on it?)",
-                true);
-  }
-  config::WorkspaceConfig orphan;
-  const config::WorkspaceConfig* ws = rt.cfg;
-  if (ws != nullptr) {
-    auto tpl = workspace::LoadTemplate(deps_.fs, config_->templates_dir, ws->template_name);
-    if (!tpl.ok()) return fail(tpl.status().message(), false);
-    auto materialized = materializer.Materialize(*ws, *tpl);
-    if (!materialized.ok()) return fail(materialized.status().message(), true);
-  } else {
-    // An orphan is destroyed in the directory it was last deployed from.
-    orphan.name = name;
-    ws = &orphan;
-  }
-  if (Status s = deps_.fs.CreateDirs(history_.WorkspaceDir(name)); !s.ok()) {
-    return fail(s.message(), true);
-  }
-  if (Status s = deps_.fs.CreateDirs(config_->opentofu.plugin_cache_dir); !s.ok()) {
-    return fail("plugin cache: " + s.message(), true);
-  }
   if (tofu_binary_.empty()) return fail("no tofu binary: " + tofu_problem_, true);
+  RunRequest request;
+  request.config = config_.get();
+  request.workspace = name;
+  request.workspace_config = rt.cfg;
+  request.operation = TofuOp(record.operation);
+  request.binary = tofu_binary_;
+  request.log_path = record.log_path;
+  request.daemon_env = &deps_.daemon_env;
+  auto prepared = PrepareRun(deps_.fs, request);
+  if (auto* no = std::get_if<RunNotPrepared>(&prepared)) return fail(no->error, no->retryable);
+  PreparedRun& run = std::get<PreparedRun>(prepared);
 
-  tofu::TofuJobSpec spec = MakeTofuJobSpec(*config_, *ws, TofuOp(record.operation), tofu_binary_,
-                                           *dir, record.log_path, deps_.daemon_env, std::nullopt);
   auto active = std::make_unique<Active>();
   active->record = record;
-  active->lock = std::move(lock).value();
+  active->lock = std::move(run.lock);
   Observer& observer = deps_.observer;
   const JobRecord progress_record = record;
   active->job = std::make_unique<tofu::TofuJob>(
-      deps_.runner, deps_.fs, deps_.clock, std::move(spec),
+      deps_.runner, deps_.fs, deps_.clock, std::move(run.spec),
       [&observer, progress_record](tofu::Step step, const tofu::UiEvent& e) {
         observer.OnJobProgress(progress_record, step, e);
       });
@@ -915,9 +912,26 @@ void Reconciler::RecordFinished(JobRecord record, const tofu::JobOutcome& outcom
 void Reconciler::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  const SystemTime now = Now();
   for (auto& [name, active] : active_) active->job->Stop(platform::StopReason::kShutdown);
+  // Queued work ends now, as `cancelled`, so that nothing waits on a job
+  // that will never start (a follower of its log, say). Nothing is lost:
+  // the events behind it (fires, manual actions) are in the state, and the
+  // next start converges the workspace again.
+  const size_t queued = queue_.size();
+  for (QueuedJob& job : queue_.TakeAll()) {
+    JobRecord record = std::move(job.record);
+    record.finished_at = now;
+    record.result = JobResult::kCancelled;
+    record.error = std::string(kShutdownCancelError);
+    MarkDirty(record.workspace);
+    RecordFinished(std::move(record),
+                   SyntheticOutcome(tofu::Outcome::kCancelled, "daemon shutting down"));
+  }
+  dirty_ = true;
   LOG(deps_.log, kInfo, "scheduler")
-      .Printf("shutting down: no new jobs; stopping %zu running job(s)", active_.size());
+      .Printf("shutting down: no new jobs; stopping %zu running job(s); %zu queued job(s) cancelled",
+              active_.size(), queued);
 }
 
 void Reconciler::AccountSavedHours(SystemTime now) {

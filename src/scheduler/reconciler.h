@@ -84,6 +84,13 @@ struct CommandResult {
   config::ConfigDiff diff;  // reload
 };
 
+// The error of commands posted while the daemon shuts down (HTTP 503).
+inline constexpr std::string_view kShuttingDownError = "the daemon is shutting down";
+// The error recorded on jobs that were still queued when it began to.
+inline constexpr std::string_view kShutdownCancelError =
+    "cancelled before it started: the daemon is shutting down; the workspace is reconciled "
+    "again at the next start";
+
 struct ReconcilerDeps {
   Clock& clock;
   platform::FileSystem& fs;
@@ -124,12 +131,18 @@ class Reconciler {
   // constructor).
   std::shared_ptr<const StatusSnapshot> snapshot() const;
 
-  // Stops starting jobs and sends every running job the stop ladder
-  // (StopReason::kShutdown). Ticks keep reaping until idle().
+  // Stops starting jobs, sends every running job the stop ladder
+  // (StopReason::kShutdown), and records every queued job as `cancelled`
+  // (kShutdownCancelError). From now on commands are answered Unavailable.
+  // Ticks keep reaping until idle().
   void BeginShutdown();
   bool idle() const { return active_.empty(); }
   // Saves the state now (end of shutdown).
   Status Flush();
+  // Thread-safe. For after the last Tick: commands still in the inbox, and
+  // every later Post, are answered at once with Unavailable, so that no
+  // caller waits for a Tick that will never come.
+  void Close();
 
   // Changes the tofu binary for jobs started from now on.
   void SetTofuBinary(std::string binary, std::string problem);
@@ -211,6 +224,7 @@ class Reconciler {
   // Everything above is the scheduler thread's alone; these are shared.
   mutable Mutex mu_;
   std::vector<std::pair<Command, std::promise<CommandResult>>> inbox_ GUARDED_BY(mu_);
+  bool closed_ GUARDED_BY(mu_) = false;
   std::function<void()> wake_ GUARDED_BY(mu_);
   std::shared_ptr<const StatusSnapshot> snapshot_ GUARDED_BY(mu_);
 };

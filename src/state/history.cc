@@ -1,14 +1,13 @@
 #include "state/history.h"
 
 #include "base/strings.h"
+#include "platform/filename.h"
 #include "state/state_json.h"
 
 namespace provisioner::state {
 namespace {
 
 constexpr uint64_t kMaxJournalBytes = 64ull << 20;
-
-std::string JournalPath(const std::string& dir) { return platform::JoinPath(dir, "history.jsonl"); }
 
 // Job ids become file names; refuse anything that could leave the directory.
 bool IsSafeId(std::string_view id) {
@@ -23,15 +22,15 @@ bool IsSafeId(std::string_view id) {
 
 }  // namespace
 
-JobHistory::JobHistory(platform::FileSystem& fs, std::string jobs_dir, int limit)
-    : fs_(fs), jobs_dir_(std::move(jobs_dir)), limit_(limit) {}
+JobHistory::JobHistory(platform::FileSystem& fs, std::string state_dir, int limit)
+    : fs_(fs), state_dir_(std::move(state_dir)), limit_(limit) {}
 
 std::string JobHistory::WorkspaceDir(const std::string& workspace) const {
-  return platform::JoinPath(jobs_dir_, workspace);
+  return platform::WorkspaceJobsDirName(state_dir_, workspace);
 }
 
 std::string JobHistory::LogPath(const std::string& workspace, const std::string& job_id) const {
-  return platform::JoinPath(WorkspaceDir(workspace), job_id + ".log");
+  return platform::JobLogFileName(state_dir_, workspace, job_id);
 }
 
 Status JobHistory::Append(const JobRecord& job) {
@@ -46,7 +45,8 @@ Status JobHistory::Append(const JobRecord& job) {
   }
   int& lines = lines_[job.workspace];
   const bool new_journal = lines == 0;
-  RETURN_IF_ERROR(fs_.AppendFile(JournalPath(dir), JobToJsonLine(job) + "\n", /*sync=*/true));
+  RETURN_IF_ERROR(fs_.AppendFile(platform::HistoryFileName(state_dir_, job.workspace),
+                                 JobToJsonLine(job) + "\n", /*sync=*/true));
   // The data is synced; a new file's directory entry needs its own fsync.
   if (new_journal) RETURN_IF_ERROR(fs_.SyncDir(dir));
   ++lines;
@@ -56,7 +56,7 @@ Status JobHistory::Append(const JobRecord& job) {
 
 Result<std::vector<JobRecord>> JobHistory::Load(const std::string& workspace,
                                                 std::vector<std::string>* warnings) {
-  const std::string path = JournalPath(WorkspaceDir(workspace));
+  const std::string path = platform::HistoryFileName(state_dir_, workspace);
   std::vector<JobRecord> out;
   auto text = fs_.ReadFile(path, kMaxJournalBytes);
   if (!text.ok()) {
@@ -100,8 +100,8 @@ Status JobHistory::Prune(const std::string& workspace) {
   const size_t drop = jobs.size() - static_cast<size_t>(limit_);
   std::string kept;
   for (size_t i = drop; i < jobs.size(); ++i) kept += JobToJsonLine(jobs[i]) + "\n";
-  const std::string dir = WorkspaceDir(workspace);
-  RETURN_IF_ERROR(platform::WriteFileAtomic(fs_, JournalPath(dir), kept));
+  RETURN_IF_ERROR(
+      platform::WriteFileAtomic(fs_, platform::HistoryFileName(state_dir_, workspace), kept));
   lines_[workspace] = limit_;
   for (size_t i = 0; i < drop; ++i) {
     if (!IsSafeId(jobs[i].id)) continue;

@@ -20,8 +20,8 @@ namespace provisioner::state {
 
 class JobHistory {
  public:
-  // `jobs_dir` is state.dir/jobs.
-  JobHistory(platform::FileSystem& fs, std::string jobs_dir, int limit);
+  // Journals live under state_dir/jobs (platform/filename.h).
+  JobHistory(platform::FileSystem& fs, std::string state_dir, int limit);
   JobHistory(const JobHistory&) = delete;
   JobHistory& operator=(const JobHistory&) = delete;
 
@@ -46,7 +46,7 @@ class JobHistory {
   Status Prune(const std::string& workspace);
 
   platform::FileSystem& fs_;
-  const std::string jobs_dir_;
+  const std::string state_dir_;
   int limit_;
   // Lines per journal as far as this process knows; -1 = unknown (load it).
   std::unordered_map<std::string, int> lines_;

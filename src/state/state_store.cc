@@ -1,6 +1,7 @@
 #include "state/state_store.h"
 
 #include "base/time_format.h"
+#include "platform/filename.h"
 #include "state/state_json.h"
 
 namespace provisioner::state {
@@ -13,7 +14,7 @@ constexpr uint64_t kMaxStateBytes = 256ull << 20;
 }  // namespace
 
 StateStore::StateStore(platform::FileSystem& fs, Clock& clock, std::string dir)
-    : fs_(fs), clock_(clock), dir_(std::move(dir)), path_(platform::JoinPath(dir_, "state.json")) {}
+    : fs_(fs), clock_(clock), dir_(std::move(dir)), path_(platform::StateFileName(dir_)) {}
 
 // Reads and parses one file. Returns the I/O error as the Result's status;
 // a parse failure is OK-with-no-value reported through `parse_error`.
@@ -30,8 +31,8 @@ Result<State> StateStore::ReadAndParse(const std::string& path, Status* parse_er
 
 Result<LoadReport> StateStore::Load() {
   LoadReport report;
-  const std::string tmp = path_ + ".tmp";
-  const std::string bak = path_ + ".bak";
+  const std::string tmp = platform::StateTempFileName(dir_);
+  const std::string bak = platform::StateBackupFileName(dir_);
 
   Status parse_error;
   auto main = ReadAndParse(path_, &parse_error);
@@ -80,7 +81,7 @@ Result<LoadReport> StateStore::Load() {
   for (char& c : stamp) {
     if (c == ':') c = '-';  // keep the name friendly to every tool
   }
-  report.moved_aside = path_ + ".corrupt-" + stamp;
+  report.moved_aside = platform::CorruptStateFileName(dir_, stamp);
   RETURN_IF_ERROR(fs_.Rename(path_, report.moved_aside));
   RETURN_IF_ERROR(fs_.SyncDir(dir_));
   report.state = std::move(from_bak).value();
@@ -90,8 +91,8 @@ Result<LoadReport> StateStore::Load() {
 }
 
 Status StateStore::Save(const State& state) {
-  const std::string tmp = path_ + ".tmp";
-  const std::string bak = path_ + ".bak";
+  const std::string tmp = platform::StateTempFileName(dir_);
+  const std::string bak = platform::StateBackupFileName(dir_);
   RETURN_IF_ERROR(fs_.WriteFile(tmp, StateToJson(state)));
   RETURN_IF_ERROR(fs_.SyncFile(tmp));
   Status kept = fs_.Rename(path_, bak);

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "base/strings.h"
+#include "platform/filename.h"
 
 namespace provisioner::workspace {
 namespace {
@@ -73,7 +74,7 @@ Result<std::string> Materializer::WorkspaceDir(const std::string& name) const {
   if (!config::IsValidWorkspaceName(name)) {
     return Status::InvalidArgument("workspace name \"" + name + "\"", "not a valid directory name");
   }
-  return JoinPath(JoinPath(state_dir_, "workspaces"), name);
+  return platform::WorkspaceDirName(state_dir_, name);
 }
 
 Result<MaterializeResult> Materializer::Materialize(const config::WorkspaceConfig& ws,

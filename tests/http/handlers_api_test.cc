@@ -1,12 +1,15 @@
 #include "http/handlers_api.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/time_format.h"
 #include "platform/posix_file_system.h"
 #include "state/state_json.h"
+#include "support/faulty_file_system.h"
 #include "support/test_util.h"
 
 namespace provisioner::http {
@@ -41,6 +44,7 @@ struct Fixture {
   std::vector<scheduler::Command> posted;
   CommandResult answer;
   scheduler::ReloadReport reload_answer;
+  Notification stopping;
   ApiContext ctx;
 
   Fixture() {
@@ -54,7 +58,8 @@ struct Fixture {
     };
     ctx.reload = [this](const std::string&) { return reload_answer; };
     ctx.fs = &fs;
-    ctx.jobs_dir = tmp.Join("jobs");
+    ctx.state_dir = tmp.path();
+    ctx.stopping = &stopping;
     ctx.follow_poll = std::chrono::milliseconds(1);
   }
 
@@ -281,6 +286,123 @@ TEST_SUITE("http") {
     chunk.clear();
     CHECK_FALSE(follow.stream(&chunk));
     CHECK(GetJobLog(f.ctx, Req({{"id", id}}, "", {{"follow", "maybe"}})).status == 400);
+  }
+
+  TEST_CASE("http: a log over 64 MiB is served whole, in pieces") {
+    // Given a finished job whose log is 65 MiB (sparse, with a marker at the end),
+    Fixture f;
+    f.AddWorkspace("a");
+    const std::string id = "20261124T070000Z-000001-a";
+    ::mkdir(f.tmp.Join("jobs/a").c_str(), 0755);
+    const std::string path = f.tmp.Join("jobs/a/" + id + ".log");
+    constexpr uint64_t kSize = 65ull << 20;
+    testing::WriteFileOrDie(path, "");
+    REQUIRE(::truncate(path.c_str(), static_cast<off_t>(kSize - 4)) == 0);
+    REQUIRE_OK(f.fs.AppendFile(path, "end\n", false));
+    // when it is fetched without follow,
+    Response r = GetJobLog(f.ctx, Req({{"id", id}}));
+    // then it is a 200 whose stream yields every byte, in bounded pieces.
+    REQUIRE(r.status == 200);
+    REQUIRE(r.stream);
+    uint64_t total = 0;
+    size_t largest = 0;
+    std::string last;
+    bool more = true;
+    while (more) {
+      std::string chunk;
+      more = r.stream(&chunk);
+      total += chunk.size();
+      largest = std::max(largest, chunk.size());
+      if (!chunk.empty()) last = chunk;
+    }
+    CHECK(total == kSize);
+    CHECK(largest <= (1u << 20));
+    CHECK(last.ends_with("end\n"));
+  }
+
+  TEST_CASE("http: a followed log is read from where the last piece ended, never whole") {
+    // Given a follower of a running job whose log grows twice,
+    Fixture f;
+    testing::FaultyFileSystem recording(f.fs);
+    f.ctx.fs = &recording;
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    const std::string id = "20261124T070000Z-000001-a";
+    const std::string path = f.tmp.Join("jobs/a/" + id + ".log");
+    ::mkdir(f.tmp.Join("jobs/a").c_str(), 0755);
+    testing::WriteFileOrDie(path, "line 1\n");
+    a.running = Job(id, nullptr);
+    Response follow = GetJobLog(f.ctx, Req({{"id", id}}, "", {{"follow", "1"}}));
+    REQUIRE(follow.stream);
+    std::string all;
+    for (const char* more : {"line 2\n", "line 3\n"}) {
+      std::string chunk;
+      REQUIRE(follow.stream(&chunk));
+      all += chunk;
+      REQUIRE_OK(f.fs.AppendFile(path, more, false));
+    }
+    std::string chunk;
+    REQUIRE(follow.stream(&chunk));
+    all += chunk;
+    // then every byte arrived once, and each read was a ranged one (the
+    // old handler re-read the whole file, up to 64 MiB, at each growth).
+    CHECK(all == "line 1\nline 2\nline 3\n");
+    const std::vector<std::string> calls = recording.calls();
+    for (const std::string& call : calls) {
+      CAPTURE(call);
+      CHECK_FALSE(call.starts_with("read " + id));
+    }
+    CHECK(std::count(calls.begin(), calls.end(), "read-from " + id + ".log") == 3);
+  }
+
+  TEST_CASE("http: a followed log ends with a last line when the daemon stops") {
+    // Given a follower of a running job,
+    Fixture f;
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    const std::string id = "20261124T070000Z-000001-a";
+    ::mkdir(f.tmp.Join("jobs/a").c_str(), 0755);
+    testing::WriteFileOrDie(f.tmp.Join("jobs/a/" + id + ".log"), "line 1\n");
+    a.running = Job(id, nullptr);
+    f.ctx.follow_poll = std::chrono::hours(1);  // only the stop can end the wait
+    Response follow = GetJobLog(f.ctx, Req({{"id", id}}, "", {{"follow", "1"}}));
+    REQUIRE(follow.stream);
+    std::string chunk;
+    REQUIRE(follow.stream(&chunk));
+    CHECK(chunk == "line 1\n");
+    // when the daemon stops while the job still runs (another thread, as
+    // the daemon does; the stream is blocked in its wait meanwhile),
+    std::thread stopper([&f] { f.stopping.Notify(); });
+    chunk.clear();
+    const bool more = follow.stream(&chunk);
+    stopper.join();
+    // then the stream ends at once with the reason.
+    CHECK_FALSE(more);
+    CHECK(chunk == std::string(kDaemonStoppingLine) + "; job " + id +
+                       " did not finish (it is reconciled again at the next start)\n");
+  }
+
+  TEST_CASE("http: a followed queued job that the shutdown cancelled says so and ends") {
+    // Given a follower of a queued job (no log yet),
+    Fixture f;
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    const std::string id = "20261124T070000Z-000001-a";
+    a.queued = Job(id, nullptr);
+    Response follow = GetJobLog(f.ctx, Req({{"id", id}}, "", {{"follow", "1"}}));
+    REQUIRE(follow.stream);
+    // when the shutdown cancels it (the snapshot says so),
+    auto next = std::make_shared<scheduler::StatusSnapshot>(*f.snap);
+    auto view = std::make_shared<scheduler::WorkspaceView>(a);
+    view->queued.reset();
+    view->last_job = Job(id, "cancelled");
+    view->last_job->error = "cancelled before it started: the daemon is shutting down";
+    next->workspaces = {view};
+    next->shutting_down = true;
+    f.snap = next;
+    // then the stream ends with a line that names the outcome.
+    std::string chunk;
+    CHECK_FALSE(follow.stream(&chunk));
+    CHECK(chunk == std::string(kDaemonStoppingLine) + "; job " + id +
+                       " ended cancelled: cancelled before it started: the daemon is shutting "
+                       "down\n");
   }
 
   TEST_CASE("http: reload reports the diff, or 409 with every error") {

@@ -352,6 +352,28 @@ TEST_CASE("http: read-only mode refuses mutating routes") {
   CHECK(h.handled == 1);
 }
 
+TEST_CASE("http: a draining server refuses writes with 503 and still serves reads") {
+  // Given a server that has begun to drain (the daemon is shutting down),
+  Harness h;
+  h.server->BeginDrain();
+  auto cli = h.Client();
+  // then a mutating route gets 503 before its handler runs,
+  auto post = cli->Post("/api/v1/workspaces/web/deploy", "{}", "application/json");
+  REQUIRE(post);
+  CHECK(post->status == 503);
+  CHECK(post->body ==
+        R"({"error":{"code":"shutting_down","message":"the daemon is shutting down; send the )"
+        R"(request again once it is back"}})");
+  // while reads and probes are answered.
+  auto get = cli->Get("/api/v1/workspaces/web");
+  REQUIRE(get);
+  CHECK(get->status == 200);
+  auto health = cli->Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(h.handled == 2);
+}
+
 TEST_CASE("http: a non-loopback listener without auth refuses writes") {
   // Given a listener on 0.0.0.0 and no web config, When a mutating route
   // is called (over 127.0.0.1), Then it is refused unless the operator

@@ -597,6 +597,55 @@ TEST_SUITE("scheduler") {
     CHECK_FALSE(h.LoadState().workspaces.at("w").running.has_value());
   }
 
+  TEST_CASE("scheduler: shutdown cancels queued jobs, refuses every command, and Close answers") {
+    // Given one slot busy with a and b queued behind it,
+    Harness h("  - {name: a, template: t}\n  - {name: b, template: t}\n", "2026-11-24T07:00:00Z",
+              "{max_concurrent_jobs: 1}");
+    Reconciler& r = h.Start();
+    r.Tick();
+    auto a = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, ""});
+    r.Tick();
+    REQUIRE_OK(a.get().status);
+    auto b = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, ""});
+    r.Tick();
+    const std::string b_job = b.get().job_id;
+    REQUIRE(r.snapshot()->jobs_queued == 1);
+    // when the daemon begins to shut down,
+    r.BeginShutdown();
+    r.Tick();
+    // then b is cancelled at once (nobody waits for a job that never starts),
+    CHECK(r.snapshot()->jobs_queued == 0);
+    const WorkspaceView* view = r.snapshot()->Find("b");
+    REQUIRE(view != nullptr);
+    CHECK_FALSE(view->queued.has_value());
+    REQUIRE(view->last_job.has_value());
+    CHECK(view->last_job->id == b_job);
+    CHECK(*view->last_job->result == JobResult::kCancelled);
+    CHECK(view->last_job->error == std::string(kShutdownCancelError));
+    CHECK(h.observer_.Finished() ==
+          std::vector<std::string>{"b deploy manual cancelled", "a deploy manual interrupted"});
+    // every command is refused, a pause or cancel as well as a deploy,
+    auto pause = r.Post(PauseCommand{"a", std::nullopt, ""});
+    auto cancel = r.Post(CancelCommand{b_job, ""});
+    r.Tick();
+    CHECK(pause.get().status.IsUnavailable());
+    CHECK(cancel.get().status.IsUnavailable());
+    // and after Close (no Tick will come) a command is answered without one.
+    auto queued_at_close = r.Post(ResumeCommand{"a", ""});
+    r.Close();
+    CHECK(queued_at_close.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+    CHECK(queued_at_close.get().status.IsUnavailable());
+    auto after = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, ""});
+    REQUIRE(after.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+    CHECK(after.get().status.IsUnavailable());
+    // The state has what happened: nothing runs, and the manual deploy of b
+    // still counts, so the next start runs it again.
+    REQUIRE_OK(r.Flush());
+    state::State s = h.LoadState();
+    CHECK_FALSE(s.workspaces.at("a").running.has_value());
+    CHECK(s.workspaces.at("b").manual.size() == 1);
+  }
+
 }  // TEST_SUITE
 
 }  // namespace
