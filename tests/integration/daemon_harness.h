@@ -3,12 +3,16 @@
 // daemon's log output or on files with a deadline (never a bare sleep).
 #pragma once
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +49,71 @@ inline bool WaitUntil(const std::function<bool()>& condition, std::chrono::milli
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return true;
+}
+
+// A process as /proc shows it.
+struct ProcessEntry {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  char state = '?';     // R, S, D, Z (zombie), ...
+  std::string comm;     // the executable's short name
+  std::string cmdline;  // the arguments joined with spaces
+};
+
+// Every process in /proc. A process that exits while it is read is left out.
+inline std::vector<ProcessEntry> ListProcesses() {
+  std::vector<ProcessEntry> out;
+  DIR* proc = ::opendir("/proc");
+  REQUIRE(proc != nullptr);
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  while (dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    const std::string dir = std::string("/proc/") + e->d_name;
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    const std::string stat = slurp(dir + "/stat");
+    size_t open = stat.find('(');
+    size_t close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    ProcessEntry p;
+    p.pid = static_cast<pid_t>(std::atoi(e->d_name));
+    p.comm = stat.substr(open + 1, close - open - 1);
+    std::istringstream rest(stat.substr(close + 1));
+    long ppid = 0, pgid = 0;
+    if (!(rest >> p.state >> ppid >> pgid)) continue;
+    p.ppid = static_cast<pid_t>(ppid);
+    p.pgid = static_cast<pid_t>(pgid);
+    p.cmdline = slurp(dir + "/cmdline");
+    while (!p.cmdline.empty() && p.cmdline.back() == '\0') p.cmdline.pop_back();
+    for (char& c : p.cmdline) c = c == '\0' ? ' ' : c;
+    out.push_back(std::move(p));
+  }
+  ::closedir(proc);
+  return out;
+}
+
+// The children of `ppid`.
+inline std::vector<ProcessEntry> ChildProcesses(pid_t ppid) {
+  std::vector<ProcessEntry> out;
+  for (ProcessEntry& p : ListProcesses()) {
+    if (p.ppid == ppid) out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// The processes of group `pgid` that have not exited (zombies, which only
+// wait for their parent to reap them, are left out).
+inline std::vector<ProcessEntry> LiveProcessesInGroup(pid_t pgid) {
+  std::vector<ProcessEntry> out;
+  for (ProcessEntry& p : ListProcesses()) {
+    if (p.pgid == pgid && p.state != 'Z' && p.state != 'X') out.push_back(std::move(p));
+  }
+  return out;
 }
 
 class DaemonHarness {

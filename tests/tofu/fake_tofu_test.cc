@@ -492,6 +492,75 @@ TEST_SUITE("tofu_fake") {
     }
   }
 
+  TEST_CASE("tofu_fake: an interrupt during the last resource still halts the apply") {
+    // Real Terraform 1.11 (tests/integration/terraform_test.cc, README.md):
+    // PostApply of the resource in flight returns "execution halted" after a
+    // stop, so no interrupted apply reports "Apply complete!" or exits 0.
+    FakeTofuEnv env;
+    Init(env);
+    env.WriteControl(R"({"resources": ["null_resource.a", "null_resource.b"],
+                         "slow_resource": "null_resource.b", "slow_seconds": 30,
+                         "time_scale": 0.01})");
+    REQUIRE(env.Run(kPlanArgs).exit_code == 2);
+    // Given an apply busy with its last resource,
+    auto apply = env.Start(kApplyArgs);
+    REQUIRE(apply->WaitForOutput("null_resource.b: Creating...", 10s));
+    // when one SIGINT arrives,
+    apply->Signal(SIGINT);
+    ProcessResult r = apply->Wait(10s);
+    // then that resource completes and is saved, but the apply ends halted:
+    // no apply summary, no outputs, exit 1.
+    CHECK(r.exit_code == 1);
+    Stream s = Parse(r.out);
+    CHECK(s.Of(UiEventType::kApplyComplete).size() == 2);
+    CHECK(s.Of(UiEventType::kChangeSummary).empty());
+    CHECK(s.Of(UiEventType::kOutputs).empty());
+    CHECK(s.events.back().type == UiEventType::kDiagnostic);
+    CHECK(s.summary.ErrorSummary() == "execution halted");
+    CHECK(s.summary.interrupted);
+    CHECK(StateResourceAddrs(ReadJson(env.Work("terraform.tfstate"))) ==
+          std::vector<std::string>{"null_resource.a", "null_resource.b"});
+    CHECK_FALSE(Exists(env.Work(".terraform.tfstate.lock.info")));
+  }
+
+  TEST_CASE("tofu_fake: an interrupt while waiting for the state lock") {
+    // Real Terraform 1.11: the interrupt line only ("Stopping operation..."
+    // comes from the running operation, which never started), then the lock
+    // error, exit 1.
+    FakeTofuEnv env;
+    Init(env);
+    auto holder = Subprocess::Start({testing::kFakeTofuBinary, "__hold-lock", env.work_dir()},
+                                    env.Env(), env.work_dir(), /*stdin_pipe=*/true);
+    REQUIRE(holder->WaitForOutput("\n", 10s));
+    // Given a plan waiting up to 60 fake seconds (3 real) for the lock,
+    std::vector<std::string> args = kPlanArgs;
+    args[5] = "-lock-timeout=60s";
+    auto plan = env.Start(args, {{"FAKE_TOFU_TIME_SCALE", "0.05"}});
+    REQUIRE(plan->WaitForOutput("\"type\":\"state_lock_acquire\"", 10s));
+    // when it is interrupted,
+    plan->Signal(SIGINT);
+    ProcessResult r = plan->Wait(10s);
+    // then it gives up at once with the lock error.
+    CHECK(r.exit_code == 1);
+    Stream s = Parse(r.out);
+    CHECK(s.Types() == "version state_lock_acquire log diagnostic ");
+    CHECK(s.summary.interrupted);
+    CHECK(s.summary.ErrorSummary() == "Error acquiring the state lock");
+    CHECK(r.out.find("Stopping operation...") == std::string::npos);
+    // Human mode alike: the interrupt text without "Stopping operation...".
+    auto human = env.Start({"plan", "-no-color", "-input=false", "-lock-timeout=60s"},
+                           {{"FAKE_TOFU_TIME_SCALE", "0.05"}});
+    REQUIRE(human->WaitForOutput("Acquiring state lock", 10s));
+    human->Signal(SIGINT);
+    ProcessResult h = human->Wait(10s);
+    CHECK(h.exit_code == 1);
+    CHECK(h.out.find("Gracefully shutting down...\n") != std::string::npos);
+    CHECK(h.out.find("Stopping operation...") == std::string::npos);
+    CHECK(h.err.rfind("\nError: Error acquiring the state lock\n", 0) == 0);
+    holder->CloseStdin();
+    CHECK(holder->Wait(10s).exit_code == 0);
+  }
+
   TEST_CASE("tofu_fake: ignore_sigint stops only on the second signal") {
     FakeTofuEnv env;
     Init(env);
@@ -950,7 +1019,9 @@ TEST_SUITE("tofu_fake") {
 
 #else
 
-TEST_CASE("tofu_fake: not built") { MESSAGE("skipped: the fake_tofu target is not configured"); }
+TEST_CASE("tofu_fake: not built") {
+  testing::ToolMissing("the fake_tofu target is not configured");
+}
 
 #endif  // FAKE_TOFU_BINARY
 

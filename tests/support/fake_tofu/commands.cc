@@ -754,16 +754,20 @@ class Operation {
     while (signals_handled_ < SignalCount()) {
       ++signals_handled_;
       if (signals_handled_ == 1) {
+        // meta.go prints the interrupt at once; "Stopping operation..." comes
+        // from the backend's opWait, which only runs once the state lock is
+        // held: an interrupt during the lock wait gets the first line only.
         if (view_.json()) {
           view_.Log(
               "\nInterrupt received.\nPlease wait for OpenTofu to exit or data "
               "loss may "
               "occur.\nGracefully shutting down...\n");
-          view_.Log("Stopping operation...");
+          if (running_) view_.Log("Stopping operation...");
         } else {
           Out("\nInterrupt received.\nPlease wait for OpenTofu to exit or data "
               "loss may occur.\n"
-              "Gracefully shutting down...\n\nStopping operation...\n");
+              "Gracefully shutting down...\n");
+          if (running_) Out("\nStopping operation...\n");
         }
         if (!o_.ignore_first_signal) stopping_ = true;
         continue;
@@ -855,6 +859,7 @@ class Operation {
       Fail({true, "Failed to load state", e, "", {}});
     }
     prior_state_text_ = text;
+    running_ = true;
   }
 
   // statemgr.LockWithContext: retry with backoff 1s, 2s, 4s ... 16s until
@@ -1275,7 +1280,16 @@ class Operation {
         }
         SetResource(c.addr, new_id);
         changed = true;
+        // hook_stop.go: PostApply of the resource in flight halts as well,
+        // so an interrupt ends in "execution halted" even when that
+        // resource was the last one.
+        HandleSignals();
+        if (stopping_) {
+          halted = true;
+          break;
+        }
       }
+      if (halted) break;
     }
     bool outputs_changed = false;
     if (errors.empty() && !halted) {
@@ -1367,6 +1381,7 @@ class Operation {
   std::map<std::string, MapJson> variables_;
   int signals_handled_ = 0;
   bool stopping_ = false;
+  bool running_ = false;  // the state is locked and loaded: the operation runs
   std::string first_applied_;
 };
 
