@@ -78,7 +78,8 @@ using Command =
 
 struct CommandResult {
   // NotFound (no such workspace or job), FailedPrecondition (e.g. a job that
-  // already finished, a paused workspace paused again is fine), or OK.
+  // already finished, a paused workspace paused again is fine), Unavailable
+  // (the daemon is shutting down: kShuttingDownError), or OK.
   Status status;
   std::string job_id;       // manual deploy/destroy: the job that will run
   config::ConfigDiff diff;  // reload
