@@ -15,6 +15,9 @@ packages=(
   # real tools the tests run against: openssl (test certificates), promtool and a
   # Prometheus server, amtool, systemd-analyze, zip (fake tofu releases)
   openssl prometheus prometheus-alertmanager systemd zip
+  # the OTLP/JSON trace validator (tests/support/otlp_validate.py): protoc
+  # compiles the schema in shared/fixtures/otlp for Debian's /usr/bin/python3
+  protobuf-compiler python3-protobuf
   # load generator for bench/http_load.sh
   wrk
 )

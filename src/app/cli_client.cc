@@ -267,13 +267,15 @@ int Jobs(CliEnv& env, const JobsOptions& opts) {
   std::optional<std::string> next;
   auto jobs = ParseJobList(res->body, &next);
   if (!jobs.ok()) return Fail(env, jobs.status());
-  std::vector<std::vector<std::string>> table = {
-      {"ID", "WORKSPACE", "OPERATION", "TRIGGER", "RESULT", "STARTED", "CHANGES", "ERROR"}};
+  std::vector<std::vector<std::string>> table = {{"ID", "WORKSPACE", "OPERATION", "TRIGGER",
+                                                  "RESULT", "STARTED", "CHANGES", "TRACE",
+                                                  "ERROR"}};
   for (const JobRow& j : *jobs) {
     table.push_back({j.id, j.workspace, j.operation, j.trigger,
                      j.result.empty() ? j.status : j.result,
                      j.started_at.empty() ? "-" : j.started_at,
-                     StringPrintf("+%d ~%d -%d", j.add, j.change, j.remove), j.error});
+                     StringPrintf("+%d ~%d -%d", j.add, j.change, j.remove),
+                     j.trace_id.empty() ? "-" : j.trace_id, j.error});
   }
   PrintTable(env.out, table);
   if (next) env.out << "(more: older jobs before " << *next << ")\n";

@@ -48,6 +48,7 @@ JobRow JobFrom(const json& j) {
   r.change = Int(c, "change");
   r.remove = Int(c, "remove");
   r.error = Str(j, "error");
+  r.trace_id = Str(j, "trace_id");
   return r;
 }
 

@@ -32,6 +32,7 @@ struct JobRow {
   std::string finished_at;
   int add = 0, change = 0, remove = 0;
   std::string error;
+  std::string trace_id;  // "" when the job was not sampled
 };
 
 Result<std::vector<WorkspaceRow>> ParseWorkspaceList(std::string_view json);

@@ -12,6 +12,7 @@
 #include "app/config_file.h"
 #include "app/routes.h"
 #include "app/telemetry_adapters.h"
+#include "app/tracing.h"
 #include "base/log.h"
 #include "base/notification.h"
 #include "base/strings.h"
@@ -235,6 +236,8 @@ class Daemon {
   void ApplyLogging(const config::Config& config);
   // The parts of the health record that change with the config.
   void RebuildHealthBase(const config::Config& config);
+  // The effective tracing settings, the exporter and the tracer.
+  Status StartTracing(const config::Config& config);
   void PublishHealth();
   bool ReloadFailed() {
     std::lock_guard<std::mutex> lock(health_mu_);
@@ -263,6 +266,14 @@ class Daemon {
 
   std::unique_ptr<telemetry::Metrics> metrics_;
   std::unique_ptr<MetricsObserver> metrics_observer_;
+  // Traces: the exporter's HTTP client, the exporter (its thread), the
+  // tracer every span starts from, the observer that makes job spans.
+  TracingSettings tracing_;
+  std::unique_ptr<http::HttplibClient> trace_client_;
+  std::unique_ptr<ExportMetrics> export_metrics_;
+  std::unique_ptr<telemetry::OtlpExporter> exporter_;
+  std::unique_ptr<telemetry::Tracer> tracer_;
+  std::unique_ptr<TracingObserver> tracing_observer_;
   scheduler::ObserverList observers_;
   std::unique_ptr<platform::PosixProcessRunner> runner_;
   std::unique_ptr<scheduler::Reconciler> reconciler_;
@@ -376,6 +387,8 @@ Status Daemon::Start() {
       env_.clock);
   metrics_observer_ = std::make_unique<MetricsObserver>(*metrics_);
   observers_.Add(metrics_observer_.get());
+  if (Status s = StartTracing(config); !s.ok()) return s;
+  observers_.Add(tracing_observer_.get());
   if (hooks_.observer != nullptr) observers_.Add(hooks_.observer);
 
   runner_ = std::make_unique<platform::PosixProcessRunner>(env_.clock);
@@ -404,10 +417,21 @@ Status Daemon::Start() {
   }
 
   scheduler::ReconcilerDeps deps{env_.clock, env_.fs, *runner_, observers_, *log_, env_.environ};
+
   reconciler_ =
       std::make_unique<scheduler::Reconciler>(deps, config_, std::move(loaded_->state), binary);
   loaded_.reset();
   reconciler_->SetTofuBinary(binary, binary_problem);
+  reconciler_->SetTracing(
+      [tracer = tracer_.get()](const TraceContext* parent) { return tracer->NewContext(parent); },
+      [this, env = TofuTraceEnv(tracing_)] {
+        // tofu exports its own spans only while ours get through: a down or
+        // blackholed collector would otherwise hold each tofu exit for the
+        // 2 s export timeout we give it.
+        return exporter_ != nullptr && ExporterHealthy(exporter_->health(), env_.clock.Monotonic())
+                   ? env
+                   : std::map<std::string, std::string>();
+      });
   reconciler_->SetWake([this] { events_.Wake(); });
   if (Status s = reconciler_->Recover(); !s.ok()) {
     return Status::FailedPrecondition("cannot save state: " + s.message());
@@ -429,6 +453,9 @@ Status Daemon::Start() {
         return health_;
       },
       env_.clock, env_.fs, *runner_);
+  if (exporter_ != nullptr) {
+    health_checker_->SetTracing([this] { return exporter_->health(); }, tracing_.endpoint);
+  }
   api_.snapshot = [this] { return reconciler_->snapshot(); };
   api_.post = [this](scheduler::Command c) { return reconciler_->Post(std::move(c)); };
   api_.reload = [this](const std::string& source) { return RequestReload(source); };
@@ -444,6 +471,7 @@ Status Daemon::Start() {
   server_options.allow_unauthenticated_writes = config.server.allow_unauthenticated_writes;
   server_options.min_threads = kMinHttpThreads;
   server_options.max_threads = kMaxHttpThreads;
+  server_options.tracer = tracer_.get();
   auto server = http::Server::Create(server_options, *log_, http_observer_.get());
   if (!server.ok()) return Status::FailedPrecondition("HTTP server: " + server.status().message());
   server_ = std::move(server).value();
@@ -532,6 +560,8 @@ Status Daemon::Drain() {
   // 6. The listener: Stop() returns once every request in flight is done.
   watcher_->Stop();
   server_->Stop();
+  // 7. Spans still queued: at most the exporter's 2 s budget, then dropped.
+  if (exporter_ != nullptr) exporter_->Shutdown();
   LOG(*log_, kInfo, "daemon")
       .Message(flushed.ok() ? "stopped; state saved" : "stopped; STATE NOT SAVED");
   return flushed;
@@ -662,9 +692,40 @@ void Daemon::RebuildHealthBase(const config::Config& config) {
   health_base_.templates_dir = config.templates_dir;
   health_base_.templates.assign(templates.begin(), templates.end());
   health_base_.tofu_env = tofu::BuildEnv(env);
-  health_base_.tracing_enabled = config.tracing.enabled;
-  health_base_.tracing_status =
-      config.tracing.enabled ? "tracing is configured but the exporter is not built yet" : "";
+}
+
+Status Daemon::StartTracing(const config::Config& config) {
+  auto settings = ResolveTracing(config.tracing, env_.environ, env_.fs);
+  if (!settings.ok()) return Status::FailedPrecondition("tracing: " + settings.status().ToString());
+  tracing_ = std::move(settings).value();
+  for (const std::string& w : tracing_.warnings) LOG(*log_, kWarn, "config").Message(w);
+  if (tracing_.enabled) {
+    trace_client_ = std::make_unique<http::HttplibClient>();
+    export_metrics_ = std::make_unique<ExportMetrics>(*metrics_);
+    telemetry::ExporterOptions options;
+    options.endpoint = tracing_.endpoint;
+    options.headers = tracing_.headers;
+    options.timeout = tracing_.timeout;
+    exporter_ = std::make_unique<telemetry::OtlpExporter>(
+        std::move(options), MakeResource(tracing_, PROVISIONER_VERSION),
+        telemetry::Scope{"provisioner", PROVISIONER_VERSION}, *trace_client_, env_.clock, *log_,
+        export_metrics_.get());
+    exporter_->Start();
+    // The endpoint, never the headers (credentials).
+    LOG(*log_, kInfo, "daemon")
+        .Field("endpoint", tracing_.endpoint)
+        .Field("service_name", tracing_.service_name)
+        .Field("sampling_ratio", StringPrintf("%g", tracing_.sampling_ratio))
+        .Field("headers", static_cast<int64_t>(tracing_.headers.size()))
+        .Printf("tracing on: OTLP/HTTP JSON to %s%s%s", tracing_.endpoint.c_str(),
+                tracing_.notes.empty() ? "" : "; ", Join(tracing_.notes, ", ").c_str());
+  } else if (!tracing_.notes.empty()) {
+    LOG(*log_, kInfo, "daemon").Printf("tracing %s", Join(tracing_.notes, ", ").c_str());
+  }
+  tracer_ =
+      std::make_unique<telemetry::Tracer>(env_.clock, exporter_.get(), tracing_.sampling_ratio);
+  tracing_observer_ = std::make_unique<TracingObserver>(*tracer_);
+  return Status::Ok();
 }
 
 void Daemon::PublishHealth() {

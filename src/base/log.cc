@@ -84,6 +84,8 @@ std::string FormatJson(const Record& r, const Tags& tags) {
   AppendOptional(&out, "operation", r.operation);
   AppendOptional(&out, "job_id", r.job_id);
   AppendOptional(&out, "correlation_id", r.correlation_id);
+  AppendOptional(&out, "trace_id", r.trace_id);
+  AppendOptional(&out, "span_id", r.span_id);
   if (r.duration_ms) {
     AppendKey(&out, "duration_ms");
     out.append(std::to_string(*r.duration_ms));
@@ -127,6 +129,8 @@ std::string FormatText(const Record& r) {
   field("operation", r.operation);
   field("job_id", r.job_id);
   field("correlation_id", r.correlation_id);
+  field("trace_id", r.trace_id);
+  field("span_id", r.span_id);
   if (r.duration_ms) field("duration_ms", std::to_string(*r.duration_ms));
   field("error", r.error);
   for (const auto& [key, value] : r.extra) field(key, value);
@@ -141,9 +145,31 @@ void Logger::Write(Record record) {
   sink_.Write(record);
 }
 
+namespace {
+thread_local const TraceContext* tl_trace = nullptr;
+}  // namespace
+
+const TraceContext* SetThreadTrace(const TraceContext* ctx) {
+  const TraceContext* previous = tl_trace;
+  tl_trace = ctx;
+  return previous;
+}
+
+ScopedTrace::ScopedTrace(const TraceContext& ctx) : previous_(SetThreadTrace(&ctx)) {}
+ScopedTrace::~ScopedTrace() { tl_trace = previous_; }
+
 Entry::Entry(Logger& logger, Level level, std::string_view category) : logger_(logger) {
   record_.level = level;
   record_.category.assign(category);
+  if (tl_trace != nullptr) Trace(*tl_trace);
+}
+
+Entry& Entry::Trace(const TraceContext& ctx) {
+  if (ctx.sampled()) {
+    record_.trace_id = ctx.trace_id.Hex();
+    record_.span_id = ctx.span_id.Hex();
+  }
+  return *this;
 }
 
 Entry::~Entry() { logger_.Write(std::move(record_)); }

@@ -26,6 +26,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "base/trace_context.h"
 
 namespace provisioner::log {
 
@@ -46,6 +47,9 @@ struct Record {
   std::string operation;
   std::string job_id;
   std::string correlation_id;
+  // Of the sampled span the line was written in (DESIGN.md §9).
+  std::string trace_id;
+  std::string span_id;
   std::string error;
   std::optional<int64_t> duration_ms;
   // Further fields, in order, e.g. {"trigger", "schedule"}.
@@ -89,6 +93,23 @@ class Logger {
   std::atomic<Level> min_level_;
 };
 
+// Makes the lines written on this thread carry trace_id and span_id of
+// `*ctx` when it is sampled, until the next call (null: none). `ctx` must
+// outlive that. Returns the previous one.
+const TraceContext* SetThreadTrace(const TraceContext* ctx);
+
+// SetThreadTrace for a scope (the scheduler handling one job).
+class ScopedTrace {
+ public:
+  explicit ScopedTrace(const TraceContext& ctx);
+  ~ScopedTrace();
+  ScopedTrace(const ScopedTrace&) = delete;
+  ScopedTrace& operator=(const ScopedTrace&) = delete;
+
+ private:
+  const TraceContext* previous_;
+};
+
 // One log statement under construction; written out by its destructor.
 class Entry {
  public:
@@ -101,6 +122,8 @@ class Entry {
   Entry& Operation(std::string_view v) { return Set(&record_.operation, v); }
   Entry& JobId(std::string_view v) { return Set(&record_.job_id, v); }
   Entry& CorrelationId(std::string_view v) { return Set(&record_.correlation_id, v); }
+  // trace_id and span_id of `ctx` when it is sampled; otherwise nothing.
+  Entry& Trace(const TraceContext& ctx);
   Entry& Error(std::string_view v) { return Set(&record_.error, v); }
   Entry& Error(const Status& status) { return Set(&record_.error, status.ToString()); }
   Entry& DurationMs(int64_t ms) {

@@ -98,11 +98,20 @@ struct LoggingConfig {
 
 struct TracingConfig {
   bool enabled = false;
-  // OTLP/HTTP JSON endpoint; Jaeger accepts it natively.
+  // OTLP/HTTP JSON endpoint, used as written; Jaeger accepts it natively.
   std::string endpoint = "http://localhost:4318/v1/traces";
   // Parent-based trace-id-ratio sampling of traces that start here.
   double sampling_ratio = 0.1;
   std::string service_name = "provisioner";
+  // `Name: value` lines sent with every export (collector auth); "" none.
+  std::string headers_file;
+  // Which keys the file set: the OTEL_* environment fills in the others
+  // (DESIGN.md §9; app/tracing.h).
+  bool enabled_set = false;
+  bool endpoint_set = false;
+  bool sampling_ratio_set = false;
+  bool service_name_set = false;
+  bool headers_file_set = false;
 };
 
 struct Schedule {

@@ -64,6 +64,7 @@ std::vector<std::string> ChangedSettings(const Config& a, const Config& b) {
   check(a.tracing.endpoint != b.tracing.endpoint, "tracing.endpoint");
   check(a.tracing.sampling_ratio != b.tracing.sampling_ratio, "tracing.sampling_ratio");
   check(a.tracing.service_name != b.tracing.service_name, "tracing.service_name");
+  check(a.tracing.headers_file != b.tracing.headers_file, "tracing.headers_file");
   check(a.templates_dir != b.templates_dir, "templates_dir");
   return out;
 }

@@ -729,10 +729,16 @@ void DecodeLogging(Decoder& d, const YamlNode& node, const Path& path, LoggingCo
 }
 
 void DecodeTracing(Decoder& d, const YamlNode& node, const Path& path, TracingConfig* out) {
-  static constexpr std::array<std::string_view, 4> kKeys = {"enabled", "endpoint", "sampling_ratio",
-                                                            "service_name"};
+  static constexpr std::array<std::string_view, 5> kKeys = {"enabled", "endpoint", "sampling_ratio",
+                                                            "service_name", "headers_file"};
   Fields f;
   if (!d.ReadMap(node, path, kKeys, &f)) return;
+  out->enabled_set = f.Get("enabled") != nullptr;
+  out->endpoint_set = f.Get("endpoint") != nullptr;
+  out->sampling_ratio_set = f.Get("sampling_ratio") != nullptr;
+  out->service_name_set = f.Get("service_name") != nullptr;
+  out->headers_file_set = f.Get("headers_file") != nullptr;
+  d.String(f.Get("headers_file"), path.Key("headers_file"), &out->headers_file);
   d.Bool(f.Get("enabled"), path.Key("enabled"), &out->enabled);
   if (const YamlNode* n = f.Get("endpoint"); n != nullptr) {
     std::string url;
@@ -1002,6 +1008,7 @@ ParseResult ParseConfig(std::string_view text, std::string_view file_name,
   config->templates_dir = ResolvePath(base, config->templates_dir);
   config->opentofu.plugin_cache_dir = ResolvePath(base, config->opentofu.plugin_cache_dir);
   config->server.web_config_file = ResolvePath(base, config->server.web_config_file);
+  config->tracing.headers_file = ResolvePath(base, config->tracing.headers_file);
   if (config->opentofu.binary.find('/') != std::string::npos) {
     config->opentofu.binary = ResolvePath(base, config->opentofu.binary);
   }

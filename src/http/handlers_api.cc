@@ -64,7 +64,7 @@ Response ManualAction(ApiContext& ctx, const Request& req, state::Operation op) 
   const std::string& name = req.params.at("name");
   auto body = ParseUntilBody(req.body);
   if (!body.ok()) return Response::Error(400, "bad_request", body.status().message());
-  auto result = Run(ctx, scheduler::ManualCommand{name, op, body->until, req.user});
+  auto result = Run(ctx, scheduler::ManualCommand{name, op, body->until, req.user, req.trace});
   if (!result.ok()) return ErrorFromStatus(result.status());
   if (!result->status.ok()) return ErrorFromStatus(result->status);
   std::string out = "{\"job_id\":";

@@ -236,12 +236,27 @@ HealthChecker::Check HealthChecker::ReconcileAge(const DaemonHealth& h) {
   return c;
 }
 
-HealthChecker::Check HealthChecker::Tracing(const DaemonHealth& h) {
+HealthChecker::Check HealthChecker::Tracing() {
   Check c;
   c.name = "tracing_exporter";
   c.last_check = clock_.Now();
   c.status = kHealthy;
-  c.message = h.tracing_enabled ? h.tracing_status : "tracing disabled";
+  if (!tracing_) {
+    c.message = "tracing disabled";
+    return c;
+  }
+  const telemetry::OtlpExporter::Health t = tracing_();
+  if (!t.ok) {
+    // Traces are lost, jobs are not: degraded, never unhealthy.
+    c.status = kDegraded;
+    c.message = "exports to " + tracing_endpoint_ + " fail: " + t.last_error;
+  } else if (t.last_success) {
+    c.message =
+        "last export to " + tracing_endpoint_ + " succeeded at " + FormatUtc(*t.last_success);
+  } else {
+    c.message = "exporting to " + tracing_endpoint_ + "; no export yet";
+  }
+  c.message += StringPrintf("; %zu spans queued", t.queued);
   return c;
 }
 
@@ -296,7 +311,7 @@ Response HealthChecker::Deep() {
   checks.push_back(Templates(*h));
   checks.push_back(Disk(*h));
   checks.push_back(ReconcileAge(*h));
-  checks.push_back(Tracing(*h));
+  checks.push_back(Tracing());
   return Reply(checks);
 }
 

@@ -28,6 +28,7 @@
 #include "http/server.h"
 #include "platform/file_system.h"
 #include "platform/process_runner.h"
+#include "telemetry/otlp_exporter.h"
 
 namespace provisioner::http {
 
@@ -49,8 +50,6 @@ struct DaemonHealth {
   std::string tofu_binary;             // "" when none was found
   std::string tofu_problem;
   std::map<std::string, std::string> tofu_env;  // for running `tofu version -json`
-  bool tracing_enabled = false;
-  std::string tracing_status;  // what the exporter says, when enabled
 };
 
 struct HealthOptions {
@@ -58,6 +57,7 @@ struct HealthOptions {
   // A tick older than this makes scheduler_running unhealthy (the loop
   // ticks at least every 30 s).
   std::chrono::seconds max_tick_age{90};
+
   std::chrono::seconds tofu_timeout{10};
   std::chrono::seconds deep_cache{30};
   uint64_t disk_warn_bytes = 1ull << 30;    // degraded below 1 GiB free
@@ -71,6 +71,13 @@ class HealthChecker {
                 Clock& clock, platform::FileSystem& fs, platform::ProcessRunner& runner);
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // tracing_exporter reports `exporter` (to `endpoint`); without it, tracing
+  // is off. Before the first request.
+  void SetTracing(std::function<telemetry::OtlpExporter::Health()> exporter, std::string endpoint) {
+    tracing_ = std::move(exporter);
+    tracing_endpoint_ = std::move(endpoint);
+  }
 
   Response Health();
   Response Ready();
@@ -92,7 +99,7 @@ class HealthChecker {
   Check Templates(const DaemonHealth& h);
   Check Disk(const DaemonHealth& h);
   Check ReconcileAge(const DaemonHealth& h);
-  Check Tracing(const DaemonHealth& h);
+  Check Tracing();
   Response Reply(const std::vector<Check>& checks);
   // Runs `check` unless a result younger than deep_cache exists.
   Check Cached(const std::string& name, const std::function<Check()>& check);
@@ -100,6 +107,8 @@ class HealthChecker {
   const HealthOptions options_;
   std::function<std::shared_ptr<const DaemonHealth>()> health_;
   Clock& clock_;
+  std::function<telemetry::OtlpExporter::Health()> tracing_;
+  std::string tracing_endpoint_;
   platform::FileSystem& fs_;
   platform::ProcessRunner& runner_;
 

@@ -79,9 +79,19 @@ Result<HttpResponse> Send(const HttpRequest& req, bool post) {
     out.body.append(data, len);
     return true;
   };
+  // ClientImpl::stop() shuts the socket down under httplib's own lock, which
+  // wakes a read blocked on a silent peer; Disarm() returns only once no
+  // Cancel() can still reach `client`.
+  if (req.cancel != nullptr && !req.cancel->Arm([&client] { client.stop(); })) {
+    return Status::Cancelled(what, "cancelled before it started");
+  }
   // Bodies we send are built by us and bounded by the caller.
   httplib::Result res = post ? client.Post(t.path, headers, req.body, req.content_type)
                              : client.Get(t.path, headers, receiver);
+  if (req.cancel != nullptr) {
+    req.cancel->Disarm();
+    if (req.cancel->cancelled() && !res) return Status::Cancelled(what, "cancelled by the caller");
+  }
   if (post && res) {
     if (res->body.size() > req.max_body_bytes) over_limit = true;
     out.body = res->body;

@@ -143,8 +143,30 @@ struct RequestContext {
   bool close = false;
   std::map<std::string, std::string> params;
   std::string user;
+  // The request's SERVER span; its context stays valid (unsampled) when
+  // there is no tracer or the route is not traced.
+  telemetry::Span span;
 };
 thread_local RequestContext tl_request;
+
+// Probes and scrapes are not traced: a span per Prometheus scrape would
+// bury the API's traces.
+bool Traced(std::string_view route) {
+  return route != "/metrics" && !route.starts_with("/health") && route != "/ready";
+}
+
+// The client's trace context: exactly one valid traceparent header; any
+// tracestate headers, joined as the W3C spec allows.
+std::optional<TraceContext> IncomingTrace(const httplib::Request& req) {
+  if (req.get_header_value_count("traceparent") != 1) return std::nullopt;
+  std::string state;
+  const size_t states = req.get_header_value_count("tracestate");
+  for (size_t i = 0; i < states; ++i) {
+    if (i > 0) state += ',';
+    state += req.get_header_value("tracestate", i);
+  }
+  return ParseTraceparent(req.get_header_value("traceparent"), state);
+}
 
 httplib::Request& MutableRequest(const httplib::Request& req) {
   return const_cast<httplib::Request&>(req);  // see the file comment
@@ -247,6 +269,7 @@ class Server::Impl {
       : options_(std::move(options)),
         log_(log),
         observer_(observer),
+        tracer_(options_.tracer),
         clock_(options_.clock != nullptr ? *options_.clock : own_clock_) {}
 
   ~Impl() { Stop(); }
@@ -285,6 +308,7 @@ class Server::Impl {
   ServerOptions options_;
   log::Logger& log_;
   RequestObserver* observer_;
+  telemetry::Tracer* tracer_;
   platform::PosixClock own_clock_;
   Clock& clock_;
 
@@ -534,6 +558,7 @@ httplib::Server::HandlerResponse Server::Impl::Refuse(const httplib::Request& re
 httplib::Server::HandlerResponse Server::Impl::PreRoute(const httplib::Request& req,
                                                         httplib::Response& res) {
   RequestContext& ctx = tl_request;
+  log::SetThreadTrace(nullptr);
   ctx = RequestContext{};
   ctx.active = true;
   ctx.start = clock_.Monotonic();
@@ -549,6 +574,14 @@ httplib::Server::HandlerResponse Server::Impl::PreRoute(const httplib::Request& 
   }
 
   std::optional<RouteMatcher::Match> match = matcher_.Find(req.path);
+  if (tracer_ != nullptr &&
+      (!match || Traced(matcher_.pattern(static_cast<size_t>(match->index))))) {
+    std::optional<TraceContext> incoming = IncomingTrace(req);
+    ctx.span = tracer_->StartSpan(req.method, telemetry::SpanKind::kServer,
+                                  incoming ? &*incoming : nullptr);
+    log::SetThreadTrace(&ctx.span.context());
+    res.set_header("traceparent", ctx.span.context().Traceparent());
+  }
   if (!match) return Refuse(req, res, 404, "not_found", "no route for this path");
   const RouteEntry& entry = routes_[match->index];
   int m = -1;
@@ -651,6 +684,7 @@ void Server::Impl::Dispatch(const httplib::Request& req, httplib::Response& res)
   r.body = req.body;
   r.remote_addr = req.remote_addr;
   r.user = ctx.user;
+  r.trace = ctx.span.context();
   WriteResponse(req, entry.handlers[m](r), res);
 }
 
@@ -748,6 +782,19 @@ void Server::Impl::OnLogged(const httplib::Request& req, const httplib::Response
   const std::string_view method = MethodLabel(req.method);
   ctx.active = false;
   if (observer_ != nullptr) observer_->OnRequestFinished(method, route, res.status, duration);
+  if (ctx.span.recording()) {
+    // Semantic conventions for HTTP server spans: "METHOD /route", and only
+    // 5xx is an error on the server side.
+    telemetry::Span& span = ctx.span;
+    span.SetName(std::string(method) + " " + std::string(route));
+    span.SetAttribute("http.request.method", std::string(method));
+    if (ctx.route >= 0) span.SetAttribute("http.route", std::string(route));
+    span.SetAttribute("url.path", req.path);
+    span.SetAttribute("http.response.status_code", int64_t{res.status});
+    span.SetAttribute("client.address", req.remote_addr);
+    if (!ctx.user.empty()) span.SetAttribute("enduser.id", ctx.user);
+    if (res.status >= 500) span.SetError("HTTP " + std::to_string(res.status));
+  }
   // Probes and scrapes would drown the access log.
   if (log_.Enabled(log::Level::kDebug) && route != "/metrics" && !route.starts_with("/health") &&
       route != "/ready") {
@@ -760,6 +807,7 @@ void Server::Impl::OnLogged(const httplib::Request& req, const httplib::Response
         .DurationMs(std::chrono::duration_cast<std::chrono::milliseconds>(duration).count())
         .Message("request");
   }
+  log::SetThreadTrace(nullptr);
   ctx = RequestContext{};
 }
 

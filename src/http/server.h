@@ -37,7 +37,9 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/result.h"
+#include "base/trace_context.h"
 #include "config/web_config.h"
+#include "telemetry/tracer.h"
 
 namespace provisioner::http {
 
@@ -56,6 +58,9 @@ struct Request {
   // The authenticated user (basic auth name, or the client certificate's CN
   // with mTLS); "" when the listener needs no authentication.
   std::string user;
+  // The request's own span (a child of the client's traceparent, when it
+  // sent a valid one): work the request starts is its child.
+  TraceContext trace;
 
   // A header by lowercase name, or "".
   const std::string& Header(const std::string& lowercase_name) const;
@@ -131,6 +136,10 @@ struct ServerOptions {
   size_t max_path_bytes = 256;
   size_t max_body_bytes = 1 << 20;
   size_t max_headers = 64;
+  // One SERVER span per request outside the probes and /metrics, taking
+  // part in W3C traceparent propagation; the reply carries the span's
+  // traceparent. Null: no spans, no traceparent. Not owned.
+  telemetry::Tracer* tracer = nullptr;
 };
 
 class Server {

@@ -12,8 +12,48 @@
 #include <string>
 
 #include "base/result.h"
+#include "base/thread_annotations.h"
 
 namespace provisioner::platform {
+
+// Lets another thread abort a call in flight: the OTLP exporter's shutdown
+// must not wait for a collector that accepted the connection and never
+// answers. Cancel() makes the call in flight, and any later call with this
+// token, fail with Cancelled.
+class HttpCancel {
+ public:
+  void Cancel() {
+    // Under the lock, so that the call cannot return (Disarm) and free what
+    // `abort_` points at while it runs.
+    MutexLock lock(mu_);
+    cancelled_ = true;
+    if (abort_) abort_();
+  }
+  bool cancelled() {
+    MutexLock lock(mu_);
+    return cancelled_;
+  }
+
+  // For HttpClient implementations: `abort` stops the transfer in flight
+  // (from any thread); it is called by Cancel() until Disarm(). Returns
+  // false, arming nothing, when already cancelled.
+  bool Arm(std::function<void()> abort) {
+    MutexLock lock(mu_);
+    if (cancelled_) return false;
+    abort_ = std::move(abort);
+    return true;
+  }
+  // After Disarm returns, `abort` is never called again.
+  void Disarm() {
+    MutexLock lock(mu_);
+    abort_ = nullptr;
+  }
+
+ private:
+  Mutex mu_;
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  std::function<void()> abort_ GUARDED_BY(mu_);
+};
 
 struct HttpRequest {
   std::string url;  // http:// or https://
@@ -39,6 +79,8 @@ struct HttpRequest {
   // instead of being collected; return false to stop (the call then fails
   // with Cancelled).
   std::function<bool(std::string_view chunk)> on_body;
+  // When set, another thread may abort the call (not owned).
+  HttpCancel* cancel = nullptr;
 };
 
 struct HttpResponse {
@@ -57,7 +99,7 @@ class HttpClient {
   //     (cpp-httplib does not tell a read timeout from a reset);
   //   DeadlineExceeded: no connection within `connect_timeout`;
   //   ResourceExhausted: a body over `max_body_bytes`;
-  //   Cancelled: `on_body` returned false;
+  //   Cancelled: `on_body` returned false, or `cancel` was cancelled;
   //   InvalidArgument: a bad URL (the message quotes it).
   virtual Result<HttpResponse> Get(const HttpRequest& request) = 0;
   virtual Result<HttpResponse> Post(const HttpRequest& request) = 0;

@@ -41,6 +41,8 @@ std::string HostName() {
   return buf;
 }
 
+int64_t ProcessId() { return ::getpid(); }
+
 Result<std::string> AbsolutePath(const std::string& path) {
   if (path.empty()) return Status::InvalidArgument("empty path");
   if (path[0] == '/') return path;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -17,6 +18,9 @@ std::map<std::string, std::string> EnvironmentVariables();
 
 // The host name, for lock owners and logs ("" when unknown).
 std::string HostName();
+
+// This process's id (the trace resource's process.pid).
+int64_t ProcessId();
 
 // `path` made absolute against the working directory as it is now, with
 // empty and "." components dropped ("./a//b" -> "<cwd>/a/b"); ".." stays,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/job_trace.h"
 #include "state/state.h"
 
 namespace provisioner::scheduler {
@@ -16,6 +17,7 @@ namespace provisioner::scheduler {
 struct QueuedJob {
   state::JobRecord record;  // id, workspace, operation, trigger, scheduled_for, attempt
   SystemTime enqueued_at;
+  JobTrace trace;
 };
 
 class JobQueue {

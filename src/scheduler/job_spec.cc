@@ -10,7 +10,8 @@ tofu::TofuJobSpec MakeTofuJobSpec(const config::Config& config, const config::Wo
                                   tofu::Operation operation, const std::string& binary,
                                   const std::string& workspace_dir, const std::string& log_path,
                                   const std::map<std::string, std::string>& daemon_env,
-                                  std::optional<std::string> traceparent) {
+                                  const TraceContext& trace,
+                                  const std::map<std::string, std::string>& trace_env) {
   tofu::EnvInputs in;
   in.daemon_env = daemon_env;
   in.pass_env = config.opentofu.pass_env;
@@ -18,13 +19,14 @@ tofu::TofuJobSpec MakeTofuJobSpec(const config::Config& config, const config::Wo
   in.workspace_env = ws.env;
   in.plugin_cache_dir = config.opentofu.plugin_cache_dir;
   in.home_fallback = config.state.dir;
-  in.traceparent = std::move(traceparent);
+  if (trace.sampled()) in.trace_env = trace_env;
 
   tofu::TofuJobSpec spec;
   spec.operation = operation;
   spec.binary = binary;
   spec.workspace_dir = workspace_dir;
   spec.env = tofu::BuildEnv(in);
+  if (trace.sampled()) spec.trace = trace;
   for (const auto& [key, value] : ws.backend_config) spec.backend_config.emplace_back(key, value);
   spec.lock_timeout = config.opentofu.lock_timeout;
   spec.timeout = config.JobTimeout(ws);

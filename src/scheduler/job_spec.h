@@ -7,18 +7,22 @@
 #include <string>
 
 #include "base/result.h"
+#include "base/trace_context.h"
 #include "config/config.h"
 #include "tofu/installer.h"
 #include "tofu/tofu_client.h"
 
 namespace provisioner::scheduler {
 
-// The environment and argv inputs of one job (DESIGN.md §5).
+// The environment and argv inputs of one job (DESIGN.md §5). When `trace`
+// is sampled, the job's steps get spans below it and tofu gets `trace_env`
+// (OTEL_TRACES_EXPORTER and the endpoint); otherwise neither.
 tofu::TofuJobSpec MakeTofuJobSpec(const config::Config& config, const config::WorkspaceConfig& ws,
                                   tofu::Operation operation, const std::string& binary,
                                   const std::string& workspace_dir, const std::string& log_path,
                                   const std::map<std::string, std::string>& daemon_env,
-                                  std::optional<std::string> traceparent);
+                                  const TraceContext& trace,
+                                  const std::map<std::string, std::string>& trace_env);
 
 struct ResolvedBinary {
   std::string path;

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "config/config_diff.h"
+#include "scheduler/job_trace.h"
 #include "scheduler/planner.h"
 #include "state/state.h"
 #include "tofu/tofu_client.h"
@@ -49,10 +50,19 @@ class Observer {
   virtual ~Observer() = default;
 
   virtual void OnScheduleFired(const FireReport&) {}
+  // A new job entered the queue (a coalesced request makes none).
+  virtual void OnJobQueued(const state::JobRecord&, const JobTrace&) {}
   // `lag` runs from the due time (scheduled_for) to the start.
   virtual void OnJobStarted(const state::JobRecord&, std::chrono::milliseconds /*lag*/) {}
   virtual void OnJobProgress(const state::JobRecord&, tofu::Step, const tofu::UiEvent&) {}
   virtual void OnJobFinished(const state::JobRecord&, const tofu::JobOutcome&) {}
+  // The scheduler asked a running job to stop (an operator's cancel, the
+  // daemon shutting down): the stop ladder's first signal goes out now.
+  virtual void OnJobStopRequested(const state::JobRecord&, platform::StopReason) {}
+  // A failed job will be tried again: attempt `next_attempt`, not before
+  // `not_before`. Comes before OnJobFinished for the failed attempt.
+  virtual void OnJobRetryScheduled(const state::JobRecord&, int /*next_attempt*/,
+                                   SystemTime /*not_before*/) {}
   virtual void OnConfigReloaded(const ReloadReport&) {}
   // After every Tick: how long it took, and how many workspace schedules it
   // evaluated (each evaluation computes the next and previous fires).
@@ -67,6 +77,9 @@ class ObserverList final : public Observer {
   void OnScheduleFired(const FireReport& r) override {
     for (Observer* o : observers_) o->OnScheduleFired(r);
   }
+  void OnJobQueued(const state::JobRecord& j, const JobTrace& t) override {
+    for (Observer* o : observers_) o->OnJobQueued(j, t);
+  }
   void OnJobStarted(const state::JobRecord& j, std::chrono::milliseconds lag) override {
     for (Observer* o : observers_) o->OnJobStarted(j, lag);
   }
@@ -75,6 +88,12 @@ class ObserverList final : public Observer {
   }
   void OnJobFinished(const state::JobRecord& j, const tofu::JobOutcome& out) override {
     for (Observer* o : observers_) o->OnJobFinished(j, out);
+  }
+  void OnJobStopRequested(const state::JobRecord& j, platform::StopReason r) override {
+    for (Observer* o : observers_) o->OnJobStopRequested(j, r);
+  }
+  void OnJobRetryScheduled(const state::JobRecord& j, int next, SystemTime not_before) override {
+    for (Observer* o : observers_) o->OnJobRetryScheduled(j, next, not_before);
   }
   void OnConfigReloaded(const ReloadReport& r) override {
     for (Observer* o : observers_) o->OnConfigReloaded(r);

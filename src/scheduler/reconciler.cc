@@ -121,10 +121,13 @@ struct Reconciler::Runtime {
   std::optional<ScheduledFire> next_destroy;
   SystemTime next_eval{};
   bool evaluated = false;
+  // The job span of the last attempt, which a retry links to.
+  std::optional<TraceContext> last_attempt;
 };
 
 struct Reconciler::Active {
   JobRecord record;
+  JobTrace trace;
   std::unique_ptr<tofu::TofuJob> job;
   std::unique_ptr<platform::FileLock> lock;
   bool cancelled_by_user = false;
@@ -282,7 +285,8 @@ std::future<CommandResult> Reconciler::Post(Command command) {
   {
     MutexLock lock(mu_);
     if (closed_) {
-      promise.set_value(CommandResult{Status::Unavailable(std::string(kShuttingDownError)), {}, {}});
+      promise.set_value(
+          CommandResult{Status::Unavailable(std::string(kShuttingDownError)), {}, {}});
       return future;
     }
     inbox_.emplace_back(std::move(command), std::move(promise));
@@ -399,10 +403,12 @@ CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
   st.manual.push_back({c.operation, now, c.until, c.user});
   st.retry.reset();
   bool coalesced = false;
-  result.job_id = Enqueue(c.workspace, c.operation, Trigger::kManual, now, 1, now, &coalesced);
+  result.job_id =
+      Enqueue(c.workspace, c.operation, Trigger::kManual, now, 1, now, &coalesced, &c.trace);
   rt->second.evaluated = false;
   dirty_ = true;
   LOG(deps_.log, kInfo, "audit")
+      .Trace(c.trace)
       .Workspace(c.workspace)
       .Operation(state::OperationName(c.operation))
       .JobId(result.job_id)
@@ -490,6 +496,7 @@ CommandResult Reconciler::Apply(const CancelCommand& c, SystemTime now) {
   auto active = active_.find(name);
   if (active != active_.end() && active->second->record.id == c.job_id) {
     active->second->cancelled_by_user = true;
+    deps_.observer.OnJobStopRequested(active->second->record, platform::StopReason::kCancelled);
     active->second->job->Stop(platform::StopReason::kCancelled);
     LOG(deps_.log, kInfo, "audit")
         .Workspace(name)
@@ -512,9 +519,10 @@ CommandResult Reconciler::Apply(const ReloadCommand& c, SystemTime) {
   result.diff = config::Diff(*config_, *c.config);
   for (const std::string& setting : result.diff.settings) {
     // The daemon reads these once, at start-up (the tofu binary is resolved
-    // to one absolute path then).
+    // to one absolute path then, the trace exporter is built then).
     if (setting == "server.listen" || setting == "server.web_config_file" ||
-        setting == "state.dir" || setting == "opentofu.binary" || setting == "opentofu.version") {
+        setting == "state.dir" || setting == "opentofu.binary" || setting == "opentofu.version" ||
+        setting.starts_with("tracing.")) {
       LOG(deps_.log, kWarn, "config")
           .Printf("%s changed: it takes effect after a restart", setting.c_str());
     }
@@ -652,7 +660,7 @@ void Reconciler::ProcessFires(const std::string& name, Runtime& rt,
 
 std::string Reconciler::Enqueue(const std::string& name, Operation op, Trigger trigger,
                                 std::optional<SystemTime> scheduled_for, int attempt,
-                                SystemTime now, bool* coalesced) {
+                                SystemTime now, bool* coalesced, const TraceContext* parent) {
   *coalesced = false;
   auto active = active_.find(name);
   if (active != active_.end() && active->second->record.operation == op &&
@@ -678,6 +686,21 @@ std::string Reconciler::Enqueue(const std::string& name, Operation op, Trigger t
   job.record.attempt = attempt;
   job.record.log_path = history_.LogPath(name, job.record.id);
   job.enqueued_at = now;
+  if (new_trace_) {
+    const bool child = parent != nullptr && parent->valid();
+    job.trace.context = new_trace_(child ? parent : nullptr);
+    if (child) {
+      job.trace.parent = parent->span_id;
+      job.trace.parent_remote = parent->remote;
+    }
+    if (trigger == Trigger::kRetry) {
+      auto rt = runtimes_.find(name);
+      if (rt != runtimes_.end()) job.trace.previous_attempt = rt->second.last_attempt;
+    }
+    job.trace.queued_at = now;
+    if (job.trace.context.sampled()) job.record.trace_id = job.trace.context.trace_id.Hex();
+  }
+  deps_.observer.OnJobQueued(job.record, job.trace);
   const std::string id = job.record.id;
   if (auto replaced = queue_.Put(std::move(job))) Supersede(*replaced, id, now);
   MarkDirty(name);
@@ -685,6 +708,7 @@ std::string Reconciler::Enqueue(const std::string& name, Operation op, Trigger t
 }
 
 void Reconciler::Supersede(const QueuedJob& old, const std::string& by, SystemTime now) {
+  log::ScopedTrace trace_scope(old.trace.context);
   JobRecord record = old.record;
   record.finished_at = now;
   record.result = JobResult::kCancelled;
@@ -701,6 +725,8 @@ void Reconciler::Dispatch(SystemTime now) {
 }
 
 void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
+  // Lines about the job carry its trace (when sampled).
+  log::ScopedTrace trace_scope(queued.trace.context);
   const std::string name = queued.record.workspace;
   Runtime& rt = runtimes_[name];
   state::WorkspaceState& st = state_.workspaces[name];
@@ -737,12 +763,17 @@ void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
   request.binary = tofu_binary_;
   request.log_path = record.log_path;
   request.daemon_env = &deps_.daemon_env;
+  request.trace = queued.trace.context;
+  std::map<std::string, std::string> trace_env;
+  if (trace_env_ && queued.trace.context.sampled()) trace_env = trace_env_();
+  request.trace_env = &trace_env;
   auto prepared = PrepareRun(deps_.fs, request);
   if (auto* no = std::get_if<RunNotPrepared>(&prepared)) return fail(no->error, no->retryable);
   PreparedRun& run = std::get<PreparedRun>(prepared);
 
   auto active = std::make_unique<Active>();
   active->record = record;
+  active->trace = queued.trace;
   active->lock = std::move(run.lock);
   Observer& observer = deps_.observer;
   const JobRecord progress_record = record;
@@ -792,8 +823,10 @@ void Reconciler::Reap(SystemTime now) {
 void Reconciler::FinishJob(const std::string& name, SystemTime now) {
   std::unique_ptr<Active> active = std::move(active_[name]);
   active_.erase(name);
+  log::ScopedTrace trace_scope(active->trace.context);
   const tofu::JobOutcome& outcome = active->job->outcome();
   Runtime& rt = runtimes_[name];
+  if (active->trace.context.sampled()) rt.last_attempt = active->trace.context;
   state::WorkspaceState& st = state_.workspaces[name];
   JobRecord record = active->record;
   record.finished_at = now;
@@ -873,6 +906,7 @@ void Reconciler::RetryOrGiveUp(const std::string& name, const JobRecord& record,
     milliseconds backoff = retry.backoff * (1LL << std::min(record.attempt - 1, 20));
     backoff = std::min(backoff, retry.max_backoff);
     st.retry = state::RetryState{record.operation, record.attempt + 1, now + backoff};
+    deps_.observer.OnJobRetryScheduled(record, record.attempt + 1, now + backoff);
     LOG(deps_.log, kInfo, "job")
         .Workspace(name)
         .JobId(record.id)
@@ -909,17 +943,27 @@ void Reconciler::RecordFinished(JobRecord record, const tofu::JobOutcome& outcom
   deps_.observer.OnJobFinished(record, outcome);
 }
 
+void Reconciler::SetTracing(std::function<TraceContext(const TraceContext*)> new_trace,
+                            std::function<std::map<std::string, std::string>()> trace_env) {
+  new_trace_ = std::move(new_trace);
+  trace_env_ = std::move(trace_env);
+}
+
 void Reconciler::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   const SystemTime now = Now();
-  for (auto& [name, active] : active_) active->job->Stop(platform::StopReason::kShutdown);
+  for (auto& [name, active] : active_) {
+    deps_.observer.OnJobStopRequested(active->record, platform::StopReason::kShutdown);
+    active->job->Stop(platform::StopReason::kShutdown);
+  }
   // Queued work ends now, as `cancelled`, so that nothing waits on a job
   // that will never start (a follower of its log, say). Nothing is lost:
   // the events behind it (fires, manual actions) are in the state, and the
   // next start converges the workspace again.
   const size_t queued = queue_.size();
   for (QueuedJob& job : queue_.TakeAll()) {
+    log::ScopedTrace trace_scope(job.trace.context);
     JobRecord record = std::move(job.record);
     record.finished_at = now;
     record.result = JobResult::kCancelled;
@@ -930,8 +974,9 @@ void Reconciler::BeginShutdown() {
   }
   dirty_ = true;
   LOG(deps_.log, kInfo, "scheduler")
-      .Printf("shutting down: no new jobs; stopping %zu running job(s); %zu queued job(s) cancelled",
-              active_.size(), queued);
+      .Printf(
+          "shutting down: no new jobs; stopping %zu running job(s); %zu queued job(s) cancelled",
+          active_.size(), queued);
 }
 
 void Reconciler::AccountSavedHours(SystemTime now) {

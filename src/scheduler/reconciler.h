@@ -34,6 +34,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/thread_annotations.h"
+#include "base/trace_context.h"
 #include "config/config.h"
 #include "platform/file_lock.h"
 #include "platform/file_system.h"
@@ -54,6 +55,8 @@ struct ManualCommand {
   state::Operation operation = state::Operation::kDeploy;
   std::optional<SystemTime> until;
   std::string user;
+  // The API request's span: the job it queues is its child (DESIGN.md §9).
+  TraceContext trace;
 };
 struct PauseCommand {
   std::string workspace;
@@ -145,6 +148,13 @@ class Reconciler {
   // caller waits for a Tick that will never come.
   void Close();
 
+  // Jobs get trace contexts from `new_trace`: a child of `parent` when that
+  // is valid, as the tracer's sampler decides (unset: no job is sampled).
+  // A sampled job's tofu gets what `trace_env` returns when the job starts
+  // (job_spec.h). Before the first Tick.
+  void SetTracing(std::function<TraceContext(const TraceContext* parent)> new_trace,
+                  std::function<std::map<std::string, std::string>()> trace_env);
+
   // Changes the tofu binary for jobs started from now on.
   void SetTofuBinary(std::string binary, std::string problem);
 
@@ -176,9 +186,10 @@ class Reconciler {
                     SystemTime now);
   // Queues a job for `name` (collapsing); returns the id of the job that
   // will serve it (an active job of the same operation coalesces it).
+  // `parent` is the span of the API request behind a manual job.
   std::string Enqueue(const std::string& name, state::Operation op, state::Trigger trigger,
                       std::optional<SystemTime> scheduled_for, int attempt, SystemTime now,
-                      bool* coalesced);
+                      bool* coalesced, const TraceContext* parent = nullptr);
   void Dispatch(SystemTime now);
   void StartJob(QueuedJob job, SystemTime now);
   void FinishJob(const std::string& name, SystemTime now);
@@ -198,6 +209,8 @@ class Reconciler {
   Status Save();
 
   ReconcilerDeps deps_;
+  std::function<TraceContext(const TraceContext*)> new_trace_;
+  std::function<std::map<std::string, std::string>()> trace_env_;
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<Planner> planner_;
   state::State state_;

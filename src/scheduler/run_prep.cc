@@ -6,6 +6,9 @@
 #include "workspace/template_catalog.h"
 
 namespace provisioner::scheduler {
+namespace {
+const std::map<std::string, std::string> kNoEnv;
+}  // namespace
 
 std::variant<PreparedRun, RunNotPrepared> PrepareRun(platform::FileSystem& fs,
                                                      const RunRequest& request) {
@@ -46,7 +49,8 @@ std::variant<PreparedRun, RunNotPrepared> PrepareRun(platform::FileSystem& fs,
   run.workspace_dir = *dir;
   run.lock = std::move(lock).value();
   run.spec = MakeTofuJobSpec(config, *ws, request.operation, request.binary, *dir, request.log_path,
-                             *request.daemon_env, request.traceparent);
+                             *request.daemon_env, request.trace,
+                             request.trace_env != nullptr ? *request.trace_env : kNoEnv);
   return run;
 }
 

@@ -27,7 +27,9 @@ struct RunRequest {
   std::string binary;  // absolute path (ResolveTofuBinary)
   std::string log_path;
   const std::map<std::string, std::string>* daemon_env = nullptr;
-  std::optional<std::string> traceparent;
+  // The job span and the OTEL_* env of a sampled job's tofu (job_spec.h).
+  TraceContext trace;
+  const std::map<std::string, std::string>* trace_env = nullptr;
 };
 
 struct PreparedRun {

@@ -72,6 +72,7 @@ constexpr const char* kJobResults[] = {"succeeded", "no_changes", "failed",
                                        "timeout",   "cancelled",  "interrupted"};
 constexpr const char* kTofuOperations[] = {"init", "plan", "apply", "destroy"};
 constexpr const char* kSuccessFailure[] = {"success", "failure"};
+constexpr const char* kSpanResults[] = {"exported", "dropped", "failed"};
 
 // `method` comes from the client; anything outside the usual verbs is folded
 // so that the label stays bounded.
@@ -455,6 +456,17 @@ class Metrics::Impl {
     if (Counter* x = Child(*binary_downloads_, {{"result", std::string(result)}})) x->Increment();
   }
 
+  void TraceSpans(std::string_view result, uint64_t count) {
+    if (!ready_) return;
+    if (Counter* x = Child(*trace_spans_, {{"result", std::string(result)}})) {
+      x->Increment(static_cast<double>(count));
+    }
+  }
+
+  void TraceExport(std::chrono::duration<double> duration) {
+    if (ready_) trace_export_duration_->Observe(std::max(0.0, duration.count()));
+  }
+
   void ConfigReload(bool ok) {
     if (!ready_) return;
     (ok ? reload_success_ : reload_failure_)->Increment();
@@ -636,6 +648,13 @@ class Metrics::Impl {
     binary_downloads_ = &counter("provisioner_tofu_binary_downloads_total",
                                  "Downloads of the OpenTofu binary, per result.");
     for (const char* r : kSuccessFailure) binary_downloads_->Add({{"result", r}});
+    trace_spans_ = &counter("provisioner_trace_spans_total",
+                            "Sampled spans, per result: exported, dropped (queue full or left at "
+                            "shutdown) or failed (the collector refused or stayed unreachable).");
+    for (const char* r : kSpanResults) trace_spans_->Add({{"result", r}});
+    auto& trace_export = histogram("provisioner_trace_export_duration_seconds",
+                                   "Duration of one OTLP export request in seconds.");
+    trace_export_duration_ = &trace_export.Add({}, kHttpBuckets);
     http_requests_ =
         &counter("http_requests_total",
                  "HTTP requests answered, per method, route template and status code.");
@@ -646,7 +665,8 @@ class Metrics::Impl {
 
     small_families_ = {jobs_completed_,   &loop,          &reloads,         &reload_failures,
                        &evaluations,      &lag,           tofu_operations_, tofu_duration_,
-                       binary_downloads_, http_requests_, http_duration_,   &in_flight};
+                       binary_downloads_, http_requests_, http_duration_,   &in_flight,
+                       trace_spans_,      &trace_export};
   }
 
   WorkspaceChildren& Workspace(std::string_view name) REQUIRES(mu_) {
@@ -945,6 +965,8 @@ class Metrics::Impl {
   Family<Counter>* tofu_operations_ = nullptr;
   Family<Histogram>* tofu_duration_ = nullptr;
   Family<Counter>* binary_downloads_ = nullptr;
+  Family<Counter>* trace_spans_ = nullptr;
+  Histogram* trace_export_duration_ = nullptr;
   Family<Counter>* http_requests_ = nullptr;
   Family<Histogram>* http_duration_ = nullptr;
   Gauge* http_in_flight_ = nullptr;
@@ -1015,6 +1037,10 @@ void Metrics::TofuStep(std::string_view operation, std::string_view result,
 void Metrics::BinaryDownload(std::string_view result) { impl_->BinaryDownload(result); }
 
 void Metrics::ConfigReload(bool ok) { impl_->ConfigReload(ok); }
+void Metrics::TraceSpans(std::string_view result, uint64_t count) {
+  impl_->TraceSpans(result, count);
+}
+void Metrics::TraceExport(std::chrono::duration<double> duration) { impl_->TraceExport(duration); }
 
 void Metrics::SchedulerTick(std::chrono::duration<double> duration, uint64_t cron_evaluations) {
   impl_->SchedulerTick(duration, cron_evaluations);

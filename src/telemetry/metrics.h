@@ -101,6 +101,11 @@ class Metrics {
   // provisioner_scheduler_loop_duration_seconds and provisioner_cron_evaluations_total.
   void SchedulerTick(std::chrono::duration<double> duration, uint64_t cron_evaluations);
 
+  // provisioner_trace_spans_total{result} (exported, dropped, failed) and
+  // provisioner_trace_export_duration_seconds, from the OTLP exporter.
+  void TraceSpans(std::string_view result, uint64_t count);
+  void TraceExport(std::chrono::duration<double> duration);
+
   // HTTP: http_requests_total{method,endpoint,status},
   // http_request_duration_seconds{method,endpoint}, http_requests_in_flight.
   void HttpRequestStarted();

@@ -6,6 +6,7 @@
 #include "base/duration.h"
 #include "base/strings.h"
 #include "base/time_format.h"
+#include "platform/random.h"
 
 namespace provisioner::tofu {
 namespace {
@@ -106,7 +107,9 @@ std::map<std::string, std::string> BuildEnv(const EnvInputs& in) {
   env["TF_IN_AUTOMATION"] = "1";
   env["TF_INPUT"] = "0";
   if (!in.plugin_cache_dir.empty()) env["TF_PLUGIN_CACHE_DIR"] = in.plugin_cache_dir;
-  if (in.traceparent) env["TRACEPARENT"] = *in.traceparent;
+  env.erase("TRACEPARENT");
+  env.erase("TRACESTATE");
+  for (const auto& [name, value] : in.trace_env) env[name] = value;
   return env;
 }
 
@@ -200,6 +203,17 @@ void TofuJob::StartStep(Step step) {
   platform::ProcessSpec ps;
   ps.argv = argv;
   ps.env = spec_.env;
+  step_started_at_ = clock_.Now();
+  step_span_ = SpanId{};
+  if (spec_.trace && spec_.trace->sampled()) {
+    // The child's parent is this step's span, which the tracer makes from
+    // the StepResult when the job ends.
+    step_span_ = platform::NewSpanId();
+    TraceContext step = *spec_.trace;
+    step.span_id = step_span_;
+    ps.env["TRACEPARENT"] = step.Traceparent();
+    if (!step.trace_state.empty()) ps.env["TRACESTATE"] = step.trace_state;
+  }
   ps.working_dir = spec_.workspace_dir;
   ps.timeout = left;
   ps.kill_grace = spec_.kill_grace;
@@ -240,6 +254,8 @@ bool TofuJob::OnFinished(const FinishedProcess& f) {
   r.stop_reason = f.stop_reason;
   r.killed = f.killed;
   r.duration = duration_cast<milliseconds>(f.finished - f.started);
+  r.started_at = step_started_at_;
+  r.span_id = step_span_;
   outcome_.steps.push_back(r);
   // A step ended by a signal has no exit code; do not show the previous one.
   outcome_.exit_code = f.exit_code >= 0 ? std::optional<int>(f.exit_code) : std::nullopt;

@@ -27,6 +27,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "base/trace_context.h"
 #include "platform/file_system.h"
 #include "platform/process_runner.h"
 #include "tofu/ui_stream.h"
@@ -50,8 +51,11 @@ struct EnvInputs {
   std::string plugin_cache_dir;
   // HOME when the daemon has none (systemd services often do not).
   std::string home_fallback;
-  // W3C traceparent of the job's span when it is sampled (DESIGN.md §9).
-  std::optional<std::string> traceparent;
+  // Set last, when the job is sampled (DESIGN.md §9): OTEL_TRACES_EXPORTER,
+  // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and the like, so that tofu exports
+  // its own spans under ours. TRACEPARENT and TRACESTATE never come from
+  // anywhere else: TofuJob sets them per step.
+  std::map<std::string, std::string> trace_env;
 };
 
 std::map<std::string, std::string> BuildEnv(const EnvInputs& in);
@@ -73,6 +77,9 @@ struct TofuJobSpec {
   // The saved plan, relative to workspace_dir; removed when the job ends
   // (a plan file can hold sensitive values).
   std::string plan_file = ".provisioner.tfplan";
+  // The job span, when sampled: each step gets a span of its own below it,
+  // and its child gets that span as TRACEPARENT.
+  std::optional<TraceContext> trace;
 };
 
 std::vector<std::string> InitArgv(const TofuJobSpec& spec);
@@ -96,6 +103,9 @@ struct StepResult {
   platform::StopReason stop_reason = platform::StopReason::kNone;
   bool killed = false;  // SIGKILL after kill_grace
   std::chrono::milliseconds duration{0};
+  SystemTime started_at;
+  // The step's span under the job's, when the job is sampled.
+  SpanId span_id;
 };
 
 struct JobOutcome {
@@ -175,6 +185,8 @@ class TofuJob {
   Step step_ = Step::kInit;
   platform::RunHandle handle_ = 0;
   std::unique_ptr<StepIo> io_;
+  SystemTime step_started_at_;
+  SpanId step_span_;
   platform::StopReason stop_requested_ = platform::StopReason::kNone;
   bool done_ = false;
   JobOutcome outcome_;

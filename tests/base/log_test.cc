@@ -37,6 +37,44 @@ TEST_SUITE("base") {
     CHECK(r.extra[0].first == "trigger");
   }
 
+  TEST_CASE("base: lines inside a sampled span carry trace_id and span_id") {
+    FakeClock clock;
+    CaptureSink sink;
+    log::Logger logger(clock, sink, log::Level::kInfo);
+    TraceContext sampled =
+        *ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    TraceContext unsampled = sampled;
+    unsampled.flags = 0;
+    LOG(logger, kInfo, "job").Message("before");
+    {
+      log::ScopedTrace scope(sampled);
+      LOG(logger, kInfo, "job").Message("inside");
+      {
+        log::ScopedTrace inner(unsampled);
+        LOG(logger, kInfo, "job").Message("unsampled");
+      }
+      LOG(logger, kInfo, "job").Message("inside again");
+    }
+    LOG(logger, kInfo, "job").Trace(sampled).Message("explicit");
+    LOG(logger, kInfo, "job").Message("after");
+    auto r = sink.records();
+    REQUIRE(r.size() == 6);
+    CHECK(r[0].trace_id.empty());
+    CHECK(r[1].trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(r[1].span_id == "00f067aa0ba902b7");
+    CHECK(r[2].trace_id.empty());
+    CHECK(r[3].trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(r[4].span_id == "00f067aa0ba902b7");
+    CHECK(r[5].trace_id.empty());
+    const std::string line = log::FormatJson(r[1], log::Tags{});
+    CHECK(
+        line.find(
+            "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\"") !=
+        std::string::npos);
+    CHECK(log::FormatText(r[1]).find(" trace_id=4bf92f3577b34da6a3ce929d0e0e4736") !=
+          std::string::npos);
+  }
+
   TEST_CASE("base: a disabled level does not evaluate its arguments") {
     FakeClock clock;
     CaptureSink sink;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -130,6 +131,58 @@ TEST_SUITE("http") {
     CHECK(res.status().code() == Status::Code::kCancelled);
     CHECK(res.status().message() == "GET " + req.url + ": transfer stopped by the caller");
     CHECK(pieces == 1);
+  }
+
+  TEST_CASE("http: HttplibClient aborts a call to a silent server when cancelled") {
+    // Given a server that reads the request and never answers (a blackholed
+    // collector), When another thread cancels the call in flight, Then it
+    // returns at once with Cancelled, long before its 30 s read timeout.
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    std::promise<int> request_read;
+    std::thread silent([&] {
+      int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      std::string got;
+      char buf[4096];
+      while (fd >= 0 && got.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+      }
+      request_read.set_value(fd);  // keeps the connection open, silent
+    });
+
+    HttplibClient client;
+    platform::HttpCancel cancel;
+    platform::HttpRequest req;
+    req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/traces";
+    req.body = "{}";
+    req.content_type = "application/json";
+    req.timeout = 30s;
+    req.cancel = &cancel;
+    auto call = std::async(std::launch::async, [&] { return client.Post(req); });
+    const int conn = request_read.get_future().get();
+    const auto t0 = std::chrono::steady_clock::now();
+    cancel.Cancel();
+    REQUIRE(call.wait_for(10s) == std::future_status::ready);
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+    auto res = call.get();
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.status().code() == Status::Code::kCancelled);
+    CHECK(res.status().message() == "POST " + req.url + ": cancelled by the caller");
+    // A cancelled token refuses later calls without connecting.
+    auto again = client.Post(req);
+    CHECK(again.status().code() == Status::Code::kCancelled);
+    silent.join();
+    if (conn >= 0) ::close(conn);
+    ::close(listener);
   }
 
   TEST_CASE("http: HttplibClient refuses a body over max_body_bytes as ResourceExhausted") {

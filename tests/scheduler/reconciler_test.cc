@@ -246,12 +246,12 @@ TEST_SUITE("scheduler") {
         "2026-11-24T07:00:00Z", "{max_concurrent_jobs: 1}");
     Reconciler& r = h.Start();
     r.Tick();
-    auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, "alice"});
+    auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, "alice", {}});
     r.Tick();
     REQUIRE_OK(busy.get().status);
-    auto deploy = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, "alice"});
+    auto deploy = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, "alice", {}});
     r.Tick();
-    auto destroy = r.Post(ManualCommand{"b", state::Operation::kDestroy, std::nullopt, "bob"});
+    auto destroy = r.Post(ManualCommand{"b", state::Operation::kDestroy, std::nullopt, "bob", {}});
     r.Tick();
     CommandResult d1 = deploy.get();
     CommandResult d2 = destroy.get();
@@ -339,7 +339,7 @@ TEST_SUITE("scheduler") {
     h.runner_.OnPrefix({"tofu", "apply"}, {ScriptedProcess::Exits(0)});
     Reconciler& r = h.Start();
     r.Tick();
-    auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "", {}});
     r.Tick();
     REQUIRE_OK(res.get().status);
     h.runner_.FinishAll();  // init
@@ -362,7 +362,7 @@ TEST_SUITE("scheduler") {
     Harness h("  - {name: w, template: t}\n");
     Reconciler& r = h.Start();
     r.Tick();
-    auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    auto res = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "", {}});
     r.Tick();
     std::string id = res.get().job_id;
     auto cancel = r.Post(CancelCommand{id, "ops"});
@@ -497,10 +497,10 @@ TEST_SUITE("scheduler") {
     CHECK(r.snapshot()->Find("w")->status == WorkspaceStatus::kOrphaned);
     CHECK(h.LoadState().workspaces.at("w").orphaned);
     // Deploying an orphan is refused; destroying it works, then it is gone.
-    auto deploy = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    auto deploy = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "", {}});
     r.Tick();
     CHECK(deploy.get().status.code() == Status::Code::kFailedPrecondition);
-    auto destroy = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops"});
+    auto destroy = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops", {}});
     r.Tick();
     REQUIRE_OK(destroy.get().status);
     h.RunJobsToEnd();
@@ -542,7 +542,7 @@ TEST_SUITE("scheduler") {
           std::vector<std::string>{"destroy 2026-11-24T19:00:00Z skipped_paused"});
     CHECK(h.runner_.started().empty());
     CHECK(r.snapshot()->Find("w")->paused);
-    auto manual = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops"});
+    auto manual = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ops", {}});
     r.Tick();
     REQUIRE_OK(manual.get().status);
     h.RunJobsToEnd();
@@ -561,10 +561,10 @@ TEST_SUITE("scheduler") {
     Harness h("  - {name: a, template: t}\n  - {name: b, template: t}\n", "2026-11-24T07:00:00Z",
               "{max_concurrent_jobs: 1}");
     Reconciler& r = h.Start();
-    auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, ""});
+    auto busy = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, "", {}});
     r.Tick();
     REQUIRE_OK(busy.get().status);
-    auto queued = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, ""});
+    auto queued = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, "", {}});
     std::thread ticker([&r] { r.Tick(); });
     CommandResult result = queued.get();
     const scheduler::WorkspaceView* b = r.snapshot()->Find("b");
@@ -580,7 +580,7 @@ TEST_SUITE("scheduler") {
     Harness h("  - {name: w, template: t}\n");
     Reconciler& r = h.Start();
     r.Tick();
-    r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, ""});
+    r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "", {}});
     r.Tick();
     REQUIRE(h.runner_.running_handles().size() == 1);
     r.BeginShutdown();
@@ -590,7 +590,7 @@ TEST_SUITE("scheduler") {
     CHECK(r.idle());
     CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy manual interrupted"});
     // Nothing new starts while shutting down.
-    auto late = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, ""});
+    auto late = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "", {}});
     r.Tick();
     CHECK(late.get().status.IsUnavailable());
     REQUIRE_OK(r.Flush());
@@ -603,10 +603,10 @@ TEST_SUITE("scheduler") {
               "{max_concurrent_jobs: 1}");
     Reconciler& r = h.Start();
     r.Tick();
-    auto a = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, ""});
+    auto a = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, "", {}});
     r.Tick();
     REQUIRE_OK(a.get().status);
-    auto b = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, ""});
+    auto b = r.Post(ManualCommand{"b", state::Operation::kDeploy, std::nullopt, "", {}});
     r.Tick();
     const std::string b_job = b.get().job_id;
     REQUIRE(r.snapshot()->jobs_queued == 1);
@@ -635,7 +635,7 @@ TEST_SUITE("scheduler") {
     r.Close();
     CHECK(queued_at_close.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
     CHECK(queued_at_close.get().status.IsUnavailable());
-    auto after = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, ""});
+    auto after = r.Post(ManualCommand{"a", state::Operation::kDeploy, std::nullopt, "", {}});
     REQUIRE(after.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
     CHECK(after.get().status.IsUnavailable());
     // The state has what happened: nothing runs, and the manual deploy of b

@@ -168,6 +168,8 @@ TEST_SUITE("telemetry") {
         {"provisioner_workspace_drift", "gauge"},
         {"provisioner_estimated_savings_hours_total", "counter"},
         {"provisioner_workspace_cost_per_hour", "gauge"},
+        {"provisioner_trace_spans_total", "counter"},
+        {"provisioner_trace_export_duration_seconds", "histogram"},
     };
     std::vector<std::string> lines = Lines(text);
     for (const auto& [name, type] : expected) {

@@ -228,14 +228,19 @@ TEST_SUITE("tofu") {
 
   TEST_CASE("tofu: BuildEnv layers its inputs in order") {
     EnvInputs in;
-    in.daemon_env = {{"AWS_X", "1"}, {"GOOGLE_Y", "2"}, {"OTHER", "3"}};
-    in.pass_env = {"AWS_*"};
+    // A TRACEPARENT of the daemon's own never reaches tofu, even when
+    // pass_env matches it.
+    in.daemon_env = {{"AWS_X", "1"}, {"GOOGLE_Y", "2"}, {"OTHER", "3"}, {"TRACEPARENT", "x"}};
+    in.pass_env = {"AWS_*", "TRACE*"};
     in.global_env = {{"TF_INPUT", "1"}, {"A", "global"}};
     in.workspace_env = {{"A", "ws"}};
     in.plugin_cache_dir = "/cache";
     in.home_fallback = "/var/lib/provisioner";
-    in.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    in.trace_env = {{"OTEL_TRACES_EXPORTER", "otlp"}};
     auto env = BuildEnv(in);
+    std::string all;
+    for (const auto& [k, v] : env) all += k + "=" + v + " ";
+    INFO(all);
     CHECK(env == std::map<std::string, std::string>{
                      {"A", "ws"},
                      {"AWS_X", "1"},
@@ -245,7 +250,7 @@ TEST_SUITE("tofu") {
                      {"TF_INPUT", "0"},
                      {"TF_IN_AUTOMATION", "1"},
                      {"TF_PLUGIN_CACHE_DIR", "/cache"},
-                     {"TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+                     {"OTEL_TRACES_EXPORTER", "otlp"},
                  });
   }
 

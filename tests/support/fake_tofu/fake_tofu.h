@@ -60,6 +60,7 @@ struct Invocation {
   std::string command;
   std::string scenario;
   int step = 0;
+  std::string version;  // what the fake reports (the span's service.version)
 };
 Invocation& CurrentInvocation();
 void AppendLogRecord(const Json& record);
@@ -77,6 +78,17 @@ ExitHooks& CurrentExitHooks();
 [[noreturn]] void Exit(int code);
 // Panic banner + fake goroutine stack on stderr, exit 11 (reference §2.1).
 [[noreturn]] void Crash();
+
+// ---- otlp.cc: the command's trace span (README.md "Tracing") ----
+
+// Notes the start time and, when OTEL_TRACES_EXPORTER=otlp, a valid sampled
+// TRACEPARENT and an http:// endpoint are set, the export settings. Call once,
+// before the command runs.
+void BeginCommandSpan();
+// Posts the span (OTLP/HTTP JSON) if BeginCommandSpan armed it, in this
+// process only and once. Bounded by 2 s; failures are one stderr line and
+// never change `exit_code`. Exit() calls it.
+void ExportCommandSpan(int exit_code);
 
 // ---- options.cc: scenario presets, control file, sequences ----
 

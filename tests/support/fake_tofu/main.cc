@@ -142,6 +142,7 @@ int Main(int argc, char** argv) {
     return RunHoldLock(std::vector<std::string>(raw.begin() + 1, raw.end()));
   }
   InstallSignalHandlers();
+  BeginCommandSpan();  // tofu starts its root span before parsing arguments
   const std::string start_dir = Cwd();
   Invocation& inv = CurrentInvocation();
   inv.log_path = Absolute(Env("FAKE_TOFU_LOG"), start_dir);
@@ -234,6 +235,7 @@ int Main(int argc, char** argv) {
   inv.command = command;
   inv.scenario = resolved.options.scenario;
   inv.step = resolved.step;
+  inv.version = resolved.options.version;
 
   Json record;
   record["event"] = "start";

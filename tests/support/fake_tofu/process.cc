@@ -257,6 +257,9 @@ ExitHooks& CurrentExitHooks() {
 
 void Exit(int code) {
   ReleaseForExit(/*keep_lock_info=*/false);
+  // Like tofu's deferred span.End() + ForceFlush: after the lock is released,
+  // before the exit record, so whoever sees the record can find the span.
+  ExportCommandSpan(code);
   RecordExit(code);
   _exit(code);
 }
