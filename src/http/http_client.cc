@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "base/strings.h"
+#include "platform/process_info.h"
 
 namespace provisioner::http {
 namespace {
@@ -85,6 +86,10 @@ Result<HttpResponse> Send(const HttpRequest& req, bool post) {
   if (req.cancel != nullptr && !req.cancel->Arm([&client] { client.stop(); })) {
     return Status::Cancelled(what, "cancelled before it started");
   }
+  // httplib 0.11.4 sends without MSG_NOSIGNAL, so a peer that closes while
+  // a body is going out (or a Cancel() shutting the socket mid-write) would
+  // raise SIGPIPE in a process that has not ignored it.
+  platform::ScopedSigpipeBlock no_sigpipe;
   // Bodies we send are built by us and bounded by the caller.
   httplib::Result res = post ? client.Post(t.path, headers, req.body, req.content_type)
                              : client.Get(t.path, headers, receiver);

@@ -121,6 +121,24 @@ void TuneMallocForDaemon(int arenas) {
 
 void IgnoreSigpipe() { (void)::signal(SIGPIPE, SIG_IGN); }
 
+ScopedSigpipeBlock::ScopedSigpipeBlock() {
+  sigemptyset(&pipe_);
+  sigaddset(&pipe_, SIGPIPE);
+  blocked_ = ::pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
+}
+
+ScopedSigpipeBlock::~ScopedSigpipeBlock() {
+  if (!blocked_) return;
+  // When the caller had SIGPIPE blocked already, a pending one is the
+  // caller's to collect.
+  if (!sigismember(&old_, SIGPIPE)) {
+    const timespec now{};
+    while (::sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
 void ReleaseFreeMemory(std::chrono::milliseconds min_interval) {
   static std::atomic<int64_t> last_ns{std::numeric_limits<int64_t>::min() / 2};
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -1,6 +1,8 @@
 // Facts about the running process that main() reads once.
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -57,6 +59,25 @@ void TuneMallocForDaemon(int arenas);
 // SIGPIPE ignored for the process: a write to a closed socket or pipe then
 // fails with EPIPE instead of killing it. Children get the default back.
 void IgnoreSigpipe();
+
+// Holds SIGPIPE back on the calling thread for its lifetime, whatever the
+// process's disposition: a library call that writes to a socket the peer has
+// closed then fails with EPIPE instead of killing a process that never
+// called IgnoreSigpipe() (a test, a tool embedding the client). A SIGPIPE
+// raised meanwhile is consumed before the old mask is restored, so it is
+// never delivered late. Blocking leaves the disposition alone.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock();
+  ~ScopedSigpipeBlock();
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool blocked_;
+};
 
 // Returns free heap pages to the kernel (malloc_trim). For after start-up, a
 // reload or a large reply, when the freed memory is not needed again soon.

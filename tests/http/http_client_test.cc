@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -183,6 +184,62 @@ TEST_SUITE("http") {
     silent.join();
     if (conn >= 0) ::close(conn);
     ::close(listener);
+  }
+
+  TEST_CASE("http: HttplibClient aborts a call whose body a deaf server never reads") {
+    // Given a server that takes the request's headers but never reads the
+    // body, When the call is cancelled while the client is still writing a
+    // body that cannot fit in the socket buffers, Then it returns Cancelled
+    // at once, not after its 30 s write timeout. SIGPIPE is at its default
+    // action, as in a process with no httplib::Server: httplib checks the
+    // socket before each send, but a Cancel() landing between that check
+    // and the send makes the send raise SIGPIPE, which once ended the test
+    // above in CI; the client blocks it for the call.
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    struct sigaction old_action {};
+    REQUIRE(::sigaction(SIGPIPE, &default_action, &old_action) == 0);
+
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    std::promise<int> headers_arrived;
+    std::thread deaf([&] {
+      int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      char buf[1];
+      // Peeks, so the bytes stay unread and the buffers stay full.
+      if (fd >= 0 && ::recv(fd, buf, sizeof buf, MSG_PEEK) <= 0) {
+        ::close(fd);
+        fd = -1;
+      }
+      headers_arrived.set_value(fd);
+    });
+
+    HttplibClient client;
+    platform::HttpCancel cancel;
+    platform::HttpRequest req;
+    req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/traces";
+    req.body.assign(size_t{64} << 20, 'x');
+    req.content_type = "application/octet-stream";
+    req.timeout = 30s;
+    req.cancel = &cancel;
+    auto call = std::async(std::launch::async, [&] { return client.Post(req); });
+    const int conn = headers_arrived.get_future().get();
+    REQUIRE(conn >= 0);
+    cancel.Cancel();
+    REQUIRE(call.wait_for(10s) == std::future_status::ready);
+    auto res = call.get();
+    CHECK(res.status().code() == Status::Code::kCancelled);
+    deaf.join();
+    ::close(conn);
+    ::close(listener);
+    ::sigaction(SIGPIPE, &old_action, nullptr);
   }
 
   TEST_CASE("http: HttplibClient refuses a body over max_body_bytes as ResourceExhausted") {

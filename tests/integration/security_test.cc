@@ -3,7 +3,6 @@
 // the CLI client, read-only mode with authentication, and the hostile
 // request corpus (http/hostile_corpus.h) over raw sockets.
 #include <httplib.h>
-#include <pthread.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -11,6 +10,7 @@
 #include "http/auth.h"
 #include "http/hostile_corpus.h"
 #include "integration/daemon_harness.h"
+#include "platform/process_info.h"
 #include "support/test_pki.h"
 
 namespace provisioner::testing {
@@ -55,34 +55,13 @@ std::unique_ptr<httplib::SSLClient> TlsClient(DaemonHarness& h, const Pki& pki,
   return c;
 }
 
-// Holds back SIGPIPE on this thread while a TLS client of the test talks
-// to a daemon that refuses it. With TLS 1.3 the client's handshake ends
+// A TLS client of the test that talks to a daemon refusing it runs under
+// platform::ScopedSigpipeBlock. With TLS 1.3 the client's handshake ends
 // before the server has checked the client certificate, so the client
 // writes its request to a closed connection; OpenSSL writes with write(2),
 // and SIGPIPE's default action would end the test process (unless an
 // httplib::Server, which ignores it, ran earlier in the same process).
-// Blocking (not ignoring) leaves the disposition alone; a pending SIGPIPE
-// is consumed before the mask is restored.
-class ScopedSigpipeBlock {
- public:
-  ScopedSigpipeBlock() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    REQUIRE(::pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0);
-  }
-  ~ScopedSigpipeBlock() {
-    const timespec now{};
-    while (::sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
-    }
-    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
-  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
-
- private:
-  sigset_t pipe_;
-  sigset_t old_;
-};
+using platform::ScopedSigpipeBlock;
 
 // httplib::Client and SSLClient share no base with Post.
 template <typename Client>

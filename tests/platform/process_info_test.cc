@@ -2,8 +2,11 @@
 // must be the one that runs, whatever directory the child starts in.
 #include "platform/process_info.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include "platform/file_system.h"
 #include "support/test_util.h"
@@ -108,6 +111,62 @@ TEST_SUITE("platform") {
     CHECK(*AbsolutePath("../up") == cwd + "/../up");  // ".." may cross a symlink: kept
     CHECK(*AbsolutePath(".") == cwd);
     CHECK(AbsolutePath("").status().code() == Status::Code::kInvalidArgument);
+  }
+
+  TEST_CASE("platform: ScopedSigpipeBlock turns a write to a closed pipe into EPIPE") {
+    // Given SIGPIPE at its default action (which would end this process),
+    // When a write to a pipe without a reader runs under the block, Then
+    // it fails with EPIPE; after the block no SIGPIPE is pending and the
+    // signal mask is what it was.
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    struct sigaction old_action {};
+    REQUIRE(::sigaction(SIGPIPE, &default_action, &old_action) == 0);
+    sigset_t before;
+    REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &before) == 0);
+    REQUIRE_FALSE(sigismember(&before, SIGPIPE));
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ::close(fds[0]);
+    {
+      ScopedSigpipeBlock block;
+      errno = 0;
+      CHECK(::write(fds[1], "x", 1) == -1);
+      CHECK(errno == EPIPE);
+    }
+    sigset_t pending;
+    REQUIRE(::sigpending(&pending) == 0);
+    CHECK_FALSE(sigismember(&pending, SIGPIPE));
+    sigset_t after;
+    REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &after) == 0);
+    CHECK_FALSE(sigismember(&after, SIGPIPE));
+    ::close(fds[1]);
+    ::sigaction(SIGPIPE, &old_action, nullptr);
+  }
+
+  TEST_CASE("platform: ScopedSigpipeBlock leaves a caller's own pending SIGPIPE alone") {
+    // Given a caller that blocks SIGPIPE itself, When a write raises one under
+    // a nested block, Then the signal is still pending for the caller after
+    // the block ends.
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t old_mask;
+    REQUIRE(::pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask) == 0);
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ::close(fds[0]);
+    {
+      ScopedSigpipeBlock block;
+      CHECK(::write(fds[1], "x", 1) == -1);
+    }
+    sigset_t pending;
+    REQUIRE(::sigpending(&pending) == 0);
+    CHECK(sigismember(&pending, SIGPIPE));
+    const timespec now{};
+    CHECK(::sigtimedwait(&pipe_set, nullptr, &now) == SIGPIPE);
+    ::close(fds[1]);
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   }
 
 }  // TEST_SUITE
