@@ -148,7 +148,8 @@ void OtlpExporter::Shutdown() {
       // in flight: then abort that call.
       // The clock is the real one here: the wait is on steady_clock.
       const MonotonicTime until = clock_.Monotonic() + options_.shutdown_budget;
-      while (!done_ && cv_.wait_until(mu_, until) == std::cv_status::no_timeout) {
+      while (!done_ && (in_flight_spans_ > 0 || !queue_.empty()) &&
+             cv_.wait_until(mu_, until) == std::cv_status::no_timeout) {
       }
     }
   }
@@ -215,6 +216,12 @@ void OtlpExporter::NoteFailure(const std::string& error, uint64_t spans) {
 
 void OtlpExporter::Send(std::vector<SpanData> batch) {
   const uint64_t n = batch.size();
+  in_flight_spans_ = n;
+  // Every return below leaves with mu_ held.
+  struct Landed {
+    size_t& spans;
+    ~Landed() { spans = 0; }
+  } landed{in_flight_spans_};
   platform::HttpRequest req;
   req.url = options_.endpoint;
   req.headers = options_.headers;
@@ -251,6 +258,16 @@ void OtlpExporter::Send(std::vector<SpanData> batch) {
     mu_.lock();
     health_.in_flight_since.reset();
 
+    if (stopping_ && !res.ok() && res.status().code() == Status::Code::kCancelled) {
+      // Shutdown aborted the call: not a collector failure.
+      if (n > 0) {
+        LOG(log_, kWarn, "daemon")
+            .Field("spans", static_cast<int64_t>(n))
+            .Message("trace export cut off by the shutdown budget; spans dropped");
+      }
+      Count("dropped", n);
+      return;
+    }
     const ExportVerdict verdict = Classify(res);
     if (verdict == ExportVerdict::kDone) {
       if (!health_.ok) {

@@ -110,6 +110,8 @@ class OtlpExporter final : public SpanSink {
   void Start();
   void Enqueue(SpanData span) override;
   // Flushes for at most shutdown_budget, then drops the rest and joins.
+  // With nothing queued and no spans in flight (say, the start-up probe
+  // stuck on a blackholed collector) it does not wait at all.
   // Idempotent; later spans are dropped.
   void Shutdown();
 
@@ -125,7 +127,8 @@ class OtlpExporter final : public SpanSink {
 
  private:
   void Run();
-  // Sends one batch with retries. `flushing`: within the shutdown deadline.
+  // Sends one batch with retries; within the shutdown deadline once
+  // stopping.
   void Send(std::vector<SpanData> batch) REQUIRES(mu_);
   void NoteFailure(const std::string& error, uint64_t spans) REQUIRES(mu_);
   void Count(std::string_view result, uint64_t n);
@@ -147,6 +150,8 @@ class OtlpExporter final : public SpanSink {
   bool stopping_ GUARDED_BY(mu_) = false;
   MonotonicTime stop_deadline_ GUARDED_BY(mu_);
   bool done_ GUARDED_BY(mu_) = false;
+  // Spans of the export in flight; an empty probe has none to lose.
+  size_t in_flight_spans_ GUARDED_BY(mu_) = 0;
   Health health_ GUARDED_BY(mu_);
   std::string last_logged_error_ GUARDED_BY(mu_);
   std::thread thread_;

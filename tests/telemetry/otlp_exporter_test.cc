@@ -392,6 +392,26 @@ TEST_SUITE("telemetry") {
     exporter->Enqueue(Span("late"));
     CHECK(f.listener.count("failed") + f.listener.count("dropped") == 7);
   }
+
+  TEST_CASE("otlp exporter: with nothing to flush, shutdown aborts a stuck probe at once") {
+    // Given the start-up probe stuck on a blackholed collector and no span
+    // queued, When the exporter shuts down with a long budget, Then it does
+    // not wait for the budget (nothing would be lost by aborting), and it
+    // logs no dropped spans.
+    Fixture f;
+    f.client.Script({{.blackhole = true}});
+    ExporterOptions o = f.Options();
+    o.probe_on_start = true;
+    o.shutdown_budget = seconds(20);
+    auto exporter = f.Make(o);
+    exporter->Start();
+    REQUIRE(f.client.WaitForPosts(1));  // the probe is now stuck
+    const auto t0 = std::chrono::steady_clock::now();
+    exporter->Shutdown();
+    CHECK(std::chrono::steady_clock::now() - t0 < seconds(5));
+    CHECK(f.listener.count("dropped") == 0);
+    for (const log::Record& r : f.sink.records()) CHECK(r.level != log::Level::kWarn);
+  }
 }
 
 }  // namespace
