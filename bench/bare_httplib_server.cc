@@ -16,6 +16,10 @@
 // "port N" on stdout once bound, and serves until SIGTERM or SIGINT. The
 // body files let the load script serve exactly the bytes the daemon
 // answered, so that both servers put the same bytes on the wire.
+//
+// It also answers POST /v1/traces with 200 and `{}`, as an OTLP/HTTP
+// collector acknowledges a full success: bench/job_tracing.sh uses it as a
+// live receiver that costs next to no CPU (the body is read and dropped).
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -113,6 +117,10 @@ int main(int argc, char** argv) {
   });
   svr.Get("/metrics", [&metrics_body](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_body, kMetricsType);
+  });
+
+  svr.Post("/v1/traces", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{}", "application/json");
   });
 
   bool bound = port == 0 ? (port = svr.bind_to_any_port("127.0.0.1")) > 0

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Job throughput with tracing off, on at sampling_ratio 1 against a live OTLP
-# receiver, and on against a blackholed one (it accepts connections and never
-# answers), side by side in interleaved rounds (issue 10: within 2%).
+# Job throughput with tracing off and on (sampling_ratio 1), side by side in
+# interleaved rounds (issue 10: within 2% of off). Modes:
+#   off        tracing.enabled: false
+#   daemon     on, live receiver; the fake tofu's own export is off
+#              (FAKE_TOFU_OTLP=off), so this is the daemon's cost alone
+#   live       on, live receiver, and every tofu command posts its own span
+#              too, as OpenTofu 1.10+ does when the daemon passes OTEL_*
+#   blackhole  on, a receiver that accepts connections and never answers
 #
-#   bench/job_tracing.sh [BUILD_DIR] [JOBS] [ROUNDS]     defaults: build 200 5
+#   bench/job_tracing.sh [BUILD_DIR] [JOBS] [ROUNDS] [MODES]
+#     defaults: build 200 5 "off daemon live blackhole"
 #
-# Each round starts the real daemon three times with the fake tofu, queues
-# JOBS manual deploys through the API (8 run at once), and times them from
-# the first request to the last job counted in /metrics. Prints jobs/s per
-# round and the median per mode.
+# Each run starts the real daemon with the fake tofu, queues JOBS manual
+# deploys through the API (8 run at once), and times them from the first
+# request to the last "job finished" line in the daemon's log. The live receiver is
+# bench/bare_httplib_server (C++, next to no CPU per export). Prints jobs/s
+# and the daemon's CPU per job (utime+stime over the timed part) per run,
+# then per mode the median jobs/s, the median of the per-round ratios to
+# off (paired, so that drift between rounds cancels) and the median CPU.
 set -euo pipefail
 build=$(realpath "${1:-build}")
 jobs=${2:-200}
 rounds=${3:-5}
+modes=${4:-off daemon live blackhole}
 py=/usr/bin/python3
 
 tmp=$(mktemp -d)
@@ -28,19 +38,8 @@ ln -s "$build/fake_tofu" "$tmp/bin/tofu"
 echo '# the fake tofu ignores HCL' >"$tmp/templates/t/main.tf"
 echo '{"resources": 1}' >"$tmp/control.json"
 
-# A live receiver: 200 {} to every POST.
-"$py" - "$tmp/live.port" <<'EOF' &
-import sys, http.server
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200); self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"{}")
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
-EOF
+# A live receiver: 200 {} to every POST /v1/traces.
+"$build/bare_httplib_server" >"$tmp/live.out" &
 pids+=($!)
 # A blackhole: listens, never accepts.
 "$py" - "$tmp/hole.port" <<'EOF' &
@@ -50,14 +49,20 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1]))
 while True: time.sleep(3600)
 EOF
 pids+=($!)
-for f in live.port hole.port; do
+for f in live.out hole.port; do
   for _ in $(seq 100); do [ -s "$tmp/$f" ] && break; sleep 0.05; done
 done
-live="http://127.0.0.1:$(cat "$tmp/live.port")/v1/traces"
+live="http://127.0.0.1:$(awk '/^port / {print $2}' "$tmp/live.out")/v1/traces"
 hole="http://127.0.0.1:$(cat "$tmp/hole.port")/v1/traces"
 
-run() {  # mode endpoint -> prints jobs/s
+# utime+stime of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
+
+run() {  # mode endpoint -> prints "jobs/s cpu_ms_per_job"
   local mode=$1 endpoint=$2 dir="$tmp/$1"
+  local tofu_otlp=on
+  [ "$mode" = daemon ] && tofu_otlp=off
   rm -rf "$dir" && mkdir -p "$dir"
   {
     echo 'server: {listen: "127.0.0.1:0"}'
@@ -75,7 +80,7 @@ run() {  # mode endpoint -> prints jobs/s
     for i in $(seq "$jobs"); do echo "  - {name: w$i, template: t}"; done
   } >"$dir/config.yaml"
   env -i PATH="$tmp/bin:/usr/bin:/bin" HOME="$dir" FAKE_TOFU_CONTROL="$tmp/control.json" \
-    FAKE_TOFU_LOG=/dev/null "$build/provisioner" serve --config "$dir/config.yaml" \
+    FAKE_TOFU_LOG=/dev/null FAKE_TOFU_OTLP=$tofu_otlp "$build/provisioner" serve --config "$dir/config.yaml" \
     2>"$dir/daemon.log" &
   local daemon=$!
   local port=""
@@ -86,35 +91,50 @@ run() {  # mode endpoint -> prints jobs/s
   done
   [ -n "$port" ] || { cat "$dir/daemon.log" >&2; exit 1; }
   local url="http://127.0.0.1:$port"
-  local t0 t1
+  local t0 t1 c0 c1
+  c0=$(cpu_ticks "$daemon")
   t0=$(date +%s.%N)
   seq "$jobs" | xargs -P 8 -I@ curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
     -d '{}' "$url/api/v1/workspaces/w@/deploy"
-  while true; do
-    done_jobs=$(curl -sf "$url/metrics" |
-      awk '/^provisioner_jobs_completed_total/ {s += $2} END {print s + 0}')
-    [ "$done_jobs" -ge "$jobs" ] && break
-    sleep 0.02
+  # Counted in the log, not in /metrics: a scrape per poll would be daemon
+  # CPU that every mode pays and that blurs the difference.
+  while [ "$(grep -c '"message":"job finished' "$dir/daemon.log")" -lt "$jobs" ]; do
+    sleep 0.01
   done
   t1=$(date +%s.%N)
+  c1=$(cpu_ticks "$daemon")
   kill -TERM "$daemon"
   wait "$daemon" || true
-  awk -v n="$jobs" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", n / (b - a)}'
+  awk -v n="$jobs" -v a="$t0" -v b="$t1" -v c="$((c1 - c0))" -v hz="$ticks_per_s" \
+    'BEGIN {printf "%.1f %.2f\n", n / (b - a), c / hz * 1000 / n}'
 }
 
-declare -A results
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+declare -A rate cpu ratio
 for r in $(seq "$rounds"); do
-  for mode in off live blackhole; do
-    case $mode in off) ep="" ;; live) ep=$live ;; blackhole) ep=$hole ;; esac
-    v=$(run "$mode" "$ep")
-    results[$mode]+="$v "
-    echo "round $r $mode: $v jobs/s"
+  off_rate=""
+  for mode in $modes; do
+    case $mode in
+      off) ep="" ;; daemon | live) ep=$live ;; blackhole) ep=$hole ;;
+      *) echo "unknown mode $mode" >&2; exit 2 ;;
+    esac
+    read -r v c < <(run "$mode" "$ep")
+    rate[$mode]+="$v "
+    cpu[$mode]+="$c "
+    [ "$mode" = off ] && off_rate=$v
+    if [ -n "$off_rate" ]; then
+      ratio[$mode]+="$(awk -v v="$v" -v o="$off_rate" 'BEGIN {printf "%.4f", v / o}') "
+    fi
+    echo "round $r $mode: $v jobs/s, daemon CPU $c ms/job"
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-off=$(echo "${results[off]}" | median)
-for mode in off live blackhole; do
-  m=$(echo "${results[$mode]}" | median)
-  awk -v m="$m" -v o="$off" -v name="$mode" \
-    'BEGIN {printf "median %-9s %7.1f jobs/s (%+.1f%% vs off)\n", name, m, (m - o) / o * 100}'
+for mode in $modes; do
+  m=$(echo "${rate[$mode]}" | median)
+  c=$(echo "${cpu[$mode]}" | median)
+  q=$(echo "${ratio[$mode]:-}" | median)
+  awk -v m="$m" -v c="$c" -v q="${q:-0}" -v name="$mode" 'BEGIN {
+    printf "median %-9s %7.1f jobs/s, daemon CPU %5.2f ms/job", name, m, c
+    if (q > 0) printf ", paired vs off %+.1f%%", (q - 1) * 100
+    printf "\n"
+  }'
 done

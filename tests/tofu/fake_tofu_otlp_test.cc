@@ -298,8 +298,10 @@ TEST_SUITE("fake_tofu_otlp") {
         {"trailing data", OtelEnv(receiver.base(), Traceparent() + "-00")},
         {"no TRACEPARENT", OtelEnv(receiver.base(), "")},
         {"no endpoint", OtelEnv("", Traceparent())},
+        {"FAKE_TOFU_OTLP=off", OtelEnv(receiver.base())},
     };
     cases[2].extra["OTEL_TRACES_EXPORTER"] = "none";
+    cases.back().extra["FAKE_TOFU_OTLP"] = "off";
     for (const Case& c : cases) {
       CAPTURE(c.name);
       size_t before = receiver.Exports().size();

@@ -420,7 +420,7 @@ void BeginCommandSpan() {
   PendingSpan& p = Pending();
   p = PendingSpan{};
   p.start = std::chrono::system_clock::now();
-  if (Env("OTEL_TRACES_EXPORTER") != "otlp") return;
+  if (Env("OTEL_TRACES_EXPORTER") != "otlp" || Env("FAKE_TOFU_OTLP") == "off") return;
   std::optional<Traceparent> parent = ParseTraceparent(Env("TRACEPARENT"));
   if (!parent || (parent->flags & 0x01) == 0) return;  // invalid, or not sampled
   std::string endpoint = TracesEndpoint();
