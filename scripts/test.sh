@@ -4,6 +4,9 @@
 #   scripts/test.sh --asan    AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 #   scripts/test.sh --tsan    ThreadSanitizer build in build-tsan/
 #   scripts/test.sh --clang   clang (libstdc++) build with -Wthread-safety in build-clang/
+#   scripts/test.sh --clang-asan
+#                             both: clang with -Wthread-safety, under AddressSanitizer +
+#                             UndefinedBehaviorSanitizer, in build-clang-asan/ (CI's second stage)
 # Warnings are errors here (PROVISIONER_WERROR), unlike a plain CMake build.
 # Exits non-zero when a build step or a test fails.
 set -euo pipefail
@@ -19,7 +22,12 @@ case "$mode" in
     flags=(-DCMAKE_CXX_COMPILER=clang++ -DPROVISIONER_BUILD_BENCH=OFF)
     export CC=clang CXX=clang++
     ;;
-  *) echo "usage: scripts/test.sh [--asan|--tsan|--clang]" >&2; exit 2 ;;
+  --clang-asan)
+    dir=build-clang-asan
+    flags=(-DCMAKE_CXX_COMPILER=clang++ -DPROVISIONER_ASAN=ON -DPROVISIONER_BUILD_BENCH=OFF)
+    export CC=clang CXX=clang++
+    ;;
+  *) echo "usage: scripts/test.sh [--asan|--tsan|--clang|--clang-asan]" >&2; exit 2 ;;
 esac
 
 scripts/install-deps.sh
@@ -27,7 +35,7 @@ jobs=$(nproc)
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVISIONER_WERROR=ON "${flags[@]}" \
   >/dev/null
 cmake --build "$dir" -j "$jobs"
-if [ "$mode" = "--asan" ]; then
+if [ "$mode" = "--asan" ] || [ "$mode" = "--clang-asan" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
