@@ -161,6 +161,12 @@ void OtlpExporter::Shutdown() {
     left = queue_.size();
     queue_.Take(left);
   }
+  if (left > 0) {
+    LOG(log_, kWarn, "daemon")
+        .Field("spans", static_cast<int64_t>(left))
+        .Printf("trace export did not finish within the %lld ms shutdown budget; spans dropped",
+                static_cast<long long>(options_.shutdown_budget.count()));
+  }
   Count("dropped", left);
 }
 
