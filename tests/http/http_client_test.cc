@@ -23,6 +23,26 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A socket listening on 127.0.0.1 that nothing accepts from until the test
+// does: for servers that misbehave below HTTP.
+int LoopbackListener() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  return fd;
+}
+
+int PortOf(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return ntohs(addr.sin_port);
+}
+
 // Answers GET and POST on /big with 1 MiB, sent in several pieces.
 class BodyServer {
  public:
@@ -138,15 +158,7 @@ TEST_SUITE("http") {
     // Given a server that reads the request and never answers (a blackholed
     // collector), When another thread cancels the call in flight, Then it
     // returns at once with Cancelled, long before its 30 s read timeout.
-    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    REQUIRE(::listen(listener, 4) == 0);
+    const int listener = LoopbackListener();
     std::promise<int> request_read;
     std::thread silent([&] {
       int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
@@ -163,7 +175,7 @@ TEST_SUITE("http") {
     HttplibClient client;
     platform::HttpCancel cancel;
     platform::HttpRequest req;
-    req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/traces";
+    req.url = "http://127.0.0.1:" + std::to_string(PortOf(listener)) + "/v1/traces";
     req.body = "{}";
     req.content_type = "application/json";
     req.timeout = 30s;
@@ -200,15 +212,7 @@ TEST_SUITE("http") {
     struct sigaction old_action {};
     REQUIRE(::sigaction(SIGPIPE, &default_action, &old_action) == 0);
 
-    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    REQUIRE(::listen(listener, 4) == 0);
+    const int listener = LoopbackListener();
     std::promise<int> headers_arrived;
     std::thread deaf([&] {
       int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
@@ -224,7 +228,7 @@ TEST_SUITE("http") {
     HttplibClient client;
     platform::HttpCancel cancel;
     platform::HttpRequest req;
-    req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/traces";
+    req.url = "http://127.0.0.1:" + std::to_string(PortOf(listener)) + "/v1/traces";
     req.body.assign(size_t{64} << 20, 'x');
     req.content_type = "application/octet-stream";
     req.timeout = 30s;
