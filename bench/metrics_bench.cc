@@ -38,7 +38,7 @@ GaugeSnapshot Snapshot(int n) {
     w.drift = i % 17 == 0;
     w.next_deploy = day + seconds(86400 + 8 * 3600 + i % 60);
     if (i % 3 != 0) w.next_destroy = day + seconds(18 * 3600 + i % 60);
-    w.saved_hours = 14.0 * (i % 30) + 0.25;
+    w.saved_seconds = (14.0 * (i % 30) + 0.25) * 3600;
     if (i % 2 == 0) w.cost_per_hour = 0.125 * (i % 40 + 1);
     g.workspaces.push_back(std::move(w));
   }

@@ -18,6 +18,9 @@ packages=(
   # the OTLP/JSON trace validator (tests/support/otlp_validate.py): protoc
   # compiles the schema in shared/fixtures/otlp for Debian's /usr/bin/python3
   protobuf-compiler python3-protobuf
+  # the operations kit's checks (monitoring/tests/): curl and jq drive a real
+  # Alertmanager; python3-yaml reads the rule files for the runbook check
+  curl jq python3-yaml
   # load generator for bench/http_load.sh
   wrk
 )

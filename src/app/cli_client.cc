@@ -1,11 +1,13 @@
-// provisioner status|deploy|destroy|pause|resume|cancel|jobs|logs
+// provisioner status|deploy|destroy|pause|resume|cancel|jobs|logs|report
 // The CLI client of a running daemon's API (docs/api.md).
+#include <map>
 #include <memory>
 #include <ostream>
 
 #include "app/cli_client_json.h"
 #include "app/cli_commands.h"
 #include "app/progress_printer.h"
+#include "app/report.h"
 #include "base/strings.h"
 #include "base/time_format.h"
 #include "http/handlers_api.h"
@@ -282,6 +284,114 @@ int Jobs(CliEnv& env, const JobsOptions& opts) {
   return kExitOk;
 }
 
+struct ReportOptions {
+  ClientOptions client;
+  std::string since = "7d";
+};
+
+// A finished job of the API as the report reads it; an unreadable time is
+// the server's fault and named.
+Result<ReportJob> ToReportJob(const JobRow& j) {
+  ReportJob r;
+  r.id = j.id;
+  r.workspace = j.workspace;
+  r.operation = j.operation;
+  r.result = j.result;
+  auto finished = ParseRfc3339(j.finished_at);
+  if (!finished.ok()) {
+    return Status::InvalidArgument("job " + j.id + ": finished_at", finished.status().message());
+  }
+  r.finished_at = *finished;
+  if (!j.started_at.empty()) {
+    auto started = ParseRfc3339(j.started_at);
+    if (!started.ok()) {
+      return Status::InvalidArgument("job " + j.id + ": started_at", started.status().message());
+    }
+    r.started_at = *started;
+  }
+  return r;
+}
+
+int Report_(CliEnv& env, const ReportOptions& opts) {
+  ApiClient api(env, opts.client);
+  if (Status s = api.Init(); !s.ok()) return UsageError(env, s.message());
+  const SystemTime now = env.clock.Now();
+  auto since = ParseSince(opts.since, now);
+  if (!since.ok()) return UsageError(env, since.status().message());
+
+  auto listed = api.Call(false, "/api/v1/workspaces");
+  if (!listed.ok()) return Fail(env, listed.status());
+  auto rows = ParseWorkspaceList(listed->body);
+  if (!rows.ok()) return Fail(env, rows.status());
+  std::vector<ReportWorkspace> workspaces;
+  for (const WorkspaceRow& w : *rows) {
+    ReportWorkspace r{.name = w.name,
+                      .deploy_scheduled = w.deploy_scheduled,
+                      .destroyed_now = w.actual == "destroyed",
+                      .cost_per_hour = w.cost_per_hour};
+    if (r.destroyed_now && !w.actual_since.empty()) {
+      auto t = ParseRfc3339(w.actual_since);
+      if (!t.ok())
+        return Fail(env, t.status().WithContext("workspace " + w.name + ": actual.since"));
+      r.destroyed_since = *t;
+    }
+    workspaces.push_back(std::move(r));
+  }
+
+  // Newest first, a page at a time, until the jobs started before the window.
+  std::vector<ReportJob> jobs;
+  std::string before;
+  for (bool older = false; !older;) {
+    std::string path = "/api/v1/jobs?limit=1000";
+    if (!before.empty()) path += "&before=" + before;
+    auto res = api.Call(false, path);
+    if (!res.ok()) return Fail(env, res.status());
+    std::optional<std::string> next;
+    auto page = ParseJobList(res->body, &next);
+    if (!page.ok()) return Fail(env, page.status());
+    for (const JobRow& row : *page) {
+      if (row.status != "finished") continue;  // running or queued: no outcome yet
+      auto job = ToReportJob(row);
+      if (!job.ok()) return Fail(env, job.status());
+      if (job->started_at.value_or(job->finished_at) < *since) {
+        older = true;
+        continue;
+      }
+      jobs.push_back(std::move(job).value());
+    }
+    if (!next) break;
+    before = *next;
+  }
+  // The state at the window's start of each scheduled workspace with jobs in
+  // the window: its last job before them (one small request each).
+  std::map<std::string, std::string> oldest_in_window;
+  for (const ReportJob& j : jobs) {
+    std::string& id = oldest_in_window[j.workspace];
+    if (id.empty() || j.id < id) id = j.id;
+  }
+  for (ReportWorkspace& w : workspaces) {
+    auto it = oldest_in_window.find(w.name);
+    if (!w.deploy_scheduled || it == oldest_in_window.end()) continue;
+    auto res =
+        api.Call(false, "/api/v1/jobs?limit=1&workspace=" + w.name + "&before=" + it->second);
+    if (!res.ok()) return Fail(env, res.status());
+    std::optional<std::string> ignored;
+    auto page = ParseJobList(res->body, &ignored);
+    if (!page.ok()) return Fail(env, page.status());
+    if (page->empty() || (*page)[0].status != "finished") continue;
+    auto job = ToReportJob((*page)[0]);
+    if (!job.ok()) return Fail(env, job.status());
+    w.before_window = std::move(job).value();
+  }
+  const Report report = BuildReport(std::move(jobs), workspaces, *since, now);
+  if (opts.client.json) {
+    env.out << ReportJson(report) << "\n";
+  } else {
+    PrintReport(env.out, report);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void RegisterClientCommands(CLI::App& app, CliEnv& env, int* exit_code) {
@@ -350,6 +460,16 @@ void RegisterClientCommands(CLI::App& app, CliEnv& env, int* exit_code) {
         ->check(CLI::Range(1, 1000));
     AddClientOptions(cmd, &o->client, true);
     cmd->callback([&env, exit_code, o] { *exit_code = Jobs(env, *o); });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "report", "Deploys, failures, p95 duration and estimated savings per workspace");
+    auto o = std::make_shared<ReportOptions>();
+    cmd->add_option("--since", o->since,
+                    "Window start: back from now (7d, 36h, 90m) or an RFC 3339 time")
+        ->capture_default_str();
+    AddClientOptions(cmd, &o->client, true);
+    cmd->callback([&env, exit_code, o] { *exit_code = Report_(env, *o); });
   }
   {
     auto* cmd = app.add_subcommand("logs", "The combined tofu output of a job");

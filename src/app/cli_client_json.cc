@@ -83,6 +83,10 @@ WorkspaceRow WorkspaceFrom(const json& w) {
   if (Obj(w, "running_job").is_object()) flags.push_back("running");
   if (Obj(w, "queued_job").is_object()) flags.push_back("queued");
   for (size_t i = 0; i < flags.size(); ++i) r.flags += (i > 0 ? "," : "") + flags[i];
+  r.actual_since = Str(Obj(w, "actual"), "since");
+  r.deploy_scheduled = !Str(Obj(w, "schedule"), "deploy").empty();
+  const json& cost = Obj(w, "cost_per_hour");
+  if (cost.is_number()) r.cost_per_hour = cost.get<double>();
   return r;
 }
 

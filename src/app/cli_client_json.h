@@ -15,10 +15,13 @@ struct WorkspaceRow {
   std::string name;
   std::string status;
   std::string actual;
-  std::string desired;   // "deployed (schedule)", "-"
-  std::string next;      // "deploy 2026-11-24T07:00:00Z", "-"
-  std::string last_job;  // "deploy succeeded 2026-11-23T18:02:00Z", "-"
-  std::string flags;     // "paused,protected", ""
+  std::string desired;       // "deployed (schedule)", "-"
+  std::string next;          // "deploy 2026-11-24T07:00:00Z", "-"
+  std::string last_job;      // "deploy succeeded 2026-11-23T18:02:00Z", "-"
+  std::string flags;         // "paused,protected", ""
+  std::string actual_since;  // RFC 3339, "" when unknown
+  bool deploy_scheduled = false;
+  std::optional<double> cost_per_hour;
 };
 
 struct JobRow {

@@ -47,6 +47,9 @@ using std::chrono::seconds;
 // The loop wakes at least this often: to notice wall-clock jumps, to refresh
 // the systemd status and the health snapshot, and to keep the heartbeat.
 constexpr milliseconds kMaxSleep{seconds(30)};
+// The deep health checks run this often on their own thread, for the
+// provisioner_health_check metric (a probe of /health/deep runs them too).
+constexpr seconds kHealthRefresh{60};
 // Bursts of inotify events within this quiet time are one reload.
 constexpr milliseconds kReloadDebounce{300};
 // HTTP workers: cpp-httplib ties a worker to a connection for its lifetime
@@ -437,8 +440,10 @@ Status Daemon::Start() {
     return Status::FailedPrecondition("cannot save state: " + s.message());
   }
   SetMetricWorkspaces(config);
-  metrics_->SetGaugeSource(
-      [this] { return GaugesFrom(*reconciler_->snapshot(), templates_.load()); });
+  // health_checker_ exists before the listener starts, so before any scrape.
+  metrics_->SetGaugeSource([this] {
+    return GaugesFrom(*reconciler_->snapshot(), templates_.load(), health_checker_->LastDeep());
+  });
 
   // Probes and API, then the listener.
   health_base_.started_at = env_.clock.Now();
@@ -503,6 +508,8 @@ Status Daemon::Start() {
 
 void Daemon::Serve() {
   SystemTime next = Tick();
+  // After the first Tick, so that scheduler_running is not reported down.
+  health_checker_->StartRefresh(kHealthRefresh);
   platform::ReleaseFreeMemory();  // the config parse and the start-up plan
   notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
   LOG(*log_, kInfo, "daemon")
@@ -531,6 +538,7 @@ Status Daemon::Drain() {
   //    already posted are answered Unavailable by the next Tick.
   shutting_down_ = true;
   server_->BeginDrain();
+  health_checker_->StopRefresh();  // no `tofu version` while jobs stop
   notifier_.Stopping("stopping: waiting for running jobs");
   // 2. Running jobs get the stop ladder (SIGINT now, SIGKILL after
   //    kill_grace); 3. queued ones are recorded `cancelled`.

@@ -30,11 +30,20 @@ void MetricsObserver::OnConfigReloaded(const scheduler::ReloadReport& report) {
   metrics_.ConfigReload(report.ok);
 }
 
+void MetricsObserver::OnManualAction(std::string_view action, const std::string& user) {
+  metrics_.ManualAction(action, user.empty() ? "-" : user);
+}
+
+void MetricsObserver::OnStateSaved(const Status& result, SystemTime at) {
+  metrics_.StateSave(result.ok(), at);
+}
+
 void MetricsObserver::OnTick(std::chrono::nanoseconds d, uint64_t evaluations) {
   metrics_.SchedulerTick(duration<double>(d), evaluations);
 }
 
-telemetry::GaugeSnapshot GaugesFrom(const scheduler::StatusSnapshot& snapshot, int64_t templates) {
+telemetry::GaugeSnapshot GaugesFrom(const scheduler::StatusSnapshot& snapshot, int64_t templates,
+                                    std::map<std::string, std::string> health_checks) {
   telemetry::GaugeSnapshot g;
   for (scheduler::WorkspaceStatus s : scheduler::kAllWorkspaceStatuses) {
     g.workspaces_by_status[std::string(scheduler::WorkspaceStatusName(s))] = 0;
@@ -50,18 +59,21 @@ telemetry::GaugeSnapshot GaugesFrom(const scheduler::StatusSnapshot& snapshot, i
                                                                             : "active";
       ++g.scheduled_by_state[state];
     }
+    if (!v->template_name.empty()) ++g.workspaces_by_template[v->template_name];
     telemetry::WorkspaceGauges w;
     w.name = v->name;
     w.deployed = v->actual == state::Actual::kDeployed;
     w.drift = v->drift;
     if (v->next_deploy) w.next_deploy = v->next_deploy->at;
     if (v->next_destroy) w.next_destroy = v->next_destroy->at;
-    w.saved_hours = v->saved_hours;
+    w.saved_seconds = v->saved_seconds;
     w.cost_per_hour = v->cost_per_hour;
     g.workspaces.push_back(std::move(w));
   }
   g.templates = templates;
   g.jobs_running = static_cast<int64_t>(snapshot.jobs_running);
+  g.jobs_queued = static_cast<int64_t>(snapshot.jobs_queued);
+  g.health_checks = std::move(health_checks);
   return g;
 }
 

@@ -23,6 +23,8 @@ class MetricsObserver final : public scheduler::Observer {
   void OnJobStarted(const state::JobRecord& job, std::chrono::milliseconds lag) override;
   void OnJobFinished(const state::JobRecord& job, const tofu::JobOutcome& outcome) override;
   void OnConfigReloaded(const scheduler::ReloadReport& report) override;
+  void OnManualAction(std::string_view action, const std::string& user) override;
+  void OnStateSaved(const Status& result, SystemTime at) override;
   void OnTick(std::chrono::nanoseconds duration, uint64_t evaluations) override;
 
  private:
@@ -44,6 +46,8 @@ class HttpMetricsObserver final : public http::RequestObserver {
 
 // The scrape-time gauges from a snapshot; `templates` is the number of
 // templates found in templates_dir.
-telemetry::GaugeSnapshot GaugesFrom(const scheduler::StatusSnapshot& snapshot, int64_t templates);
+// `health_checks`: the last /health/deep result per check (check -> status).
+telemetry::GaugeSnapshot GaugesFrom(const scheduler::StatusSnapshot& snapshot, int64_t templates,
+                                    std::map<std::string, std::string> health_checks = {});
 
 }  // namespace provisioner::app

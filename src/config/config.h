@@ -144,7 +144,7 @@ struct WorkspaceConfig {
   bool is_protected = false;
   // Per-job timeout; scheduler.job_timeout when unset.
   std::optional<Millis> timeout;
-  // Estimated cost while deployed; feeds provisioner_estimated_savings_hours_total.
+  // Estimated cost while deployed; feeds provisioner_estimated_savings_seconds_total.
   std::optional<double> cost_per_hour;
   std::map<std::string, std::string> labels;
 };

@@ -96,7 +96,7 @@ ordered_json WorkspaceObject(const scheduler::WorkspaceView& v) {
                                       {"not_before", FormatUtc(v.retry->not_before)}}
                        : ordered_json(nullptr);
   o["drift"] = v.drift;
-  o["saved_hours"] = v.saved_hours;
+  o["saved_seconds"] = v.saved_seconds;
   o["cost_per_hour"] = v.cost_per_hour ? ordered_json(*v.cost_per_hour) : ordered_json(nullptr);
   o["labels"] = v.labels;
   return o;

@@ -42,17 +42,67 @@ HealthChecker::HealthChecker(HealthOptions options,
       fs_(fs),
       runner_(runner) {}
 
+HealthChecker::~HealthChecker() { StopRefresh(); }
+
+void HealthChecker::StartRefresh(std::chrono::seconds interval) {
+  if (refresher_.joinable()) return;
+  refresher_ = std::thread([this, interval] {
+    while (true) {
+      {
+        MutexLock lock(refresh_mu_);
+        if (refresh_stop_) return;
+      }
+      (void)Deep();
+      MutexLock lock(refresh_mu_);
+      // A period, not a time of clock_: a spurious wake-up only restarts it.
+      while (!refresh_stop_ &&
+             refresh_cv_.wait_for(refresh_mu_, interval) == std::cv_status::no_timeout) {
+      }
+    }
+  });
+}
+
+void HealthChecker::StopRefresh() {
+  {
+    MutexLock lock(refresh_mu_);
+    refresh_stop_ = true;
+  }
+  refresh_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+}
+
+std::map<std::string, std::string> HealthChecker::LastDeep() {
+  MutexLock lock(mu_);
+  return last_deep_;
+}
+
+int HealthChecker::TEST_Waiting() {
+  MutexLock lock(mu_);
+  return waiting_;
+}
+
 HealthChecker::Check HealthChecker::Cached(const std::string& name,
                                            const std::function<Check()>& check) {
   const MonotonicTime now = clock_.Monotonic();
   {
     MutexLock lock(mu_);
-    auto it = cache_.find(name);
-    if (it != cache_.end() && now - it->second.at < options_.deep_cache) return it->second.check;
+    while (true) {
+      auto it = cache_.find(name);
+      if (it != cache_.end() && now - it->second.at < options_.deep_cache) {
+        return it->second.check;
+      }
+      if (running_.count(name) == 0) break;
+      // Another probe (or the refresh) is running this check: its result
+      // will do. Two runs at once would also trip over each other's probe
+      // file in the state directory.
+      ++waiting_;
+      running_cv_.wait(mu_);
+      --waiting_;
+    }
+    running_.insert(name);
   }
   // Run without the lock: a slow check (tofu version, up to its timeout)
-  // must not hold up /ready. Two probes at once may both run it; the later
-  // result wins.
+  // must not hold up /ready.
   MonotonicTime start = clock_.Monotonic();
   Check c = check();
   c.name = name;
@@ -60,6 +110,8 @@ HealthChecker::Check HealthChecker::Cached(const std::string& name,
   c.duration_ms = std::chrono::duration<double, std::milli>(clock_.Monotonic() - start).count();
   MutexLock lock(mu_);
   cache_[name] = CacheEntry{c, now};
+  running_.erase(name);
+  running_cv_.notify_all();
   return c;
 }
 
@@ -312,6 +364,11 @@ Response HealthChecker::Deep() {
   checks.push_back(Disk(*h));
   checks.push_back(ReconcileAge(*h));
   checks.push_back(Tracing());
+  {
+    MutexLock lock(mu_);
+    last_deep_.clear();
+    for (const Check& c : checks) last_deep_[c.name] = c.status;
+  }
   return Reply(checks);
 }
 

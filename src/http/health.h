@@ -17,10 +17,13 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/clock.h"
@@ -69,6 +72,7 @@ class HealthChecker {
   // Never owns its dependencies; `health` must be thread-safe.
   HealthChecker(HealthOptions options, std::function<std::shared_ptr<const DaemonHealth>()> health,
                 Clock& clock, platform::FileSystem& fs, platform::ProcessRunner& runner);
+  ~HealthChecker();
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
@@ -82,6 +86,19 @@ class HealthChecker {
   Response Health();
   Response Ready();
   Response Deep();
+
+  // Runs the deep checks now and then every `interval` on a thread of its
+  // own, so that LastDeep() (the provisioner_health_check metric) stays
+  // fresh when nobody probes /health/deep. StopRefresh() ends it, at the
+  // latest in the destructor.
+  void StartRefresh(std::chrono::seconds interval);
+  void StopRefresh();
+  // Check name -> status of the last deep run, a probe's or the refresh's;
+  // empty before the first.
+  std::map<std::string, std::string> LastDeep();
+
+  // For tests: how many callers are waiting for another's run of a check.
+  int TEST_Waiting();
 
   struct Check {
     std::string name;
@@ -112,12 +129,23 @@ class HealthChecker {
   platform::FileSystem& fs_;
   platform::ProcessRunner& runner_;
 
-  Mutex mu_;  // guards cache_ only; checks run outside it
+  Mutex mu_;  // guards cache_ and running_; checks run outside it
   struct CacheEntry {
     Check check;
     MonotonicTime at;
   };
   std::map<std::string, CacheEntry> cache_ GUARDED_BY(mu_);
+  // Checks being run now; a second caller waits on running_cv_ for the
+  // first one's result.
+  std::set<std::string> running_ GUARDED_BY(mu_);
+  int waiting_ GUARDED_BY(mu_) = 0;
+  std::condition_variable_any running_cv_;
+  std::map<std::string, std::string> last_deep_ GUARDED_BY(mu_);
+
+  Mutex refresh_mu_;
+  std::condition_variable_any refresh_cv_;
+  bool refresh_stop_ GUARDED_BY(refresh_mu_) = false;
+  std::thread refresher_;
 };
 
 }  // namespace provisioner::http

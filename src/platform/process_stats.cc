@@ -88,11 +88,8 @@ Result<ProcStatFields> ParseProcStat(std::string_view text) {
   struct {
     int number;
     uint64_t* value;
-  } wanted[] = {{14, &out.utime_ticks},
-                {15, &out.stime_ticks},
-                {22, &out.starttime_ticks},
-                {23, &out.vsize_bytes},
-                {24, &out.rss_pages}};
+  } wanted[] = {{14, &out.utime_ticks},     {15, &out.stime_ticks}, {20, &out.num_threads},
+                {22, &out.starttime_ticks}, {23, &out.vsize_bytes}, {24, &out.rss_pages}};
   for (const auto& w : wanted) {
     if (!ParseU64(field(w.number), w.value)) {
       return Status::Corruption("/proc/self/stat: field " + std::to_string(w.number) +
@@ -146,6 +143,7 @@ Result<ProcessStats> ReadProcessStats() {
                      std::chrono::duration_cast<SystemTime::duration>(std::chrono::duration<double>(
                          static_cast<double>(fields.starttime_ticks) * tick));
   stats.open_fds = open_fds;
+  stats.threads = fields.num_threads;
   stats.max_fds =
       limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(limit.rlim_cur);
   return stats;

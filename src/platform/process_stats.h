@@ -20,6 +20,7 @@ struct ProcessStats {
   uint64_t virtual_bytes = 0;            // size of the address space
   SystemTime start_time;                 // when the process started (wall clock)
   uint64_t open_fds = 0;
+  uint64_t threads = 0;  // OS threads (tofu children are processes, not counted)
   // The soft RLIMIT_NOFILE; "unlimited" reads as UINT64_MAX, which is what
   // the Go client reports too.
   uint64_t max_fds = 0;
@@ -29,6 +30,7 @@ struct ProcessStats {
 struct ProcStatFields {
   uint64_t utime_ticks = 0;      // field 14
   uint64_t stime_ticks = 0;      // field 15
+  uint64_t num_threads = 0;      // field 20
   uint64_t starttime_ticks = 0;  // field 22: clock ticks after boot
   uint64_t vsize_bytes = 0;      // field 23
   uint64_t rss_pages = 0;        // field 24

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -64,6 +65,11 @@ class Observer {
   virtual void OnJobRetryScheduled(const state::JobRecord&, int /*next_attempt*/,
                                    SystemTime /*not_before*/) {}
   virtual void OnConfigReloaded(const ReloadReport&) {}
+  // An operator's manual action was accepted: deploy, destroy, pause,
+  // resume or cancel; `user` is "" when the request was anonymous.
+  virtual void OnManualAction(std::string_view /*action*/, const std::string& /*user*/) {}
+  // After every save of the state file, at `at` (wall clock).
+  virtual void OnStateSaved(const Status& /*result*/, SystemTime /*at*/) {}
   // After every Tick: how long it took, and how many workspace schedules it
   // evaluated (each evaluation computes the next and previous fires).
   virtual void OnTick(std::chrono::nanoseconds /*duration*/, uint64_t /*evaluations*/) {}
@@ -97,6 +103,12 @@ class ObserverList final : public Observer {
   }
   void OnConfigReloaded(const ReloadReport& r) override {
     for (Observer* o : observers_) o->OnConfigReloaded(r);
+  }
+  void OnManualAction(std::string_view action, const std::string& user) override {
+    for (Observer* o : observers_) o->OnManualAction(action, user);
+  }
+  void OnStateSaved(const Status& result, SystemTime at) override {
+    for (Observer* o : observers_) o->OnStateSaved(result, at);
   }
   void OnTick(std::chrono::nanoseconds d, uint64_t evaluations) override {
     for (Observer* o : observers_) o->OnTick(d, evaluations);

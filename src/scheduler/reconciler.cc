@@ -179,6 +179,7 @@ void Reconciler::MarkDirty(const std::string& name) { changed_views_.insert(name
 
 Status Reconciler::Save() {
   Status s = store_.Save(state_);
+  deps_.observer.OnStateSaved(s, deps_.clock.Now());
   if (s.ok()) {
     dirty_ = false;
   } else {
@@ -337,7 +338,7 @@ SystemTime Reconciler::Tick() {
     Dispatch(now);
   }
   if (now - last_heartbeat_ >= kHeartbeat) {
-    AccountSavedHours(now);
+    AccountSavedTime(now);
     state_.last_seen = now;
     last_heartbeat_ = now;
     dirty_ = true;
@@ -407,6 +408,7 @@ CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
       Enqueue(c.workspace, c.operation, Trigger::kManual, now, 1, now, &coalesced, &c.trace);
   rt->second.evaluated = false;
   dirty_ = true;
+  deps_.observer.OnManualAction(state::OperationName(c.operation), c.user);
   LOG(deps_.log, kInfo, "audit")
       .Trace(c.trace)
       .Workspace(c.workspace)
@@ -442,6 +444,7 @@ CommandResult Reconciler::Apply(const PauseCommand& c, SystemTime now) {
   rt->second.evaluated = false;
   MarkDirty(c.workspace);
   dirty_ = true;
+  deps_.observer.OnManualAction("pause", c.user);
   LOG(deps_.log, kInfo, "audit")
       .Workspace(c.workspace)
       .Field("user", c.user.empty() ? "-" : c.user)
@@ -464,6 +467,7 @@ CommandResult Reconciler::Apply(const ResumeCommand& c, SystemTime now) {
     rt->second.evaluated = false;
     MarkDirty(c.workspace);
     dirty_ = true;
+    deps_.observer.OnManualAction("resume", c.user);
     LOG(deps_.log, kInfo, "audit")
         .Workspace(c.workspace)
         .Field("user", c.user.empty() ? "-" : c.user)
@@ -490,6 +494,7 @@ CommandResult Reconciler::Apply(const CancelCommand& c, SystemTime now) {
     RecordFinished(std::move(record), SyntheticOutcome(tofu::Outcome::kCancelled, "cancelled"));
     MarkDirty(job.record.workspace);
     dirty_ = true;
+    deps_.observer.OnManualAction("cancel", c.user);
     result.status = Save();
     return result;
   }
@@ -498,6 +503,7 @@ CommandResult Reconciler::Apply(const CancelCommand& c, SystemTime now) {
     active->second->cancelled_by_user = true;
     deps_.observer.OnJobStopRequested(active->second->record, platform::StopReason::kCancelled);
     active->second->job->Stop(platform::StopReason::kCancelled);
+    deps_.observer.OnManualAction("cancel", c.user);
     LOG(deps_.log, kInfo, "audit")
         .Workspace(name)
         .JobId(c.job_id)
@@ -979,14 +985,14 @@ void Reconciler::BeginShutdown() {
           active_.size(), queued);
 }
 
-void Reconciler::AccountSavedHours(SystemTime now) {
-  const double hours = std::chrono::duration<double, std::ratio<3600>>(now - last_savings_).count();
+void Reconciler::AccountSavedTime(SystemTime now) {
+  const double seconds = std::chrono::duration<double>(now - last_savings_).count();
   last_savings_ = now;
-  if (hours <= 0) return;
+  if (seconds <= 0) return;
   for (const auto& [name, rt] : runtimes_) {
     if (rt.cfg == nullptr || !rt.cfg->schedule.deploy_expr) continue;
     state::WorkspaceState& st = state_.workspaces[name];
-    if (st.actual == Actual::kDestroyed) st.saved_hours += hours;
+    if (st.actual == Actual::kDestroyed) st.saved_seconds += seconds;
   }
 }
 
@@ -1024,7 +1030,7 @@ std::shared_ptr<const WorkspaceView> Reconciler::BuildView(const std::string& na
     view->last_job = st.last_job;
     view->retry = st.retry;
     view->drift = st.drift;
-    view->saved_hours = st.saved_hours;
+    view->saved_seconds = st.saved_seconds;
   }
   if (const QueuedJob* q = queue_.Find(name); q != nullptr) view->queued = q->record;
   if (view->orphaned) {

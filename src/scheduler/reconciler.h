@@ -201,7 +201,7 @@ class Reconciler {
   void Supersede(const QueuedJob& old, const std::string& by, SystemTime now);
   Overrides OverridesFor(const state::WorkspaceState& st) const;
   void RebuildRuntimes();
-  void AccountSavedHours(SystemTime now);
+  void AccountSavedTime(SystemTime now);
   std::shared_ptr<const WorkspaceView> BuildView(const std::string& name, const Runtime& rt) const;
   void Publish(SystemTime now);
   void MarkDirty(const std::string& name);

@@ -60,7 +60,7 @@ struct WorkspaceView {
   std::optional<state::JobRecord> last_job;
   std::optional<state::RetryState> retry;
   bool drift = false;
-  double saved_hours = 0;
+  double saved_seconds = 0;
 };
 
 struct StatusSnapshot {

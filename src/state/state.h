@@ -121,9 +121,10 @@ struct WorkspaceState {
   bool drift = false;  // from the last plan
   // Removed from the config; never destroyed automatically.
   bool orphaned = false;
-  // Hours this workspace has spent destroyed (provisioner_estimated_savings_hours_total);
-  // kept here so that the counter survives restarts.
-  double saved_hours = 0;
+  // Seconds this workspace has spent destroyed
+  // (provisioner_estimated_savings_seconds_total); kept here so that the
+  // counter survives restarts.
+  double saved_seconds = 0;
 
   friend bool operator==(const WorkspaceState&, const WorkspaceState&) = default;
 };

@@ -381,10 +381,15 @@ std::string StateToJson(const State& s) {
     PutTime(&out, "gave_up_for", ws.gave_up_for, &f);
     PutBool(&out, "drift", ws.drift, &f);
     PutBool(&out, "orphaned", ws.orphaned, &f);
-    Key(&out, "saved_hours", &f);
     // Round-trips exactly: 17 significant digits.
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", ws.saved_hours);
+    Key(&out, "saved_seconds", &f);
+    std::snprintf(buf, sizeof buf, "%.17g", ws.saved_seconds);
+    out.append(buf);
+    // The field of binaries before the rename, so that a downgrade keeps
+    // the count; never read while saved_seconds is there.
+    Key(&out, "saved_hours", &f);
+    std::snprintf(buf, sizeof buf, "%.17g", ws.saved_seconds / 3600);
     out.append(buf);
     out.push_back('}');
   }
@@ -464,7 +469,11 @@ Result<State> StateFromJson(std::string_view text) {
       ws.gave_up_for = r.Time(w, path, "gave_up_for");
       ws.drift = r.Bool(w, path, "drift");
       ws.orphaned = r.Bool(w, path, "orphaned");
-      ws.saved_hours = r.Double(w, path, "saved_hours");
+      // A state written before the metric was renamed to seconds has only
+      // saved_hours: carry it over.
+      ws.saved_seconds = r.Field(w, path, "saved_seconds") != nullptr
+                             ? r.Double(w, path, "saved_seconds")
+                             : r.Double(w, path, "saved_hours") * 3600;
       s.workspaces.emplace(name, std::move(ws));
     }
   }

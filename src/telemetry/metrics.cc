@@ -65,9 +65,6 @@ constexpr std::string_view kMatchesName = "provisioner_schedule_matches_total";
 constexpr std::string_view kMatchesHelp =
     "Schedule fires per workspace and action, whatever their outcome.";
 
-// The type of the levels named *_total (see AddOwnFamilies).
-constexpr MetricType kLevelTotalType = MetricType::Untyped;
-
 constexpr const char* kJobResults[] = {"succeeded", "no_changes", "failed",
                                        "timeout",   "cancelled",  "interrupted"};
 constexpr const char* kTofuOperations[] = {"init", "plan", "apply", "destroy"};
@@ -473,6 +470,23 @@ class Metrics::Impl {
     if (!ok) reload_failures_->Increment();
   }
 
+  void ManualAction(std::string_view action, std::string_view user) {
+    if (!ready_) return;
+    if (Counter* x = Child(*manual_actions_,
+                           {{"action", std::string(action)}, {"user", std::string(user)}})) {
+      x->Increment();
+    }
+  }
+
+  void StateSave(bool ok, SystemTime at) {
+    if (!ready_) return;
+    if (ok) {
+      last_save_->Set(EpochSeconds(at));
+    } else {
+      save_failures_->Increment();
+    }
+  }
+
   void SchedulerTick(std::chrono::duration<double> duration, uint64_t cron_evaluations) {
     if (!ready_) return;
     loop_duration_->Observe(std::max(0.0, duration.count()));
@@ -630,6 +644,15 @@ class Metrics::Impl {
         counter("provisioner_config_reload_failures_total",
                 "Configuration reloads that failed; the previous config stays active.");
     reload_failures_ = &reload_failures.Add({});
+    manual_actions_ = &counter("provisioner_manual_actions_total",
+                               "Manual actions accepted through the API, per action and user.");
+    auto& save_failures =
+        counter("provisioner_state_save_failures_total",
+                "Saves of state.json that failed; the change stays in memory and is retried.");
+    save_failures_ = &save_failures.Add({});
+    auto& last_save = gauge("provisioner_state_last_save_timestamp_seconds",
+                            "Unix time of the last successful save of state.json (0: none yet).");
+    last_save_ = &last_save.Add({});
     auto& evaluations = counter("provisioner_cron_evaluations_total",
                                 "Cron expressions evaluated by the scheduler.");
     cron_evaluations_ = &evaluations.Add({});
@@ -666,7 +689,8 @@ class Metrics::Impl {
     small_families_ = {jobs_completed_,   &loop,          &reloads,         &reload_failures,
                        &evaluations,      &lag,           tofu_operations_, tofu_duration_,
                        binary_downloads_, http_requests_, http_duration_,   &in_flight,
-                       trace_spans_,      &trace_export};
+                       trace_spans_,      &trace_export,  &save_failures,   &last_save,
+                       manual_actions_};
   }
 
   WorkspaceChildren& Workspace(std::string_view name) REQUIRES(mu_) {
@@ -714,12 +738,12 @@ class Metrics::Impl {
     out.push_back(std::move(uptime));
 
     if (snapshot == nullptr) return;
-    // Three levels whose binding names (DESIGN.md §8) end in _total. Typed
-    // gauge, promtool check metrics flags each ("non-counter metrics should
-    // not have _total suffix", exit 3); untyped it accepts them, and PromQL
-    // treats both alike. docs/metrics.md explains the choice.
+    // Three levels whose binding names (DESIGN.md §8) end in _total, typed
+    // gauge as DESIGN.md says. promtool check metrics flags each
+    // ("non-counter metrics should not have _total suffix", exit 3); these
+    // are its only findings (docs/metrics.md).
     MetricFamily by_status = SmallFamily("provisioner_workspaces_total",
-                                         "Workspaces per status (a level).", kLevelTotalType);
+                                         "Workspaces per status (a level).", MetricType::Gauge);
     for (const auto& [status, n] : snapshot->workspaces_by_status) {
       AddSample(by_status, {{"status", status}}, static_cast<double>(n));
     }
@@ -734,13 +758,41 @@ class Metrics::Impl {
     out.push_back(std::move(scheduled));
     MetricFamily templates =
         SmallFamily("provisioner_templates_total",
-                    "Templates found in the templates directory (a level).", kLevelTotalType);
+                    "Templates found in the templates directory (a level).", MetricType::Gauge);
     AddSample(templates, {}, static_cast<double>(snapshot->templates));
     out.push_back(std::move(templates));
     MetricFamily running = SmallFamily("provisioner_jobs_running_total",
-                                       "Jobs running right now (a level).", kLevelTotalType);
+                                       "Jobs running right now (a level).", MetricType::Gauge);
     AddSample(running, {}, static_cast<double>(snapshot->jobs_running));
     out.push_back(std::move(running));
+    MetricFamily queued = SmallFamily("provisioner_jobs_queued",
+                                      "Jobs waiting for a free slot right now.", MetricType::Gauge);
+    AddSample(queued, {}, static_cast<double>(snapshot->jobs_queued));
+    out.push_back(std::move(queued));
+    if (!snapshot->workspaces_by_template.empty()) {
+      MetricFamily usage =
+          SmallFamily("provisioner_template_workspaces",
+                      "Workspaces of the config that use each template.", MetricType::Gauge);
+      for (const auto& [name, n] : snapshot->workspaces_by_template) {
+        AddSample(usage, {{"template", name}}, static_cast<double>(n));
+      }
+      out.push_back(std::move(usage));
+    }
+    if (!snapshot->health_checks.empty()) {
+      // One series per status, 1 for the current one (an enum as gauges,
+      // as kube-state-metrics writes pod phases).
+      MetricFamily checks =
+          SmallFamily("provisioner_health_check",
+                      "Last result of each /health/deep check, refreshed every minute: 1 for "
+                      "its status (healthy, degraded or unhealthy), 0 for the others.",
+                      MetricType::Gauge);
+      for (const auto& [check, status] : snapshot->health_checks) {
+        for (const char* s : {"degraded", "healthy", "unhealthy"}) {
+          AddSample(checks, {{"check", check}, {"status", s}}, status == s ? 1 : 0);
+        }
+      }
+      out.push_back(std::move(checks));
+    }
   }
 
   // ---- per-workspace event families, straight from children_ ----
@@ -881,17 +933,17 @@ class Metrics::Impl {
   }
 
   static void WriteSavings(std::string& out, const std::vector<const WorkspaceGauges*>& ws) {
-    constexpr std::string_view kName = "provisioner_estimated_savings_hours_total";
+    constexpr std::string_view kName = "provisioner_estimated_savings_seconds_total";
     if (ws.empty()) return;
     AppendHeader(out, kName,
-                 "Hours the scheduled workspace has spent destroyed (estimated savings).",
+                 "Seconds the scheduled workspace has spent destroyed (estimated savings).",
                  "counter");
     for (const WorkspaceGauges* w : ws) {
       out.append(kName);
       out += '{';
       AppendLabel(out, "workspace", w->name);
       out += "} ";
-      AppendDouble(out, w->saved_hours);
+      AppendDouble(out, w->saved_seconds);
       out += '\n';
     }
   }
@@ -960,6 +1012,9 @@ class Metrics::Impl {
   Counter* reload_success_ = nullptr;
   Counter* reload_failure_ = nullptr;
   Counter* reload_failures_ = nullptr;
+  Counter* save_failures_ = nullptr;
+  Family<Counter>* manual_actions_ = nullptr;
+  Gauge* last_save_ = nullptr;
   Counter* cron_evaluations_ = nullptr;
   Histogram* schedule_lag_ = nullptr;
   Family<Counter>* tofu_operations_ = nullptr;
@@ -989,7 +1044,7 @@ class Metrics::Impl {
 };
 
 const Metrics::Impl::SnapshotFamily Metrics::Impl::kSnapshotFamilies[5] = {
-    {"provisioner_estimated_savings_hours_total", &Metrics::Impl::WriteSavings},
+    {"provisioner_estimated_savings_seconds_total", &Metrics::Impl::WriteSavings},
     {"provisioner_workspace_cost_per_hour", &Metrics::Impl::WriteCost},
     {"provisioner_workspace_deployed", &Metrics::Impl::WriteDeployed},
     {"provisioner_workspace_drift", &Metrics::Impl::WriteDrift},
@@ -1041,6 +1096,11 @@ void Metrics::TraceSpans(std::string_view result, uint64_t count) {
   impl_->TraceSpans(result, count);
 }
 void Metrics::TraceExport(std::chrono::duration<double> duration) { impl_->TraceExport(duration); }
+
+void Metrics::StateSave(bool ok, SystemTime at) { impl_->StateSave(ok, at); }
+void Metrics::ManualAction(std::string_view action, std::string_view user) {
+  impl_->ManualAction(action, user);
+}
 
 void Metrics::SchedulerTick(std::chrono::duration<double> duration, uint64_t cron_evaluations) {
   impl_->SchedulerTick(duration, cron_evaluations);

@@ -41,7 +41,7 @@ struct WorkspaceGauges {
   bool drift = false;
   std::optional<SystemTime> next_deploy;
   std::optional<SystemTime> next_destroy;
-  double saved_hours = 0;  // monotonic: it only grows
+  double saved_seconds = 0;  // monotonic: it only grows
   std::optional<double> cost_per_hour;
 };
 
@@ -54,6 +54,13 @@ struct GaugeSnapshot {
   std::map<std::string, int64_t> scheduled_by_state;
   int64_t templates = 0;
   int64_t jobs_running = 0;
+  int64_t jobs_queued = 0;
+  // provisioner_template_workspaces{template}: workspaces of the config per
+  // template (orphans, which have none, are not counted).
+  std::map<std::string, int64_t> workspaces_by_template;
+  // provisioner_health_check{check,status}: the last /health/deep result of
+  // each check (healthy, degraded or unhealthy); empty until the first one.
+  std::map<std::string, std::string> health_checks;
 };
 
 class Metrics {
@@ -98,6 +105,11 @@ class Metrics {
   // provisioner_config_reload_total{result} and, on failure,
   // provisioner_config_reload_failures_total.
   void ConfigReload(bool ok);
+  // provisioner_manual_actions_total{action,user} (user "-" when anonymous).
+  void ManualAction(std::string_view action, std::string_view user);
+  // provisioner_state_save_failures_total, and on success
+  // provisioner_state_last_save_timestamp_seconds = `at`.
+  void StateSave(bool ok, SystemTime at);
   // provisioner_scheduler_loop_duration_seconds and provisioner_cron_evaluations_total.
   void SchedulerTick(std::chrono::duration<double> duration, uint64_t cron_evaluations);
 

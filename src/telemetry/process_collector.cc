@@ -51,6 +51,8 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   out.push_back(Family("process_start_time_seconds",
                        "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
                        start));
+  out.push_back(Family("process_threads", "Number of OS threads in the process.", MetricType::Gauge,
+                       static_cast<double>(stats->threads)));
   out.push_back(Family("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                        MetricType::Gauge, static_cast<double>(stats->virtual_bytes)));
   return out;

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <thread>
+
 #include "platform/posix_file_system.h"
 #include "support/fake_clock.h"
 #include "support/fake_process_runner.h"
@@ -135,6 +137,36 @@ TEST_SUITE("http") {
           std::string::npos);
   }
 
+  TEST_CASE("http: the refresh runs the deep checks without a probe, and stops at once") {
+    // Given a checker whose tofu is missing, When the refresh starts with a
+    // long period, Then the deep checks run without any probe and LastDeep
+    // says so; StopRefresh returns at once, long before the period ends; a
+    // later probe updates LastDeep too.
+    Fixture f;
+    f.health->tofu_binary = "";
+    f.health->tofu_problem = "tofu: not found on PATH";
+    CHECK(f.checker.LastDeep().empty());
+    f.checker.StartRefresh(std::chrono::hours(1));
+    // Another thread runs it: wait for its result, with a deadline.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (f.checker.LastDeep().empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    REQUIRE_FALSE(f.checker.LastDeep().empty());
+    const auto t0 = std::chrono::steady_clock::now();
+    f.checker.StopRefresh();
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    std::map<std::string, std::string> last = f.checker.LastDeep();
+    CHECK(last["opentofu_available"] == "unhealthy");
+    CHECK(last["scheduler_running"] == "healthy");
+    CHECK(last.size() == 10);
+
+    f.health->tofu_binary = f.tmp.Join("tofu");
+    f.clock.Advance(std::chrono::seconds(31));  // past the deep cache
+    (void)f.checker.Deep();
+    CHECK(f.checker.LastDeep()["opentofu_available"] == "healthy");
+  }
+
   TEST_CASE("http: deep results are cached, so a probe storm runs tofu once") {
     Fixture f;
     for (int i = 0; i < 5; ++i) f.checker.Deep();
@@ -144,6 +176,34 @@ TEST_SUITE("http") {
     f.checker.Deep();
     CHECK(f.runner.started().size() == 2);
     CHECK(f.runner.started()[0].spec.timeout == std::chrono::seconds(10));
+  }
+
+  TEST_CASE("http: probes at once share one run of each check") {
+    // Given a /health/deep probe whose `tofu version -json` is still running,
+    // When a second probe comes (an orchestrator, a blackbox exporter, the
+    // daemon's own refresh), Then it waits for the first one's result instead
+    // of running the check again: two runs of state_accessible at once would
+    // remove each other's probe file and report unhealthy.
+    Fixture f;
+    f.runner.SetFinishImmediately(false);
+    int first = 0;
+    int second = 0;
+    std::thread a([&] { first = f.checker.Deep().status; });
+    REQUIRE(testing::WaitUntil([&] { return f.runner.started().size() == 1; },
+                               std::chrono::seconds(10)));
+    std::thread b([&] { second = f.checker.Deep().status; });
+    const bool waited =
+        testing::WaitUntil([&] { return f.checker.TEST_Waiting() == 1; }, std::chrono::seconds(10));
+    f.runner.SetFinishImmediately(true);
+    f.runner.FinishAll();
+    a.join();
+    b.join();
+    CHECK(waited);
+    CHECK(f.runner.started().size() == 1);
+    CHECK(first == 200);
+    CHECK(second == 200);
+    CHECK(f.checker.LastDeep()["opentofu_available"] == "healthy");
+    CHECK(f.checker.LastDeep()["state_accessible"] == "healthy");
   }
 
 }  // TEST_SUITE

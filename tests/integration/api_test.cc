@@ -1,6 +1,8 @@
 // Every HTTP endpoint and the CLI client, against the real daemon.
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 #include "integration/daemon_harness.h"
 
 namespace provisioner::testing {
@@ -205,6 +207,48 @@ TEST_SUITE("integration") {
                    api.h.fake().Env(), api.h.root_.path());
     CHECK(down.exit_code == 1);
     CHECK(down.err.find("cannot reach http://127.0.0.1:1") != std::string::npos);
+    CHECK(api.h.Stop() == 0);
+  }
+
+  TEST_CASE("integration: provisioner report sums the job history per workspace") {
+    // Given a workspace that was deployed and destroyed, and one that never
+    // ran, When `provisioner report` reads the daemon's history, Then it
+    // counts each job once, with its result and duration, and a bad --since
+    // is a usage error naming the flag.
+    Api api("  - {name: w, template: t, cost_per_hour: 2}\n  - {name: idle, template: t}\n");
+    REQUIRE(api.Cli({"deploy", "w", "--wait"}).exit_code == 0);
+    REQUIRE(api.Cli({"destroy", "w", "--wait"}).exit_code == 0);
+
+    ProcessResult json = api.Cli({"report", "--json"});
+    REQUIRE_MESSAGE(json.exit_code == 0, json.err);
+    const nlohmann::json r = nlohmann::json::parse(json.out);
+    REQUIRE(r["workspaces"].size() == 2);
+    const nlohmann::json& idle = r["workspaces"][0];
+    const nlohmann::json& w = r["workspaces"][1];
+    CHECK(idle["workspace"] == "idle");
+    CHECK(idle["deploys"] == 0);
+    CHECK(idle["success_rate"].is_null());
+    CHECK(idle["p95_duration_seconds"].is_null());
+    CHECK(w["workspace"] == "w");
+    CHECK(w["deploys"] == 1);
+    CHECK(w["destroys"] == 1);
+    CHECK(w["failures"] == 0);
+    CHECK(w["success_rate"] == 1.0);
+    CHECK(w["p95_duration_seconds"].get<double>() >= 0);
+    // No deploy schedule: no savings claimed, as in the metric.
+    CHECK(w["saved_seconds"] == 0.0);
+    CHECK(r["total"]["deploys"] == 1);
+    CHECK(r["total"]["destroys"] == 1);
+
+    ProcessResult table = api.Cli({"report", "--since", "1h"});
+    CHECK(table.exit_code == 0);
+    CHECK(table.out.starts_with("Jobs started from "));
+    CHECK(table.out.find("\nw  ") != std::string::npos);
+    CHECK(table.out.find("\nTOTAL  ") != std::string::npos);
+
+    ProcessResult bad = api.Cli({"report", "--since", "last week"});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.starts_with("provisioner: --since \"last week\": "));
     CHECK(api.h.Stop() == 0);
   }
 

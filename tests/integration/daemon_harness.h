@@ -39,18 +39,6 @@ inline SystemTime WholeSecondsFromNow(int seconds) {
   return SystemTime(now + std::chrono::seconds(seconds));
 }
 
-// Polls `condition` every 20 ms until it holds or `timeout` passes. For
-// conditions on files written by another process, which offer nothing to
-// block on.
-inline bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
 // A process as /proc shows it.
 struct ProcessEntry {
   pid_t pid = 0;

@@ -108,13 +108,43 @@ TEST_SUITE("integration") {
     CHECK(h.Stop() == 0);
   }
 
+  TEST_CASE("integration: the daemon exports its deep checks, queue and last state save") {
+    // Given a daemon nobody probes, When Prometheus scrapes it, Then the deep
+    // checks are there anyway (the daemon runs them every minute), with the
+    // fake tofu available, and the state was saved at start-up.
+    DaemonHarness h;
+    h.WriteConfig("  - {name: alpha, template: t}\n");
+    h.Start();
+    httplib::Client client("127.0.0.1", h.port());
+    std::string text;
+    const bool seen = WaitUntil(
+        [&] {
+          auto r = client.Get("/metrics");
+          text = r ? r->body : "";
+          return text.find("provisioner_health_check{") != std::string::npos;
+        },
+        seconds(30));
+    CAPTURE(text);
+    REQUIRE(seen);
+    CHECK(text.find(
+              "provisioner_health_check{check=\"opentofu_available\",status=\"healthy\"} 1\n") !=
+          std::string::npos);
+    CHECK(
+        text.find("provisioner_health_check{check=\"scheduler_running\",status=\"healthy\"} 1\n") !=
+        std::string::npos);
+    CHECK(text.find("\nprovisioner_jobs_queued 0\n") != std::string::npos);
+    CHECK(text.find("\nprovisioner_state_save_failures_total 0\n") != std::string::npos);
+    CHECK(text.find("\nprovisioner_state_last_save_timestamp_seconds 0\n") == std::string::npos);
+    CHECK(text.find("\nprovisioner_state_last_save_timestamp_seconds ") != std::string::npos);
+    CHECK(h.Stop() == 0);
+  }
+
   TEST_CASE("integration: promtool checks a scrape of the daemon after a job ran") {
     // Given the daemon after a deploy (so that job, tofu-step and HTTP
     // histograms have series), When promtool checks a real scrape, Then it
-    // reports only the binding name provisioner_estimated_savings_hours_total
-    // (docs/metrics.md: promtool wants seconds whatever the type, and
-    // DESIGN.md §8 fixes the name), and without that family it prints
-    // nothing and exits 0.
+    // reports exactly the three gauges whose binding names end in _total
+    // (DESIGN.md §8, docs/metrics.md), and nothing else: the savings counter
+    // is in seconds.
     if (ExecutableMissing(kPromtoolBinary)) return;
     DaemonHarness h;
     h.WriteConfig("  - {name: alpha, template: t}\n  - {name: beta, template: t}\n");
@@ -135,20 +165,28 @@ TEST_SUITE("integration") {
           "http_request_duration_seconds_bucket{",
           "provisioner_deployments_total{workspace=\"alpha\",operation=\"deploy\",result="
           "\"succeeded\"} 1",
-          "provisioner_estimated_savings_hours_total{workspace=\"alpha\"}", "process_open_fds "}) {
+          "provisioner_estimated_savings_seconds_total{workspace=\"alpha\"}", "process_open_fds ",
+          "# TYPE provisioner_workspaces_total gauge\n"}) {
       CAPTURE(series);
       CHECK(text.find(series) != std::string::npos);
     }
+    CHECK(text.find("_hours") == std::string::npos);
 
     const ProcessResult full = PromtoolCheckMetrics(text);
     CHECK(full.exit_code == 3);
     CHECK(full.out == "");
     CHECK(full.err ==
-          "provisioner_estimated_savings_hours_total use base unit \"seconds\" instead of "
-          "\"hours\"\n");
+          "provisioner_jobs_running_total non-counter metrics should not have \"_total\" suffix\n"
+          "provisioner_templates_total non-counter metrics should not have \"_total\" suffix\n"
+          "provisioner_workspaces_total non-counter metrics should not have \"_total\" suffix\n");
 
-    const std::string rest = WithoutFamily(text, "provisioner_estimated_savings_hours_total");
-    REQUIRE(rest.size() < text.size());
+    std::string rest = text;
+    for (const char* family : {"provisioner_jobs_running_total", "provisioner_templates_total",
+                               "provisioner_workspaces_total"}) {
+      const size_t before = rest.size();
+      rest = WithoutFamily(rest, family);
+      REQUIRE(rest.size() < before);
+    }
     const ProcessResult clean = PromtoolCheckMetrics(rest);
     CHECK(clean.exit_code == 0);
     CHECK(clean.out == "");

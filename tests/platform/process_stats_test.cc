@@ -25,6 +25,7 @@ TEST_SUITE("platform") {
     REQUIRE_OK(f);
     CHECK(f->utime_ticks == 250);
     CHECK(f->stime_ticks == 75);
+    CHECK(f->num_threads == 9);
     CHECK(f->starttime_ticks == 987654);
     CHECK(f->vsize_bytes == 123456789);
     CHECK(f->rss_pages == 4321);

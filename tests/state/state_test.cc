@@ -1,3 +1,4 @@
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "base/time_format.h"
@@ -51,7 +52,7 @@ State SampleState() {
   a.last_job = SampleJob("20261123T180000Z-a1b2c3");
   a.retry = RetryState{Operation::kDeploy, 2, T("2026-11-23T18:10:00Z")};
   a.drift = true;
-  a.saved_hours = 12.5;
+  a.saved_seconds = 45000.5;
   WorkspaceState& b = s.workspaces["qa"];
   b.actual = Actual::kUnknown;
   b.orphaned = true;
@@ -82,6 +83,33 @@ TEST_SUITE("state") {
     CHECK(s->workspaces.at("a").actual == Actual::kDeployed);
     CHECK_FALSE(s->workspaces.at("a").running.has_value());
     CHECK(s->workspaces.at("a").manual.empty());
+  }
+
+  TEST_CASE("state: saved time in hours from before the rename carries over as seconds") {
+    // Given a state written when the savings counter was in hours, When it
+    // is loaded, Then the count is kept, in seconds; a state with both fields
+    // (written by this binary, for downgrades) is read from saved_seconds.
+    auto old = StateFromJson(R"({"version": 1,
+    "workspaces": {"a": {"actual": "destroyed", "saved_hours": 12.5}}})");
+    REQUIRE_OK(old);
+    CHECK(old->workspaces.at("a").saved_seconds == 45000.0);
+
+    auto both = StateFromJson(R"({"version": 1, "workspaces": {"a": {"actual": "destroyed",
+    "saved_seconds": 7200.25, "saved_hours": 99}}})");
+    REQUIRE_OK(both);
+    CHECK(both->workspaces.at("a").saved_seconds == 7200.25);
+
+    // What this binary writes keeps hours too, so that an older binary keeps
+    // counting from the same value after a downgrade.
+    State s;
+    s.workspaces["a"].saved_seconds = 5400;
+    const nlohmann::json written = nlohmann::json::parse(StateToJson(s));
+    CHECK(written["workspaces"]["a"]["saved_seconds"] == 5400.0);
+    CHECK(written["workspaces"]["a"]["saved_hours"] == 1.5);
+
+    auto bad = StateFromJson(R"({"version": 1, "workspaces": {"a": {"saved_hours": "x"}}})");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().message().find("saved_hours") != std::string::npos);
   }
 
   TEST_CASE("state: corrupt input is Corruption with the place named") {

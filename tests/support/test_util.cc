@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace provisioner::testing {
 
@@ -71,6 +72,15 @@ void WriteFileOrDie(const std::string& path, std::string_view data) {
   REQUIRE_MESSAGE(out.good(), "cannot write " << path);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
   REQUIRE(out.good());
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 }  // namespace provisioner::testing

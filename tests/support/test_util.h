@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +54,11 @@ bool ExecutableMissing(const std::string& path);
 // Reads a whole file; fails the current test if it cannot.
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, std::string_view data);
+
+// Polls `condition` every 20 ms until it holds or `timeout` passes. For
+// conditions that offer nothing to block on: files written by another
+// process, or a thread reaching a wait inside the code under test.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 }  // namespace provisioner::testing
 

@@ -30,6 +30,7 @@ TEST_SUITE("telemetry") {
     stats.start_time = SystemTime(std::chrono::milliseconds(1'767'225'600'250));
     stats.open_fds = 17;
     stats.max_fds = 1024;
+    stats.threads = 23;
     int reads = 0;
     ProcessCollector collector([&]() -> Result<platform::ProcessStats> {
       ++reads;
@@ -39,7 +40,7 @@ TEST_SUITE("telemetry") {
     const std::vector<MetricFamily> families = collector.Collect();
     // then there is one family per metric, in name order, with the values.
     CHECK(reads == 1);
-    REQUIRE(families.size() == 6);
+    REQUIRE(families.size() == 7);
     std::vector<std::string> names;
     for (const MetricFamily& f : families) {
       names.push_back(f.name);
@@ -49,7 +50,7 @@ TEST_SUITE("telemetry") {
     }
     CHECK(names == std::vector<std::string>{"process_cpu_seconds_total", "process_max_fds",
                                             "process_open_fds", "process_resident_memory_bytes",
-                                            "process_start_time_seconds",
+                                            "process_start_time_seconds", "process_threads",
                                             "process_virtual_memory_bytes"});
     const MetricFamily* cpu = Find(families, "process_cpu_seconds_total");
     CHECK(cpu->type == MetricType::Counter);
@@ -65,6 +66,7 @@ TEST_SUITE("telemetry") {
     CHECK(gauge("process_start_time_seconds") == 1'767'225'600.25);
     CHECK(gauge("process_open_fds") == 17);
     CHECK(gauge("process_max_fds") == 1024);
+    CHECK(gauge("process_threads") == 23);
   }
 
   TEST_CASE("telemetry: ProcessCollector writes nothing when the statistics are unreadable") {
@@ -75,10 +77,14 @@ TEST_SUITE("telemetry") {
 
   TEST_CASE("telemetry: ProcessCollector reads this process by default") {
     const std::vector<MetricFamily> families = ProcessCollector().Collect();
-    REQUIRE(families.size() == 6);
+    REQUIRE(families.size() == 7);
     const MetricFamily* rss = Find(families, "process_resident_memory_bytes");
     REQUIRE(rss != nullptr);
     CHECK(rss->metric[0].gauge.value > 0);
+    // The test runner has at least its main thread.
+    const MetricFamily* threads = Find(families, "process_threads");
+    REQUIRE(threads != nullptr);
+    CHECK(threads->metric[0].gauge.value >= 1);
   }
 
 }  // TEST_SUITE

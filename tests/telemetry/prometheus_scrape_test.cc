@@ -82,7 +82,7 @@ TEST_SUITE("telemetry") {
       WorkspaceGauges w;
       w.name = "w";
       w.deployed = true;
-      w.saved_hours = 7.5;
+      w.saved_seconds = 7.5;
       g.workspaces.push_back(w);
       g.jobs_running = 2;
       return g;
@@ -115,7 +115,7 @@ TEST_SUITE("telemetry") {
         {{R"(up{job="provisioner"})", "1"},
          {deployments, "3"},
          {R"(provisioner_workspace_deployed{workspace="w"})", "1"},
-         {R"(provisioner_estimated_savings_hours_total{workspace="w"})", "7.5"},
+         {R"(provisioner_estimated_savings_seconds_total{workspace="w"})", "7.5"},
          {"provisioner_jobs_running_total", "2"},
          {R"(provisioner_build_info{version="1.2.3"})", "1"},
          {R"(provisioner_deployment_duration_seconds_bucket{workspace="w",le="120"})", "3"}}));
