@@ -21,6 +21,9 @@ packages=(
   # the operations kit's checks (monitoring/tests/): curl and jq drive a real
   # Alertmanager; python3-yaml reads the rule files for the runbook check
   curl jq python3-yaml
+  # the package (DESIGN.md §12): cpack's shlibdeps, lintian, and the install
+  # test's clean Debian root; libseccomp for the unit's sandbox harness
+  dpkg-dev lintian debootstrap libseccomp-dev
   # load generator for bench/http_load.sh
   wrk
 )

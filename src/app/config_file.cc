@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "app/systemd_unit.h"
 #include "workspace/template_catalog.h"
 
 namespace provisioner::app {
@@ -12,6 +13,13 @@ ConfigLoad LoadConfigFile(platform::FileSystem& fs, const std::string& path,
   config::ParseOptions options;
   std::string dir = platform::DirName(path);
   options.base_dir = !dir.empty() && dir[0] == '/' ? dir : platform::JoinPath(cwd, dir);
+  // kill_grace must fit in the unit's stop timeout: the installed unit's,
+  // with its drop-ins, or the one this build ships.
+  UnitStopTimeout stop =
+      FindUnitStopTimeout(fs, std::chrono::seconds(PROVISIONER_UNIT_TIMEOUT_STOP_SEC));
+  options.stop_timeout = stop.value;
+  options.stop_margin = kStopMargin;
+  options.stop_timeout_source = stop.source;
   // Read one byte more than the cap, so that an oversized file reaches the
   // parser and is reported like every other validation error.
   auto text = fs.ReadFile(path, options.max_bytes + 1);

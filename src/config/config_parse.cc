@@ -1041,6 +1041,22 @@ ParseResult ParseConfig(std::string_view text, std::string_view file_name,
   if (config->workspaces.empty() && result.errors.empty()) {
     d.Warning(*root, top.Key("workspaces"), "no workspaces configured");
   }
+  if (options.stop_timeout.count() > 0 &&
+      config->scheduler.kill_grace + options.stop_margin > options.stop_timeout) {
+    const YamlNode* at = &*root;
+    if (const YamlNode* sched = f.Get("scheduler"); sched != nullptr) {
+      at = sched;
+      for (const auto& [key, value] : sched->entries) {
+        if (key.value == "kill_grace") at = &value;
+      }
+    }
+    d.Warning(*at, top.Key("scheduler").Key("kill_grace"),
+              FormatDuration(config->scheduler.kill_grace) + " plus the daemon's " +
+                  FormatDuration(options.stop_margin) + " to stop exceeds TimeoutStopSec=" +
+                  FormatDuration(options.stop_timeout) + " (" + options.stop_timeout_source +
+                  "): systemd would SIGKILL the daemon before its jobs stop and the state is "
+                  "saved; raise it with `systemctl edit provisioner`");
+  }
   if (!IsLoopbackListen(config->server.listen) && config->server.web_config_file.empty()) {
     const YamlNode* at = f.Get("server") != nullptr ? f.Get("server") : &*root;
     d.Warning(*at, top.Key("server").Key("listen"),

@@ -8,6 +8,7 @@
 // aliases, oversized files, deep nesting, empty and binary files are refused.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,6 +46,13 @@ struct ParseOptions {
   size_t max_bytes = 16 << 20;
   // Deeper documents are refused.
   size_t max_depth = 32;
+  // The service manager's stop timeout (the unit's TimeoutStopSec; 0: none
+  // known) and how long past kill_grace the daemon may take to stop. A
+  // kill_grace that does not fit is a warning: systemd would SIGKILL the
+  // daemon before its jobs are stopped and the state is saved.
+  std::chrono::seconds stop_timeout{0};
+  std::chrono::seconds stop_margin{0};
+  std::string stop_timeout_source;  // named in the warning
 };
 
 struct ParseResult {

@@ -310,6 +310,34 @@ workspaces:
         R"("nothing":null,"off":"false","on":true,"quoted":"3","ratio":0.5,"version":"1.10.0"})");
   }
 
+  TEST_CASE("config: a kill_grace that does not fit the unit's stop timeout is a warning") {
+    // Given the unit's TimeoutStopSec=150s and a daemon that stops within
+    // kill_grace + 20 s,
+    ParseOptions options;
+    options.stop_timeout = std::chrono::seconds(150);
+    options.stop_margin = std::chrono::seconds(20);
+    options.stop_timeout_source = "/usr/lib/systemd/system/provisioner.service";
+    const std::string workspaces =
+        "workspaces: [{name: w, template: t, schedule: {deploy: \"0 8 * * *\", destroy: \"0 19 * "
+        "* *\"}}]\n";
+    // when kill_grace leaves the margin, nothing is said;
+    ParseResult fits = Parse("scheduler: {kill_grace: 130s}\n" + workspaces, options);
+    REQUIRE(fits.ok());
+    CHECK_MESSAGE(Warnings(fits).empty(), Join(Warnings(fits), "\n"));
+    // when it does not, the warning names the key, both values and the fix,
+    ParseResult late = Parse("scheduler:\n  kill_grace: 5m\n" + workspaces, options);
+    REQUIRE(late.ok());
+    CHECK(Warnings(late) ==
+          std::vector<std::string>{
+              "config.yaml:2:15: scheduler.kill_grace: warning: 5m plus the daemon's 20s to stop "
+              "exceeds TimeoutStopSec=2m30s (/usr/lib/systemd/system/provisioner.service): "
+              "systemd would SIGKILL the daemon before its jobs stop and the state is saved; raise "
+              "it with `systemctl edit provisioner`"});
+    // and without a known stop timeout (0: none), nothing is checked.
+    options.stop_timeout = std::chrono::seconds(0);
+    CHECK(Warnings(Parse("scheduler:\n  kill_grace: 5m\n" + workspaces, options)).empty());
+  }
+
   TEST_CASE("config: warnings do not fail validation") {
     ParseResult r = Parse(R"(server: {listen: "0.0.0.0:9090"}
 opentofu: {pass_env: ["*"]}

@@ -9,12 +9,14 @@
 // that is there but does not run skips too, or fails under
 // PROVISIONER_REQUIRE_TOOLS=1.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -205,6 +207,110 @@ std::map<std::string, std::string> Resources(const nlohmann::json& tfstate) {
   }
   return out;
 }
+
+// ---- the unit's sandbox (tests/sandbox/sandbox_exec.cc) ----
+
+// Group name -> members (syscalls and @groups), from the real
+// `systemd-analyze syscall-filter`.
+std::map<std::string, std::vector<std::string>> SyscallGroups() {
+  ProcessResult r = RunProcess({"/usr/bin/systemd-analyze", "syscall-filter", "--no-pager"},
+                               {{"PATH", "/usr/bin:/bin"}}, "/");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  std::map<std::string, std::vector<std::string>> groups;
+  std::string group;
+  for (std::string_view line : Split(r.out, '\n')) {
+    if (line.starts_with("@")) {
+      group = std::string(Trim(line));
+    } else if (!line.starts_with(" ")) {
+      group.clear();  // a blank line, or the closing "# ..." list of ungrouped calls
+    } else if (!group.empty() && !Trim(line).starts_with("#") && !Trim(line).empty()) {
+      groups[group].push_back(std::string(Trim(line)));
+    }
+  }
+  return groups;
+}
+
+void Expand(const std::map<std::string, std::vector<std::string>>& groups, const std::string& name,
+            std::set<std::string>* out) {
+  if (!name.starts_with("@")) {
+    out->insert(name);
+    return;
+  }
+  auto it = groups.find(name);
+  REQUIRE_MESSAGE(it != groups.end(), "systemd-analyze knows no group " << name);
+  for (const std::string& member : it->second) Expand(groups, member, out);
+}
+
+// The unit's SystemCallFilter=@system-service, then ~@privileged
+// @resources (systemd always adds @default to an allow list), one name
+// per line in `path`.
+void WriteUnitAllowList(const std::string& path) {
+  const auto groups = SyscallGroups();
+  std::set<std::string> allowed, denied;
+  Expand(groups, "@default", &allowed);
+  Expand(groups, "@system-service", &allowed);
+  Expand(groups, "@privileged", &denied);
+  Expand(groups, "@resources", &denied);
+  std::string text;
+  for (const std::string& name : allowed) {
+    if (denied.count(name) == 0) text += name + "\n";
+  }
+  REQUIRE(!text.empty());
+  WriteFileOrDie(path, text);
+}
+
+// True (after saying why) when the sandbox harness cannot run here: it
+// needs root for its mount namespace.
+bool SandboxUnavailable() {
+  std::string problem;
+  if (::geteuid() != 0) problem = "the sandbox harness needs root (mount namespace, setuid)";
+  if (ExecutableMissing("/usr/bin/systemd-analyze")) problem = "systemd-analyze is missing";
+  if (problem.empty()) return false;
+  if (MissingToolAction(std::getenv("PROVISIONER_REQUIRE_TOOLS")) == MissingTool::kFail) {
+    FAIL_CHECK(problem);
+  } else {
+    MESSAGE("skipped: ", problem);
+  }
+  return true;
+}
+
+constexpr const char* kNobody = "65534:65534";
+
+// A directory tree for a sandboxed run: `root` (read-only inside, like
+// /etc and /usr) holds the binary, the config and the templates; state/
+// and cache/ (writable, like StateDirectory= and CacheDirectory=) belong
+// to the unprivileged user.
+struct SandboxTree {
+  SandboxTree() {
+    REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+    for (const char* d : {"state", "cache", "templates", "templates/t", "bin"}) {
+      REQUIRE(::mkdir(dir.Join(d).c_str(), 0755) == 0);
+    }
+    for (const char* d : {"state", "cache"})
+      REQUIRE(::chown(dir.Join(d).c_str(), 65534, 65534) == 0);
+    // The build tree may be out of the user's reach (a checkout in /root).
+    WriteFileOrDie(dir.Join("bin/provisioner"), ReadFileOrDie(PROVISIONER_BINARY));
+    REQUIRE(::chmod(dir.Join("bin/provisioner").c_str(), 0755) == 0);
+    WriteUnitAllowList(dir.Join("syscalls"));
+  }
+  std::vector<std::string> Argv(const std::vector<std::string>& command) const {
+    std::vector<std::string> argv = {SANDBOX_EXEC_BINARY,
+                                     "--syscalls",
+                                     dir.Join("syscalls"),
+                                     "--user",
+                                     kNobody,
+                                     "--bind-ro",
+                                     dir.path(),
+                                     "--bind",
+                                     dir.Join("state"),
+                                     "--bind",
+                                     dir.Join("cache"),
+                                     "--"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return argv;
+  }
+  TempDir dir;
+};
 
 TEST_SUITE("integration") {
   TEST_CASE("integration: terraform: a scheduled deploy and destroy") {
@@ -440,6 +546,116 @@ TEST_SUITE("integration") {
     CHECK(Resources(t.TerraformState("w")) ==
           std::map<std::string, std::string>{{"terraform_data.app", ""},
                                              {"terraform_data.slow", ""}});
+  }
+  TEST_CASE("integration: sandbox: the harness applies the unit's restrictions") {
+    if (SandboxUnavailable()) return;
+    // Each restriction is seen from inside, so that a harness that applied
+    // nothing would fail here rather than pass the Terraform test below.
+    SandboxTree tree;
+    // LeakSanitizer (in sanitizer builds) needs ptrace, which the filter
+    // refuses, as it would under the unit.
+    const std::map<std::string, std::string> env = {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"},
+                                                    {"ASAN_OPTIONS", "detect_leaks=0"}};
+    auto run = [&](const std::string& script) {
+      return RunProcess(tree.Argv({"/bin/sh", "-c", script}), env, "/");
+    };
+    ProcessResult r =
+        run("id -u; grep -E '^(NoNewPrivs|Seccomp|CapBnd|CapEff):' /proc/self/status");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(Has(r.out, "65534\n"));
+    CHECK(Has(r.out, "NoNewPrivs:\t1"));
+    CHECK(Has(r.out, "Seccomp:\t2"));
+    CHECK(Has(r.out, "CapBnd:\t0000000000000000"));
+    CHECK(Has(r.out, "CapEff:\t0000000000000000"));
+    // ProtectSystem=strict, with the state dir writable and /tmp private.
+    CHECK(run("touch " + tree.dir.Join("state/x")).exit_code == 0);
+    CHECK(Has(run("touch " + tree.dir.Join("config.yaml")).err, "Read-only file system"));
+    CHECK(Has(run("touch /var/lib/x").err, "Read-only file system"));
+    CHECK(run("touch /tmp/x && test -z \"$(ls /tmp | grep -v '^x$' | grep -v provisioner-test)\"")
+              .exit_code == 0);
+    // The syscall filter: lowering one's own priority is allowed to any user,
+    // but setpriority(2) is in @resources, which the unit takes away.
+    r = run("renice -n 1 -p $$");
+    CHECK(r.exit_code != 0);
+    CHECK_MESSAGE(Has(r.err, "Operation not permitted"), r.err);
+    // RestrictAddressFamilies and MemoryDenyWriteExecute, each next to what
+    // stays allowed: errno 97 is EAFNOSUPPORT, 1 is EPERM.
+    r = RunProcess(tree.Argv({"/usr/bin/python3", "-c", R"(
+import mmap, socket
+def attempt(what, f):
+    try:
+        f()
+        print(what, "ok")
+    except OSError as e:
+        print(what, e.errno)
+attempt("inet", lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM))
+attempt("unix", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+attempt("netlink", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW))
+attempt("rw", lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE))
+attempt("wx", lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC))
+)"}),
+                   env, "/");
+    CHECK_MESSAGE(r.out == "inet ok\nunix ok\nnetlink 97\nrw ok\nwx 1\n", r.out << r.err);
+  }
+
+  TEST_CASE("integration: terraform: deploy and destroy inside the unit's sandbox") {
+    if (TerraformUnavailable() || SandboxUnavailable()) return;
+    // Given the daemon started under the unit's sandbox as an unprivileged
+    // user, with the real Terraform as its tofu,
+    SandboxTree tree;
+    const std::string cli_config = tree.dir.Join("terraform.rc");
+    WriteFileOrDie(cli_config, "");
+    WriteFileOrDie(tree.dir.Join("templates/t/main.tf"), kTemplate);
+    WriteFileOrDie(tree.dir.Join("config.yaml"),
+                   "server: {listen: \"127.0.0.1:0\"}\n"
+                   "scheduler: {timezone: UTC, max_concurrent_jobs: 1, kill_grace: 5s}\n"
+                   "opentofu:\n  binary: \"" +
+                       Probe().path + "\"\n  plugin_cache_dir: " + tree.dir.Join("cache") +
+                       "\n  env: {CHECKPOINT_DISABLE: \"1\", TF_CLI_CONFIG_FILE: \"" + cli_config +
+                       "\"}\n"
+                       "state: {dir: " +
+                       tree.dir.Join("state") +
+                       "}\n"
+                       "logging: {level: debug, format: text}\n"
+                       "templates_dir: " +
+                       tree.dir.Join("templates") +
+                       "\n"
+                       "workspaces:\n  - {name: w, template: t}\n");
+    const std::map<std::string, std::string> env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+                                                    {"HOME", tree.dir.Join("state")},
+                                                    {"LANG", "C.UTF-8"},
+                                                    {"ASAN_OPTIONS", "detect_leaks=0"}};
+    auto daemon = Subprocess::Start(tree.Argv({tree.dir.Join("bin/provisioner"), "serve",
+                                               "--config", tree.dir.Join("config.yaml")}),
+                                    env, "/");
+    REQUIRE_MESSAGE(daemon->WaitForOutput("listening on port ", seconds(20), true), daemon->err());
+    REQUIRE(
+        daemon->WaitForOutput("\n", seconds(5), true, daemon->err().find("listening on port ")));
+    const std::string& log = daemon->err();
+    const int port = std::stoi(log.substr(log.find("listening on port ") + 18));
+    const std::string server = "http://127.0.0.1:" + std::to_string(port);
+    // when an operator deploys and then destroys the workspace,
+    ProcessResult deploy = RunProcess(
+        {PROVISIONER_BINARY, "deploy", "w", "--wait", "--server", server}, env, "/", seconds(120));
+    ProcessResult destroy = RunProcess(
+        {PROVISIONER_BINARY, "destroy", "w", "--wait", "--server", server}, env, "/", seconds(120));
+    daemon->Signal(SIGTERM);
+    ProcessResult stopped = daemon->Wait(seconds(30));
+    // then Terraform ran init, plan and apply inside the sandbox, and the
+    // daemon stopped cleanly.
+    INFO("daemon log:\n" << stopped.err);
+    CHECK_MESSAGE(deploy.exit_code == 0, deploy.out << deploy.err);
+    CHECK(Has(deploy.out, "Apply complete! Resources: 2 added, 0 changed, 0 destroyed."));
+    CHECK_MESSAGE(destroy.exit_code == 0, destroy.out << destroy.err);
+    CHECK(Has(destroy.out, "Destroy complete! Resources: 2 destroyed."));
+    CHECK(stopped.exit_code == 0);
+    // Nothing in the daemon's own log says a call was refused.
+    CHECK_FALSE(Has(stopped.err, "Operation not permitted"));
+    CHECK_FALSE(Has(stopped.err, " ERROR "));
+    // The files were written by the unprivileged user.
+    struct stat st {};
+    REQUIRE(::stat(tree.dir.Join("state/state.json").c_str(), &st) == 0);
+    CHECK(st.st_uid == 65534);
   }
 }  // TEST_SUITE
 

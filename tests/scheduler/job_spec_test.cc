@@ -27,7 +27,8 @@ class ScopedChdir {
   explicit ScopedChdir(const std::string& dir) : old_(*platform::CurrentDirectory()) {
     REQUIRE(::chdir(dir.c_str()) == 0);
   }
-  ~ScopedChdir() { (void)::chdir(old_.c_str()); }
+  // CHECK, not REQUIRE: a destructor must not throw.
+  ~ScopedChdir() { CHECK(::chdir(old_.c_str()) == 0); }
   ScopedChdir(const ScopedChdir&) = delete;
   ScopedChdir& operator=(const ScopedChdir&) = delete;
 
