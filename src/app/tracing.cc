@@ -304,7 +304,7 @@ std::map<std::string, std::string> TofuTraceEnv(const TracingSettings& settings)
 }
 
 bool ExporterHealthy(const telemetry::OtlpExporter::Health& health, MonotonicTime now) {
-  return health.ok && health.last_success.has_value() &&
+  return health.ok &&
          (!health.in_flight_since || now - *health.in_flight_since < std::chrono::seconds(1));
 }
 

@@ -55,8 +55,11 @@ Result<std::map<std::string, std::string>> ParseOtelHeaders(std::string_view tex
 // its own spans into the same trace (TRACEPARENT is set per step).
 std::map<std::string, std::string> TofuTraceEnv(const TracingSettings& settings);
 
-// An export has succeeded, the last one did, and none has been in flight for
-// over a second: the collector answers.
+// No export has failed last, and none has been in flight for over a second:
+// the collector answers, or has not been asked yet. At start-up the first
+// jobs begin while the exporter's probe is still on its way; they must get
+// tofu's trace environment too (a collector that refuses shows at once, a
+// blackholed one after a second).
 bool ExporterHealthy(const telemetry::OtlpExporter::Health& health, MonotonicTime now);
 
 // The resource every span is reported under.

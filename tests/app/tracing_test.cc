@@ -36,6 +36,29 @@ const telemetry::Attribute* Attr(const telemetry::SpanData& s, const std::string
 }
 
 TEST_SUITE("app") {
+  TEST_CASE("tracing: tofu gets the trace environment unless the collector fails") {
+    using telemetry::OtlpExporter;
+    const MonotonicTime now{std::chrono::seconds(100)};
+    // Before any answer (the start-up probe on its way): yes, so that the
+    // first jobs of a start have tofu's spans too.
+    CHECK(ExporterHealthy(OtlpExporter::Health{}, now));
+    OtlpExporter::Health probing;
+    probing.in_flight_since = now - std::chrono::milliseconds(200);
+    CHECK(ExporterHealthy(probing, now));
+    // A call in flight for over a second (a blackholed collector): no.
+    OtlpExporter::Health stuck;
+    stuck.in_flight_since = now - std::chrono::seconds(2);
+    CHECK_FALSE(ExporterHealthy(stuck, now));
+    // The last export failed: no.
+    OtlpExporter::Health failed;
+    failed.ok = false;
+    failed.last_error = "POST http://collector:4318/v1/traces: connection refused";
+    CHECK_FALSE(ExporterHealthy(failed, now));
+    OtlpExporter::Health fine;
+    fine.last_success = SystemTime{};
+    CHECK(ExporterHealthy(fine, now));
+  }
+
   TEST_CASE("tracing settings: the config file wins, OTEL_* fills in the rest") {
     config::TracingConfig c;
     c.enabled = true;

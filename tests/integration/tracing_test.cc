@@ -231,8 +231,16 @@ TEST_SUITE("integration") {
       CHECK(s["traceId"] == job.trace_id);
       tofu_parents.insert(s["parentSpanId"].get<std::string>());
     }
+    std::string seen;  // every span, for the failure message
+    for (const auto& [service, s] : spans) {
+      seen += service + " " + s["name"].get<std::string>() + " span " +
+              s["spanId"].get<std::string>() + " parent " + s.value("parentSpanId", std::string()) +
+              "\n";
+    }
     for (const auto& step : step_ids) {
-      INFO("step " << step.first);
+      INFO("step " << step.first << "; spans received:\n"
+                   << seen << "job log:\n"
+                   << ReadFileOrDie(job.log_path));
       CHECK(tofu_parents.count(step.second) == 1);
     }
     // The 503 lost nothing: the batch went again.
