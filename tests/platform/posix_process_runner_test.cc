@@ -733,7 +733,16 @@ TEST_SUITE("platform") {
     RunHandle handle = h.StartOrDie(spec);
     auto pid = h.runner.PidForTesting(handle);
     REQUIRE(pid);
-    // Then, seen from outside while it runs, it holds exactly 0, 1 and 2
+    // Then, seen from outside while it runs (once it has exec'd: before
+    // that, the runner's close-on-exec status pipe is still open), it holds
+    // exactly 0, 1 and 2
+    const std::string exe = "/proc/" + std::to_string(*pid) + "/exe";
+    REQUIRE(testing::WaitUntil(
+        [&] {
+          std::error_code ec;
+          return std::filesystem::read_symlink(exe, ec).filename() == "sleep";
+        },
+        seconds(10)));
     std::map<std::string, std::string> fds;
     const std::string fd_dir = "/proc/" + std::to_string(*pid) + "/fd";
     for (const auto& entry : std::filesystem::directory_iterator(fd_dir)) {
