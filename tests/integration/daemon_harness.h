@@ -318,4 +318,19 @@ class NotifySocket {
   int fd_ = -1;
 };
 
+// A Prometheus scrape job (scrape_configs entry) for the daemon of `h`, with
+// basic auth as user "prometheus" and `password` from a password_file.
+inline std::string ScrapeJobWithBasicAuth(DaemonHarness& h, const std::string& password) {
+  WriteFileOrDie(h.root_.Join("scrape.pw"), password);
+  return "  - job_name: provisioner\n"
+         "    basic_auth:\n"
+         "      username: prometheus\n"
+         "      password_file: " +
+         h.root_.Join("scrape.pw") +
+         "\n"
+         "    static_configs:\n"
+         "      - targets: ['127.0.0.1:" +
+         std::to_string(h.port()) + "']\n";
+}
+
 }  // namespace provisioner::testing

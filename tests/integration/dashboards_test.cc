@@ -180,17 +180,7 @@ TEST_SUITE("integration") {
         "  - {name: office, template: t,\n"
         "     schedule: {deploy: \"0 8 * * MON-FRI\", destroy: \"0 19 * * MON-FRI\"}}\n");
     h.Start();
-    WriteFileOrDie(h.root_.Join("scrape.pw"), "scrape-pw");
-    PrometheusServer prometheus(
-        "  - job_name: provisioner\n"
-        "    basic_auth:\n"
-        "      username: prometheus\n"
-        "      password_file: " +
-        h.root_.Join("scrape.pw") +
-        "\n"
-        "    static_configs:\n"
-        "      - targets: ['127.0.0.1:" +
-        std::to_string(h.port()) + "']\n");
+    PrometheusServer prometheus(ScrapeJobWithBasicAuth(h, "scrape-pw"));
     REQUIRE(prometheus.WaitFor({{R"(up{job="provisioner"})", "1"},
                                 {R"(sum(provisioner_workspaces_total{job="provisioner"}))", "3"}},
                                seconds(30)));

@@ -69,17 +69,7 @@ TEST_SUITE("integration") {
     h.UseWebConfig("basic_auth_users:\n  prometheus: " + *hash + "\n");
     h.WriteConfig("  - {name: alpha, template: t}\n  - {name: beta, template: t}\n");
     h.Start();
-    WriteFileOrDie(h.root_.Join("scrape.pw"), "scrape-pw");
-    PrometheusServer prometheus(
-        "  - job_name: provisioner\n"
-        "    basic_auth:\n"
-        "      username: prometheus\n"
-        "      password_file: " +
-        h.root_.Join("scrape.pw") +
-        "\n"
-        "    static_configs:\n"
-        "      - targets: ['127.0.0.1:" +
-        std::to_string(h.port()) + "']\n");
+    PrometheusServer prometheus(ScrapeJobWithBasicAuth(h, "scrape-pw"));
 
     CHECK(prometheus.WaitFor(
         {{R"(up{job="provisioner"})", "1"},
