@@ -6,7 +6,8 @@
 #   scripts/test.sh --clang   clang (libstdc++) build with -Wthread-safety in build-clang/
 #   scripts/test.sh --clang-asan
 #                             both: clang with -Wthread-safety, under AddressSanitizer +
-#                             UndefinedBehaviorSanitizer, in build-clang-asan/ (CI's second stage)
+#                             UndefinedBehaviorSanitizer, in build-clang-asan/ (CI's second stage),
+#                             with the libFuzzer targets, each run briefly on its corpus
 # Warnings are errors here (PROVISIONER_WERROR), unlike a plain CMake build.
 # Exits non-zero when a build step or a test fails.
 set -euo pipefail
@@ -24,7 +25,8 @@ case "$mode" in
     ;;
   --clang-asan)
     dir=build-clang-asan
-    flags=(-DCMAKE_CXX_COMPILER=clang++ -DPROVISIONER_ASAN=ON -DPROVISIONER_BUILD_BENCH=OFF)
+    flags=(-DCMAKE_CXX_COMPILER=clang++ -DPROVISIONER_ASAN=ON -DPROVISIONER_FUZZ=ON
+           -DPROVISIONER_BUILD_BENCH=OFF)
     export CC=clang CXX=clang++
     ;;
   *) echo "usage: scripts/test.sh [--asan|--tsan|--clang|--clang-asan]" >&2; exit 2 ;;
