@@ -45,6 +45,11 @@ class IdleRunner final : public platform::ProcessRunner {
   void StopAll(platform::StopReason) override {}
   size_t running() const override { return 0; }
   void SetOnFinished(std::function<void()>) override {}
+  std::optional<platform::ProcessIdentity> Identify(platform::RunHandle) const override {
+    return std::nullopt;
+  }
+  bool LeftoverRunning(const platform::ProcessIdentity&) override { return false; }
+  void SignalLeftover(const platform::ProcessIdentity&, platform::LeftoverSignal) override {}
 };
 
 struct TempDir {

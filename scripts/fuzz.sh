@@ -26,7 +26,7 @@ done
 scripts/install-deps.sh
 export CC=clang CXX=clang++
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVISIONER_ASAN=ON \
-  -DPROVISIONER_FUZZ=ON -DPROVISIONER_BUILD_TESTS=OFF -DPROVISIONER_BUILD_BENCH=OFF >/dev/null
+  -DPROVISIONER_FUZZ=ON -DPROVISIONER_FUZZ_COVERAGE=ON -DPROVISIONER_BUILD_TESTS=OFF -DPROVISIONER_BUILD_BENCH=OFF >/dev/null
 if [ -n "$target" ]; then
   cmake --build build-fuzz -j "$(nproc)" --target "${target}_fuzz"
   targets=("$target")

@@ -546,10 +546,13 @@ Status Daemon::Drain() {
   const MonotonicTime deadline =
       env_.clock.Monotonic() + reconciler_->config().scheduler.kill_grace + kReapMargin;
   while (true) {
-    Tick();  // reaps, saves, publishes (followers see their job end)
+    // Reaps, saves, publishes (followers see their job end); polls leftover
+    // tofus of an earlier daemon, which no exit event announces.
+    const SystemTime next = Tick();
     if (reconciler_->idle() || env_.clock.Monotonic() >= deadline) break;
     const auto left = duration_cast<milliseconds>(deadline - env_.clock.Monotonic());
-    Events::Batch batch = events_.Wait(std::clamp(left, milliseconds(1), max_sleep_));
+    Events::Batch batch =
+        events_.Wait(std::clamp(std::min(left, SleepUntil(next)), milliseconds(1), max_sleep_));
     for (ReloadRequest& r : batch.reloads) Answer(r, Events::ShuttingDown());
   }
   if (!reconciler_->idle()) {

@@ -21,6 +21,7 @@ Status Status::FromErrno(int err, std::string_view context) {
   std::string reason = text != nullptr ? text : "errno " + std::to_string(err);
   switch (err) {
     case ENOENT:
+    case ESRCH:  // a process that is gone
       return NotFound(context, reason);
     case EACCES:
     case EPERM:

@@ -19,6 +19,10 @@ class FileLock {
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
 
+  // The locked descriptor. A child that inherits it (ProcessSpec::
+  // inherit_fd) shares the lock, which then lasts until both have closed it.
+  int fd() const { return fd_; }
+
  private:
   explicit FileLock(int fd) : fd_(fd) {}
   int fd_;

@@ -14,8 +14,12 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <limits>
 #include <system_error>
 #include <utility>
+
+#include "platform/process_info.h"
+#include "platform/process_stats.h"
 
 namespace provisioner::platform {
 namespace {
@@ -181,15 +185,18 @@ class SpawnSetup {
   SpawnSetup(const SpawnSetup&) = delete;
   SpawnSetup& operator=(const SpawnSetup&) = delete;
 
-  Status Prepare(int stdout_fd, int stderr_fd, const std::string& working_dir) {
+  Status Prepare(int stdout_fd, int stderr_fd, int inherit_fd, const std::string& working_dir) {
     int rc = posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions_, stdout_fd, 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions_, stderr_fd, 2);
+    // After 1 and 2, which may come from descriptor 3. dup2 clears
+    // FD_CLOEXEC (glibc does so too when inherit_fd is already 3).
+    if (rc == 0 && inherit_fd >= 0) rc = posix_spawn_file_actions_adddup2(&actions_, inherit_fd, 3);
     if (rc == 0 && !working_dir.empty()) {
       rc = posix_spawn_file_actions_addchdir_np(&actions_, working_dir.c_str());
     }
     // Last, so that it also closes the pipe ends dup2'ed above.
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions_, 3);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions_, inherit_fd >= 0 ? 4 : 3);
     if (rc != 0) return Status::FromErrno(rc, "posix_spawn file actions");
 
     sigset_t none;
@@ -416,7 +423,12 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
   RETURN_IF_ERROR(MakePipe(&err_read, &err_write));
 
   SpawnSetup setup;
-  RETURN_IF_ERROR(setup.Prepare(out_write.get(), err_write.get(), spec.working_dir));
+  if (spec.inherit_fd >= 0 && spec.inherit_fd <= 2) {
+    return Status::InvalidArgument("inherit_fd " + std::to_string(spec.inherit_fd),
+                                   "must not be a standard descriptor");
+  }
+  RETURN_IF_ERROR(
+      setup.Prepare(out_write.get(), err_write.get(), spec.inherit_fd, spec.working_dir));
 
   std::vector<char*> argv;
   argv.reserve(spec.argv.size() + 1);
@@ -531,6 +543,44 @@ size_t PosixProcessRunner::running() const {
 void PosixProcessRunner::SetOnFinished(std::function<void()> callback) {
   MutexLock lock(mu_);
   on_finished_ = std::move(callback);
+}
+
+std::optional<ProcessIdentity> PosixProcessRunner::Identify(RunHandle handle) const {
+  pid_t pid;
+  {
+    MutexLock lock(mu_);
+    auto it = children_.find(handle);
+    if (it == children_.end() || it->second->exited) return std::nullopt;
+    pid = it->second->pid;
+  }
+  // Unreaped, so the pid is still this child's even if it exits meanwhile
+  // (then /proc still has its zombie, or reading fails and nothing is said).
+  auto stat = ReadProcStat(pid);
+  if (!stat.ok()) return std::nullopt;
+  return ProcessIdentity{pid, stat->starttime_ticks, BootId()};
+}
+
+bool PosixProcessRunner::LeftoverRunning(const ProcessIdentity& id) {
+  if (id.pid <= 0 || id.boot_id != BootId()) return false;
+  auto stat = ReadProcStat(id.pid);
+  return stat.ok() && stat->starttime_ticks == id.start_ticks && stat->state != 'Z' &&
+         stat->state != 'X';
+}
+
+void PosixProcessRunner::SignalLeftover(const ProcessIdentity& id, LeftoverSignal signal) {
+  if (id.pid <= 0 || id.pid > std::numeric_limits<pid_t>::max()) return;
+  // A pidfd pins the process: checked after it is opened, the identity
+  // cannot change under the signal any more.
+  Fd pidfd(PidfdOpen(static_cast<pid_t>(id.pid)));
+  if (pidfd.get() < 0 || !LeftoverRunning(id)) return;
+  if (signal == LeftoverSignal::kInterrupt) {
+    PidfdSendSignal(pidfd.get(), SIGINT);
+    return;
+  }
+  // tofu leads its own process group (every child here does): while the
+  // leader runs, its group id cannot belong to anyone else.
+  if (::getpgid(static_cast<pid_t>(id.pid)) == id.pid) ::kill(-static_cast<pid_t>(id.pid), SIGKILL);
+  PidfdSendSignal(pidfd.get(), SIGKILL);
 }
 
 std::optional<int> PosixProcessRunner::PidForTesting(RunHandle handle) const {

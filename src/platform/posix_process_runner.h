@@ -22,7 +22,8 @@ namespace provisioner::platform {
 //     child's working directory.
 //   - The child gets stdin from /dev/null, stdout and stderr on two pipes,
 //     descriptors 0-2 and nothing else (closefrom(3) in the child, so sockets
-//     the HTTP library accepted without FD_CLOEXEC are not inherited), an
+//     the HTTP library accepted without FD_CLOEXEC are not inherited; with
+//     spec.inherit_fd, that one as descriptor 3 and closefrom(4)), an
 //     empty signal mask and the default disposition for every signal (the
 //     daemon blocks SIGTERM/SIGINT/SIGHUP and ignores SIGPIPE; neither may
 //     reach tofu), and its own process group.
@@ -73,6 +74,9 @@ class PosixProcessRunner final : public ProcessRunner {
   // Counts a child until its result is ready, up to kDrainBound after exit.
   size_t running() const override;
   void SetOnFinished(std::function<void()> callback) override;
+  std::optional<ProcessIdentity> Identify(RunHandle handle) const override;
+  bool LeftoverRunning(const ProcessIdentity& id) override;
+  void SignalLeftover(const ProcessIdentity& id, LeftoverSignal signal) override;
 
   // The pid of a child that has not exited yet, for tests that look at /proc.
   std::optional<int> PidForTesting(RunHandle handle) const;

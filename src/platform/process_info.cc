@@ -1,5 +1,6 @@
 #include "platform/process_info.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -42,6 +43,24 @@ std::string HostName() {
 }
 
 int64_t ProcessId() { return ::getpid(); }
+
+const std::string& BootId() {
+  static const std::string id = [] {
+    std::string v;
+    int fd = ::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return v;
+    char buf[128];
+    ssize_t n;
+    do {
+      n = ::read(fd, buf, sizeof buf);
+    } while (n < 0 && errno == EINTR);
+    ::close(fd);
+    if (n > 0) v.assign(buf, static_cast<size_t>(n));
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+    return v;
+  }();
+  return id;
+}
 
 Result<std::string> AbsolutePath(const std::string& path) {
   if (path.empty()) return Status::InvalidArgument("empty path");

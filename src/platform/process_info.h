@@ -18,6 +18,10 @@ Result<std::string> CurrentDirectory();
 // The whole environment, as a map.
 std::map<std::string, std::string> EnvironmentVariables();
 
+// This boot's id (/proc/sys/kernel/random/boot_id, without the newline), or
+// "" when it cannot be read. Read once.
+const std::string& BootId();
+
 // The host name, for lock owners and logs ("" when unknown).
 std::string HostName();
 

@@ -22,12 +22,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "platform/process_identity.h"
 
 namespace provisioner::platform {
 
@@ -48,6 +50,11 @@ struct ProcessSpec {
   std::chrono::milliseconds timeout{0};
   // Time between SIGINT and SIGKILL.
   std::chrono::milliseconds kill_grace{std::chrono::minutes(2)};
+  // When set, the child gets this descriptor as its descriptor 3 (and keeps
+  // it across exec); nothing else of the daemon's is inherited. The
+  // scheduler passes the workspace's flock this way, so that the lock stays
+  // held for as long as the child lives, even after the daemon dies.
+  int inherit_fd = -1;
   // The in-memory copy of each stream keeps at most this many bytes: the tail.
   size_t max_output_bytes = 8 << 20;
   // When set, everything the child writes on stdout and stderr is appended
@@ -63,6 +70,12 @@ struct ProcessSpec {
   // version`) cannot lose its result to the daemon loop's Reap() when the
   // child exits before Wait() is called. Such a child must be waited for.
   bool collect_with_wait = false;
+};
+
+// What SignalLeftover sends.
+enum class LeftoverSignal : uint8_t {
+  kInterrupt,  // SIGINT to the process: the first rung of the stop ladder
+  kKill,       // SIGKILL to its whole process group: the last rung
 };
 
 enum class StopReason : uint8_t {
@@ -121,6 +134,19 @@ class ProcessRunner {
 
   // How many children are running.
   virtual size_t running() const = 0;
+
+  // The identity of a child that has not exited, or nullopt. The scheduler
+  // records it in the state while a job step runs.
+  virtual std::optional<ProcessIdentity> Identify(RunHandle handle) const = 0;
+
+  // Leftovers: processes of an earlier daemon (found in the state at
+  // start-up) that may have outlived it. They are not this runner's
+  // children, so nothing reaps or times them here: the caller polls
+  // LeftoverRunning and climbs the ladder itself.
+  // True while `id` runs; a zombie, a recycled pid or another boot is not it.
+  virtual bool LeftoverRunning(const ProcessIdentity& id) = 0;
+  // Sends `signal` when `id` still runs; a no-op otherwise.
+  virtual void SignalLeftover(const ProcessIdentity& id, LeftoverSignal signal) = 0;
 
   // `callback` runs on the runner's I/O thread whenever a child finishes, so
   // that an owner sleeping on a condition variable can wake up and Reap().

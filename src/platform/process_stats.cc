@@ -85,6 +85,7 @@ Result<ProcStatFields> ParseProcStat(std::string_view text) {
   }
   auto field = [&](int number) { return fields[number - 3]; };
   ProcStatFields out;
+  out.state = field(3).front();
   struct {
     int number;
     uint64_t* value;
@@ -97,6 +98,14 @@ Result<ProcStatFields> ParseProcStat(std::string_view text) {
     }
   }
   return out;
+}
+
+Result<ProcStatFields> ReadProcStat(int64_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  if (pid <= 0) return Status::NotFound(path, "no such process");
+  // NotFound also when the process exits between open and read (ESRCH).
+  ASSIGN_OR_RETURN(const std::string text, ReadProcFile(path.c_str()));
+  return ParseProcStat(text);
 }
 
 Result<int64_t> ParseBootTime(std::string_view proc_stat) {

@@ -28,6 +28,7 @@ struct ProcessStats {
 
 // The fields of /proc/<pid>/stat the metrics need, still in kernel units.
 struct ProcStatFields {
+  char state = '?';              // field 3: 'R', 'S', 'Z' (zombie), ...
   uint64_t utime_ticks = 0;      // field 14
   uint64_t stime_ticks = 0;      // field 15
   uint64_t num_threads = 0;      // field 20
@@ -40,6 +41,10 @@ struct ProcStatFields {
 // parentheses and may itself hold spaces and ')', so fields are counted from
 // the last ')'. Corruption when a field is missing or not a number.
 Result<ProcStatFields> ParseProcStat(std::string_view text);
+
+// /proc/<pid>/stat of any process, parsed. NotFound when there is no such
+// process (it never existed, or it has been reaped).
+Result<ProcStatFields> ReadProcStat(int64_t pid);
 
 // The "btime" line of /proc/stat: boot time in seconds since the epoch.
 Result<int64_t> ParseBootTime(std::string_view proc_stat);

@@ -26,6 +26,9 @@ constexpr size_t kMaxFiresPerTick = 10'000;
 // last_seen is refreshed this often while the daemon runs, so that the next
 // start knows when it went down.
 constexpr auto kHeartbeat = std::chrono::seconds(60);
+// How often a leftover tofu (not our child: nothing signals its exit) is
+// looked at.
+constexpr auto kLeftoverPoll = std::chrono::milliseconds(250);
 // A wall-clock step back larger than this is taken as a deliberate clock
 // change rather than NTP noise: logical time follows it (with a warning)
 // instead of freezing for that long.
@@ -251,6 +254,22 @@ Status Reconciler::Recover() {
   for (auto& [name, st] : state_.workspaces) {
     if (!st.running) continue;
     JobRecord record = *st.running;
+    if (record.process && deps_.runner.LeftoverRunning(*record.process)) {
+      // The daemon died but its tofu did not (nothing ties a child to its
+      // parent's life). It must end before anything else runs in that
+      // directory: the stop ladder, as for a job of our own.
+      leftovers_[name] = Leftover{*record.process, deps_.clock.Monotonic(), false};
+      deps_.runner.SignalLeftover(*record.process, platform::LeftoverSignal::kInterrupt);
+      LOG(deps_.log, kWarn, "job")
+          .Workspace(name)
+          .JobId(record.id)
+          .Field("pid", record.process->pid)
+          .Printf(
+              "tofu of the interrupted job is still running; sent SIGINT, SIGKILL to its group "
+              "after kill_grace (%s); the workspace runs nothing until it has ended",
+              FormatDuration(config_->scheduler.kill_grace).c_str());
+    }
+    record.process.reset();
     record.finished_at = now;
     record.result = JobResult::kInterrupted;
     record.error =
@@ -327,6 +346,7 @@ SystemTime Reconciler::Tick() {
   // the workspace's status) and a crash right after cannot lose them.
   std::vector<std::pair<std::promise<CommandResult>, CommandResult>> replies = DrainInbox(now);
   Reap(now);
+  CheckLeftovers();
   uint64_t evaluations = 0;
   if (!shutting_down_) {
     for (auto& [name, rt] : runtimes_) {
@@ -354,6 +374,7 @@ SystemTime Reconciler::Tick() {
   for (const auto& [name, rt] : runtimes_) {
     if (rt.cfg != nullptr && rt.evaluated) next = std::min(next, rt.next_eval);
   }
+  if (!leftovers_.empty()) next = std::min(next, now + kLeftoverPoll);
   return next;
 }
 
@@ -724,9 +745,12 @@ void Reconciler::Supersede(const QueuedJob& old, const std::string& by, SystemTi
 
 void Reconciler::Dispatch(SystemTime now) {
   const size_t limit = static_cast<size_t>(config_->scheduler.max_concurrent_jobs);
-  if (active_.size() >= limit || queue_.empty()) return;
+  // A leftover tofu is a running job as far as the limit is concerned.
+  const size_t running = active_.size() + leftovers_.size();
+  if (running >= limit || queue_.empty()) return;
   std::vector<QueuedJob> runnable = queue_.TakeRunnable(
-      limit - active_.size(), [this](const std::string& ws) { return active_.count(ws) > 0; });
+      limit - running,
+      [this](const std::string& ws) { return active_.count(ws) > 0 || leftovers_.count(ws) > 0; });
   for (QueuedJob& job : runnable) StartJob(std::move(job), now);
 }
 
@@ -796,6 +820,7 @@ void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
   }
   handles_[active->job->handle()] = name;
   st.running = record;
+  st.running->process = deps_.runner.Identify(active->job->handle());
   const milliseconds lag = record.scheduled_for
                                ? duration_cast<milliseconds>(now - *record.scheduled_for)
                                : milliseconds(0);
@@ -822,7 +847,40 @@ void Reconciler::Reap(SystemTime now) {
       FinishJob(name, now);
     } else {
       handles_[active->second->job->handle()] = name;
+      // The next step is another process: the state must name it.
+      state::WorkspaceState& st = state_.workspaces[name];
+      if (st.running) {
+        st.running->process = deps_.runner.Identify(active->second->job->handle());
+        dirty_ = true;
+      }
     }
+  }
+}
+
+void Reconciler::CheckLeftovers() {
+  const MonotonicTime mono = deps_.clock.Monotonic();
+  for (auto it = leftovers_.begin(); it != leftovers_.end();) {
+    const std::string& name = it->first;
+    Leftover& l = it->second;
+    if (!deps_.runner.LeftoverRunning(l.id)) {
+      LOG(deps_.log, kInfo, "job")
+          .Workspace(name)
+          .Field("pid", l.id.pid)
+          .Message("leftover tofu has ended; the workspace is reconciled again");
+      if (auto rt = runtimes_.find(name); rt != runtimes_.end()) rt->second.evaluated = false;
+      MarkDirty(name);
+      it = leftovers_.erase(it);
+      continue;
+    }
+    if (!l.killed && mono - l.signalled >= config_->scheduler.kill_grace) {
+      deps_.runner.SignalLeftover(l.id, platform::LeftoverSignal::kKill);
+      l.killed = true;
+      LOG(deps_.log, kWarn, "job")
+          .Workspace(name)
+          .Field("pid", l.id.pid)
+          .Message("leftover tofu outlived kill_grace after SIGINT; sent SIGKILL to its group");
+    }
+    ++it;
   }
 }
 

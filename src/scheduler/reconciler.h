@@ -118,6 +118,9 @@ class Reconciler {
   // daemon died are recorded as `interrupted` (their workspaces go back
   // through reconciliation), and with catch_up false the downtime since
   // state.last_seen becomes a window whose fires are `missed`. Saves.
+  // A job's tofu that outlived the daemon (its identity is in the state and
+  // it still runs) gets the stop ladder: SIGINT now, SIGKILL to its group
+  // after kill_grace; its workspace starts nothing until it has ended.
   Status Recover();
 
   // One step. Returns the wall time at which the next Tick is due; the
@@ -140,7 +143,8 @@ class Reconciler {
   // (kShutdownCancelError). From now on commands are answered Unavailable.
   // Ticks keep reaping until idle().
   void BeginShutdown();
-  bool idle() const { return active_.empty(); }
+  // No job and no leftover tofu still running.
+  bool idle() const { return active_.empty() && leftovers_.empty(); }
   // Saves the state now (end of shutdown).
   Status Flush();
   // Thread-safe. For after the last Tick: commands still in the inbox, and
@@ -170,6 +174,11 @@ class Reconciler {
  private:
   struct Active;
   struct Runtime;
+  struct Leftover {
+    platform::ProcessIdentity id;
+    MonotonicTime signalled;  // SIGINT sent
+    bool killed = false;      // SIGKILL sent
+  };
 
   SystemTime Now();
   // Applies the posted commands; the caller replies once they are saved.
@@ -181,6 +190,9 @@ class Reconciler {
   CommandResult Apply(const ReloadCommand& c, SystemTime now);
 
   void Reap(SystemTime now);
+  // Polls the leftover tofus of an earlier daemon; escalates to SIGKILL
+  // after kill_grace and frees the workspaces whose leftover has ended.
+  void CheckLeftovers();
   void Evaluate(const std::string& name, Runtime& rt, SystemTime now);
   void ProcessFires(const std::string& name, Runtime& rt, const std::vector<ScheduledFire>& fires,
                     SystemTime now);
@@ -223,6 +235,7 @@ class Reconciler {
   JobQueue queue_;
   std::map<std::string, std::unique_ptr<Active>> active_;         // by workspace
   std::unordered_map<platform::RunHandle, std::string> handles_;  // current step -> workspace
+  std::map<std::string, Leftover> leftovers_;                     // by workspace
   std::optional<Window> downtime_;
   SystemTime logical_now_{};
   SystemTime started_at_{};

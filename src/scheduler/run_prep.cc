@@ -51,6 +51,7 @@ std::variant<PreparedRun, RunNotPrepared> PrepareRun(platform::FileSystem& fs,
   run.spec = MakeTofuJobSpec(config, *ws, request.operation, request.binary, *dir, request.log_path,
                              *request.daemon_env, request.trace,
                              request.trace_env != nullptr ? *request.trace_env : kNoEnv);
+  run.spec.inherit_fd = run.lock->fd();
   return run;
 }
 

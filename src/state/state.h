@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "platform/process_identity.h"
 
 namespace provisioner::state {
 
@@ -76,6 +77,9 @@ struct JobRecord {
   std::string log_path;  // state.dir/jobs/<workspace>/<id>.log
   std::string trace_id;
   bool drift = false;  // the plan saw resources changed outside tofu
+  // While it runs: the tofu process of the step in flight, so that a daemon
+  // that restarts after a crash can find it if it outlived the crash.
+  std::optional<platform::ProcessIdentity> process;
 
   friend bool operator==(const JobRecord&, const JobRecord&) = default;
 };

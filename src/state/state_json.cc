@@ -150,6 +150,13 @@ void AppendJob(std::string* out, const JobRecord& j) {
   PutString(out, "log_path", j.log_path, &first);
   PutString(out, "trace_id", j.trace_id, &first);
   PutBool(out, "drift", j.drift, &first);
+  if (j.process) {
+    Key(out, "process", &first);
+    out->append("{\"pid\":" + std::to_string(j.process->pid) +
+                ",\"start_ticks\":" + std::to_string(j.process->start_ticks) + ",\"boot_id\":");
+    AppendJsonString(out, j.process->boot_id);
+    out->push_back('}');
+  }
   out->push_back('}');
 }
 
@@ -284,6 +291,17 @@ class Reader {
     j.log_path = String(o, path, "log_path");
     j.trace_id = String(o, path, "trace_id");
     j.drift = Bool(o, path, "drift");
+    if (const nlohmann::json* p = Field(o, path, "process"); p != nullptr) {
+      const std::string at = path + ".process";
+      platform::ProcessIdentity id;
+      id.pid = Int(*p, at, "pid", 0);
+      const int64_t ticks = Int(*p, at, "start_ticks", 0);
+      id.boot_id = String(*p, at, "boot_id");
+      if (id.pid <= 0) Fail(at + ".pid", "expected a positive integer");
+      if (ticks < 0) Fail(at + ".start_ticks", "expected a non-negative integer");
+      id.start_ticks = static_cast<uint64_t>(ticks);
+      j.process = std::move(id);
+    }
     return j;
   }
 

@@ -217,6 +217,7 @@ void TofuJob::StartStep(Step step) {
   ps.working_dir = spec_.workspace_dir;
   ps.timeout = left;
   ps.kill_grace = spec_.kill_grace;
+  ps.inherit_fd = spec_.inherit_fd;
   ps.log_path = spec_.log_path;
   ps.on_line = [io](OutputStream stream, std::string_view line) {
     if (stream == OutputStream::kStdout) {

@@ -80,6 +80,9 @@ struct TofuJobSpec {
   // The job span, when sampled: each step gets a span of its own below it,
   // and its child gets that span as TRACEPARENT.
   std::optional<TraceContext> trace;
+  // Handed to every step as its descriptor 3 (ProcessSpec::inherit_fd): the
+  // workspace lock, so that a step that outlives the daemon keeps it.
+  int inherit_fd = -1;
 };
 
 std::vector<std::string> InitArgv(const TofuJobSpec& spec);

@@ -1,6 +1,9 @@
 // The real `provisioner serve` with the fake tofu: fires at their time,
 // crashes, downtime, graceful stops, live config edits, systemd notify.
+#include <nlohmann/json.hpp>
+
 #include "integration/daemon_harness.h"
+#include "platform/process_stats.h"
 
 namespace provisioner::testing {
 namespace {
@@ -58,6 +61,64 @@ TEST_SUITE("integration") {
                                                             "deploy schedule interrupted",
                                                             "deploy catch_up succeeded"});
     CHECK_FALSE(h.ReadState().workspaces.at("w").running.has_value());
+  }
+
+  TEST_CASE("integration: a tofu that outlived a kill -9 is stopped before its workspace runs") {
+    // Given a scheduled apply that hangs, deaf to SIGINT and silent (so that
+    // no write to its dead pipe ends it),
+    DaemonHarness h;
+    h.fake().WriteControl(R"({"time_scale": 0.5, "sequence": {
+      "plan": ["changes", "drift"],
+      "apply": [{}, {"scenario": "drift", "ignore_signals": true, "slow_seconds": 3600,
+                     "heartbeat_seconds": 3600},
+                {"scenario": "drift"}]}})");
+    SystemTime deploy = WholeSecondsFromNow(3);
+    h.WriteConfig("  - {name: w, template: t, schedule: {deploy: \"" + OneShot(deploy) + "\"}}\n");
+    h.Start();
+    REQUIRE(WaitUntil([&] { return h.FakeStarts("apply") == 2; }, seconds(20)));
+    int64_t pid = 0;
+    for (const std::string& line : h.fake().LogLines()) {
+      const nlohmann::json record = nlohmann::json::parse(line);
+      if (record["event"] == "start" && record["command"] == "apply") pid = record["pid"];
+    }
+    REQUIRE(pid > 0);
+    const auto started = platform::ReadProcStat(pid);
+    REQUIRE_OK(started);
+    // Should the test fail, the hang must not outlive it.
+    struct KillOnExit {
+      int64_t pid;
+      uint64_t ticks;
+      ~KillOnExit() {
+        auto now = platform::ReadProcStat(pid);
+        if (now.ok() && now->starttime_ticks == ticks) ::kill(static_cast<pid_t>(pid), SIGKILL);
+      }
+    } cleanup{pid, started->starttime_ticks};
+    // when the daemon is killed and started again,
+    h.daemon().Signal(SIGKILL);
+    h.daemon().Wait(seconds(10));
+    auto alive = [&] {
+      auto stat = platform::ReadProcStat(pid);
+      return stat.ok() && stat->state != 'Z';
+    };
+    REQUIRE(alive());  // nothing ties it to the daemon
+    const auto recorded = h.ReadState().workspaces.at("w").running;
+    REQUIRE(recorded.has_value());
+    REQUIRE(recorded->process.has_value());
+    CHECK(recorded->process->pid == pid);
+    h.Start();
+
+    // then the next apply in that directory starts only once the leftover is
+    // gone (SIGINT, then SIGKILL to its group after kill_grace), never
+    // alongside it.
+    REQUIRE(WaitUntil([&] { return h.FakeStarts("apply") == 3; }, seconds(30)));
+    CHECK_FALSE(alive());
+    CHECK(h.LogHas({"still running", "sent SIGINT", "workspace=w"}));
+    REQUIRE(h.WaitLog({"job finished", "operation=deploy", "trigger=catch_up"}, seconds(30)));
+    CHECK(h.LogHas({"outlived kill_grace", "sent SIGKILL to its group", "workspace=w"}));
+    CHECK(h.Stop() == 0);
+    CHECK(h.HistorySummary("w") == std::vector<std::string>{"deploy catch_up succeeded",
+                                                            "deploy schedule interrupted",
+                                                            "deploy catch_up succeeded"});
   }
 
   TEST_CASE(

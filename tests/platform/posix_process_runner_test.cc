@@ -11,16 +11,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
+#include "platform/file_lock.h"
 #include "platform/posix_clock.h"
+#include "platform/process_info.h"
+#include "platform/process_stats.h"
 #include "support/test_util.h"
 
 namespace provisioner::platform {
@@ -826,6 +831,116 @@ TEST_SUITE("platform") {
     CHECK(h.runner.running() == 0);
   }
 
+  TEST_CASE("platform: PosixProcessRunner hands inherit_fd to the child as descriptor 3") {
+    // Given a flock held by the daemon and handed to a child
+    TempDir tmp;
+    const std::string path = tmp.Join("ws.lock");
+    auto lock = FileLock::TryAcquire(path);
+    REQUIRE_OK(lock);
+    Harness h;
+    ProcessSpec spec = Sh("ls -l /proc/self/fd/; exec sleep 300");
+    spec.inherit_fd = (*lock)->fd();
+    spec.timeout = seconds(30);
+    std::mutex mu;
+    std::string out;
+    spec.on_line = [&](OutputStream, std::string_view line) {
+      std::lock_guard<std::mutex> g(mu);
+      out += std::string(line) + "\n";
+    };
+    RunHandle handle = h.StartOrDie(spec);
+    auto pid = h.runner.PidForTesting(handle);
+    REQUIRE(pid);
+    REQUIRE(testing::WaitUntil(
+        [&] {
+          std::error_code ec;
+          return std::filesystem::read_symlink("/proc/" + std::to_string(*pid) + "/exe", ec)
+                     .filename() == "sleep";
+        },
+        seconds(10)));
+    // Then the child saw it as 3 and nothing above it (ls's own directory
+    // descriptor aside)
+    {
+      std::lock_guard<std::mutex> g(mu);
+      CHECK(out.find(" 3 -> " + path) != std::string::npos);
+      CHECK(out.find(" 5 -> ") == std::string::npos);
+    }
+    // And when the daemon lets go of its copy, the child still holds the lock
+    lock->reset();
+    CHECK_FALSE(FileLock::TryAcquire(path).ok());
+    h.runner.Stop(handle, StopReason::kCancelled);
+    REQUIRE(h.Await(handle).has_value());
+    CHECK(FileLock::TryAcquire(path).ok());
+  }
+
+  TEST_CASE("platform: PosixProcessRunner rejects a standard descriptor as inherit_fd") {
+    Harness h;
+    ProcessSpec spec = Sh("exit 0");
+    spec.inherit_fd = 1;
+    auto started = h.runner.Start(spec);
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.status().code() == Status::Code::kInvalidArgument);
+  }
+
+  TEST_CASE("platform: a child's identity finds it again from another runner, once only") {
+    // Given a child of one runner (the daemon before a crash)
+    Harness first;
+    ProcessSpec spec;
+    spec.argv = {"/bin/sleep", "300"};
+    spec.timeout = seconds(60);
+    RunHandle handle = first.StartOrDie(spec);
+    auto id = first.runner.Identify(handle);
+    REQUIRE(id.has_value());
+    CHECK(id->pid == first.runner.PidForTesting(handle));
+    CHECK(id->boot_id == BootId());
+    CHECK_FALSE(id->boot_id.empty());
+
+    // Then a second runner (the restarted daemon) sees it running, and does
+    // not take a different start time or boot for it
+    Harness second;
+    CHECK(second.runner.LeftoverRunning(*id));
+    ProcessIdentity recycled = *id;
+    recycled.start_ticks += 1;
+    CHECK_FALSE(second.runner.LeftoverRunning(recycled));
+    ProcessIdentity other_boot = *id;
+    other_boot.boot_id = "00000000-0000-0000-0000-000000000000";
+    CHECK_FALSE(second.runner.LeftoverRunning(other_boot));
+    second.runner.SignalLeftover(recycled, LeftoverSignal::kKill);  // not it: nothing happens
+    CHECK(second.runner.LeftoverRunning(*id));
+
+    // When the second runner kills it, it is gone
+    second.runner.SignalLeftover(*id, LeftoverSignal::kKill);
+    auto finished = first.Await(handle);
+    REQUIRE(finished.has_value());
+    CHECK(finished->term_signal == SIGKILL);
+    CHECK_FALSE(second.runner.LeftoverRunning(*id));
+    CHECK_FALSE(first.runner.Identify(handle).has_value());
+  }
+
+  TEST_CASE("platform: SignalLeftover interrupts with SIGINT to the process only") {
+    Harness first;
+    ProcessSpec spec = Sh("trap 'exit 7' INT; echo trapped; sleep 300 & wait");
+    std::atomic<bool> trapped{false};
+    spec.on_line = [&](OutputStream, std::string_view line) {
+      if (line == "trapped") trapped = true;
+    };
+    RunHandle handle = first.StartOrDie(spec);
+    REQUIRE(testing::WaitUntil([&] { return trapped.load(); }, seconds(10)));
+    auto id = first.runner.Identify(handle);
+    REQUIRE(id.has_value());
+    Harness second;
+    second.runner.SignalLeftover(*id, LeftoverSignal::kInterrupt);
+    auto finished = first.Await(handle);
+    REQUIRE(finished.has_value());
+    CHECK(finished->exit_code == 7);
+  }
+
+  TEST_CASE("platform: ReadProcStat reads any process, and NotFound for none") {
+    CHECK(ReadProcStat(ProcessId())->state == 'R');
+    CHECK(ReadProcStat(ProcessId())->starttime_ticks > 0);
+    CHECK(ReadProcStat(0).status().code() == Status::Code::kNotFound);
+    CHECK(ReadProcStat(std::numeric_limits<int32_t>::max()).status().code() ==
+          Status::Code::kNotFound);
+  }
 }  // TEST_SUITE
 
 }  // namespace

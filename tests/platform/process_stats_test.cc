@@ -29,6 +29,7 @@ TEST_SUITE("platform") {
     CHECK(f->starttime_ticks == 987654);
     CHECK(f->vsize_bytes == 123456789);
     CHECK(f->rss_pages == 4321);
+    CHECK(f->state == 'S');
   }
 
   TEST_CASE("platform: ParseProcStat rejects what is not a stat line") {

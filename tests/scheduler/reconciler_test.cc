@@ -453,6 +453,129 @@ TEST_SUITE("scheduler") {
     CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
   }
 
+  // The state of a daemon killed while `w` ran a deploy whose tofu had the
+  // identity `process`.
+  state::State CrashedWhileRunning(std::optional<platform::ProcessIdentity> process) {
+    state::State s;
+    state::WorkspaceState& ws = s.workspaces["w"];
+    ws.last_fire = T("2026-11-24T08:00:00Z");
+    ws.actual = state::Actual::kDestroyed;
+    JobRecord running;
+    running.id = "20261124T080000Z-abcdef-w";
+    running.workspace = "w";
+    running.scheduled_for = T("2026-11-24T08:00:00Z");
+    running.started_at = T("2026-11-24T08:00:00Z");
+    running.process = std::move(process);
+    ws.running = running;
+    return s;
+  }
+
+  TEST_CASE("scheduler: the state names the tofu process of each step while a job runs") {
+    Harness h(kUtcOfficeHours, "2026-11-24T07:59:59Z");
+    Reconciler& r = h.Start();
+    h.runner_.FinishAll();
+    r.Tick();
+    h.RunJobsToEnd();  // the catch-up destroy
+    h.clock_.Advance(std::chrono::seconds(1));
+    r.Tick();  // 08:00: init starts
+    auto running = h.LoadState().workspaces.at("w").running;
+    REQUIRE(running.has_value());
+    REQUIRE(running->process.has_value());
+    CHECK(*running->process == h.runner_.Identify(h.runner_.running_handles().at(0)));
+    h.runner_.FinishAll();
+    r.Tick();  // plan starts: another process
+    running = h.LoadState().workspaces.at("w").running;
+    REQUIRE(running.has_value());
+    REQUIRE(running->process.has_value());
+    CHECK(*running->process == h.runner_.Identify(h.runner_.running_handles().at(0)));
+    CHECK(h.Steps().back() == "plan");
+    h.RunJobsToEnd();
+    r.Tick();
+    CHECK_FALSE(h.LoadState().workspaces.at("w").running.has_value());
+    // Finished records in the history carry no process.
+    std::vector<std::string> warnings;
+    auto history = r.history().Load("w", &warnings);
+    REQUIRE_OK(history);
+    for (const JobRecord& j : *history) CHECK_FALSE(j.process.has_value());
+  }
+
+  TEST_CASE("scheduler: a tofu that outlived the daemon is stopped before the workspace runs") {
+    // Given a state whose running job's tofu still runs and honours SIGINT
+    // only after a while, when the daemon starts again, then it sends SIGINT
+    // at once, starts nothing in that workspace (nor beyond the job limit)
+    // while the leftover lives, SIGKILLs its group after kill_grace, and
+    // then reconciles the workspace once.
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z", "{max_concurrent_jobs: 1}");
+    const platform::ProcessIdentity leftover{4242, 777, FakeProcessRunner::kFakeBootId};
+    h.runner_.AddLeftover(leftover, /*honours_interrupt=*/false);
+    Reconciler& r = h.Start(CrashedWhileRunning(leftover));
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
+    REQUIRE(h.runner_.leftover_signals().size() == 1);
+    CHECK(h.runner_.leftover_signals()[0].signal == platform::LeftoverSignal::kInterrupt);
+    CHECK(h.runner_.leftover_signals()[0].id == leftover);
+    CHECK_FALSE(r.idle());
+    CHECK(h.sink_.Find("still running").size() == 1);
+
+    const SystemTime next = r.Tick();
+    CHECK(h.runner_.started().empty());
+    CHECK(next <= h.clock_.Now() + std::chrono::seconds(1));  // it polls the leftover
+    h.clock_.Advance(std::chrono::minutes(2) - std::chrono::seconds(1));
+    r.Tick();
+    CHECK(h.runner_.started().empty());
+    CHECK(h.runner_.leftover_signals().size() == 1);
+
+    h.clock_.Advance(std::chrono::seconds(1));  // kill_grace (2 min) since SIGINT
+    r.Tick();
+    REQUIRE(h.runner_.leftover_signals().size() == 2);
+    CHECK(h.runner_.leftover_signals()[1].signal == platform::LeftoverSignal::kKill);
+    r.Tick();  // the leftover is gone now: the workspace converges
+    h.RunJobsToEnd();
+    r.Tick();
+    CHECK(r.idle());
+    CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
+    CHECK(h.observer_.Finished() ==
+          std::vector<std::string>{"w deploy schedule interrupted", "w deploy catch_up succeeded"});
+    CHECK(h.runner_.leftover_signals().size() == 2);
+  }
+
+  TEST_CASE("scheduler: a leftover that ended, or a recycled pid, holds nothing up") {
+    // The recorded process is not running (it ended with the daemon, or its
+    // pid now belongs to someone else): no signal, the workspace runs at once.
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+    Reconciler& r = h.Start(
+        CrashedWhileRunning(platform::ProcessIdentity{4242, 777, FakeProcessRunner::kFakeBootId}));
+    CHECK(r.idle());
+    r.Tick();
+    CHECK(h.Steps() == std::vector<std::string>{"init"});
+    CHECK(h.runner_.leftover_signals().empty());
+  }
+
+  TEST_CASE("scheduler: a leftover that honours SIGINT frees its workspace when it ends") {
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+    const platform::ProcessIdentity leftover{4242, 777, FakeProcessRunner::kFakeBootId};
+    h.runner_.AddLeftover(leftover, /*honours_interrupt=*/true);
+    Reconciler& r = h.Start(CrashedWhileRunning(leftover));
+    r.Tick();
+    CHECK(h.Steps() == std::vector<std::string>{"init"});
+    REQUIRE(h.runner_.leftover_signals().size() == 1);
+    CHECK(h.runner_.leftover_signals()[0].signal == platform::LeftoverSignal::kInterrupt);
+  }
+
+  TEST_CASE("scheduler: shutdown waits for a leftover like for a job of its own") {
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+    const platform::ProcessIdentity leftover{4242, 777, FakeProcessRunner::kFakeBootId};
+    h.runner_.AddLeftover(leftover, /*honours_interrupt=*/false);
+    Reconciler& r = h.Start(CrashedWhileRunning(leftover));
+    r.BeginShutdown();
+    r.Tick();
+    CHECK_FALSE(r.idle());
+    h.clock_.Advance(std::chrono::minutes(2));
+    r.Tick();  // SIGKILL
+    r.Tick();  // gone
+    CHECK(r.idle());
+    CHECK(h.runner_.started().empty());
+  }
+
   TEST_CASE("scheduler: downtime across a destroy: catch_up runs it once, or skips it as missed") {
     for (bool catch_up : {true, false}) {
       CAPTURE(catch_up);

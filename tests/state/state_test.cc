@@ -60,6 +60,8 @@ State SampleState() {
   running.finished_at.reset();
   running.result.reset();
   running.exit_code.reset();
+  running.process =
+      platform::ProcessIdentity{31337, 1234567890123, "9f1c2a4e-6b1d-4b1e-9a53-0c5d8f2e7a10"};
   b.running = running;
   b.gave_up_for = T("2026-11-23T08:00:00Z");
   return s;
@@ -110,6 +112,18 @@ TEST_SUITE("state") {
     auto bad = StateFromJson(R"({"version": 1, "workspaces": {"a": {"saved_hours": "x"}}})");
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.status().message().find("saved_hours") != std::string::npos);
+  }
+
+  TEST_CASE("state: a running job's process is written only when known, and checked") {
+    const nlohmann::json written = nlohmann::json::parse(StateToJson(SampleState()));
+    CHECK(written["workspaces"]["qa"]["running"]["process"] ==
+          nlohmann::json::parse(R"({"pid":31337,"start_ticks":1234567890123,
+                                   "boot_id":"9f1c2a4e-6b1d-4b1e-9a53-0c5d8f2e7a10"})"));
+    CHECK_FALSE(written["workspaces"]["dev-env"]["last_job"].contains("process"));
+    auto bad = StateFromJson(R"({"version": 1, "workspaces": {"a": {"running":
+      {"id": "j", "process": {"pid": -3, "start_ticks": 1, "boot_id": "b"}}}}})");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().message().find("workspaces.a.running.process.pid") != std::string::npos);
   }
 
   TEST_CASE("state: corrupt input is Corruption with the place named") {

@@ -316,6 +316,43 @@ void FakeProcessRunner::SetOnFinished(std::function<void()> callback) {
   on_finished_ = std::move(callback);
 }
 
+std::optional<platform::ProcessIdentity> FakeProcessRunner::Identify(
+    platform::RunHandle handle) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_.count(handle) == 0) return std::nullopt;
+  return platform::ProcessIdentity{static_cast<int64_t>(1000000 + handle), handle, kFakeBootId};
+}
+
+void FakeProcessRunner::AddLeftover(const platform::ProcessIdentity& id, bool honours_interrupt) {
+  std::lock_guard<std::mutex> lock(mu_);
+  leftovers_.emplace_back(id, honours_interrupt);
+}
+
+void FakeProcessRunner::EndLeftover(const platform::ProcessIdentity& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(leftovers_, [&](const auto& l) { return l.first == id; });
+}
+
+bool FakeProcessRunner::LeftoverRunning(const platform::ProcessIdentity& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::any_of(leftovers_.begin(), leftovers_.end(),
+                     [&](const auto& l) { return l.first == id; });
+}
+
+void FakeProcessRunner::SignalLeftover(const platform::ProcessIdentity& id,
+                                       platform::LeftoverSignal signal) {
+  std::lock_guard<std::mutex> lock(mu_);
+  leftover_signals_.push_back({id, signal});
+  std::erase_if(leftovers_, [&](const auto& l) {
+    return l.first == id && (signal == platform::LeftoverSignal::kKill || l.second);
+  });
+}
+
+std::vector<FakeProcessRunner::LeftoverSignalCall> FakeProcessRunner::leftover_signals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return leftover_signals_;
+}
+
 std::vector<FakeProcessRunner::StartedProcess> FakeProcessRunner::started() const {
   std::lock_guard<std::mutex> lock(mu_);
   return started_;

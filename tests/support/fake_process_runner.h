@@ -106,6 +106,19 @@ class FakeProcessRunner final : public platform::ProcessRunner {
   // Reap() calls it first, so Advance() + Tick() is enough.
   void CheckDeadlines();
 
+  // ---- leftovers (processes of an earlier daemon) ----
+  // Identify(h) of a running fake process is {1000000 + h, h, kFakeBootId}.
+  static constexpr const char* kFakeBootId = "fake-boot";
+  // Makes LeftoverRunning(id) true until the leftover ends: a SIGINT ends it
+  // when `honours_interrupt`, a kill always, and EndLeftover() on demand.
+  void AddLeftover(const platform::ProcessIdentity& id, bool honours_interrupt);
+  void EndLeftover(const platform::ProcessIdentity& id);
+  struct LeftoverSignalCall {
+    platform::ProcessIdentity id;
+    platform::LeftoverSignal signal = platform::LeftoverSignal::kInterrupt;
+  };
+  std::vector<LeftoverSignalCall> leftover_signals() const;
+
   // ---- records ----
   struct StartedProcess {
     platform::RunHandle handle = 0;
@@ -136,6 +149,10 @@ class FakeProcessRunner final : public platform::ProcessRunner {
   void StopAll(platform::StopReason reason) override;
   size_t running() const override;
   void SetOnFinished(std::function<void()> callback) override;
+  std::optional<platform::ProcessIdentity> Identify(platform::RunHandle handle) const override;
+  bool LeftoverRunning(const platform::ProcessIdentity& id) override;
+  void SignalLeftover(const platform::ProcessIdentity& id,
+                      platform::LeftoverSignal signal) override;
 
  private:
   struct Rule {
@@ -172,6 +189,8 @@ class FakeProcessRunner final : public platform::ProcessRunner {
   std::vector<platform::ProcessSpec> rejected_;
   std::vector<StopCall> stops_;
   std::function<void()> on_finished_;
+  std::vector<std::pair<platform::ProcessIdentity, bool>> leftovers_;  // id, honours SIGINT
+  std::vector<LeftoverSignalCall> leftover_signals_;
 };
 
 }  // namespace provisioner::testing
