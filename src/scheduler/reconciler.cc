@@ -251,9 +251,22 @@ Overrides Reconciler::OverridesFor(const state::WorkspaceState& st) const {
 Status Reconciler::Recover() {
   SystemTime now = Now();
   started_at_ = now;
+  std::vector<std::string> forget;
   for (auto& [name, st] : state_.workspaces) {
     if (!st.running) continue;
     JobRecord record = *st.running;
+    if (std::optional<JobRecord> done = FinishedInJournal(name, record.id)) {
+      // The job ended and reached its journal, but the daemon died before
+      // the state that says so was saved. The journal's record stands; a
+      // second, `interrupted` one would count the job twice.
+      RecoverFinished(name, st, *done, now);
+      // A destroyed orphan is done, as in FinishJob.
+      if (st.orphaned && done->operation == Operation::kDestroy &&
+          state::IsSuccess(*done->result)) {
+        forget.push_back(name);
+      }
+      continue;
+    }
     if (record.process && deps_.runner.LeftoverRunning(*record.process)) {
       // The daemon died but its tofu did not (nothing ties a child to its
       // parent's life). It must end before anything else runs in that
@@ -278,6 +291,9 @@ Status Reconciler::Recover() {
     st.running.reset();
     st.actual = Actual::kUnknown;
     st.actual_since = now;
+    // Someone wanted this workspace converged when the job began: whatever
+    // an earlier job gave up on, the interrupted one is redone.
+    st.gave_up_for.reset();
     LOG(deps_.log, kWarn, "job")
         .Workspace(name)
         .JobId(record.id)
@@ -285,6 +301,11 @@ Status Reconciler::Recover() {
         .Message("job was interrupted by a daemon stop; marked interrupted");
     RecordFinished(std::move(record), SyntheticOutcome(tofu::Outcome::kCancelled, "interrupted"));
     MarkDirty(name);
+  }
+  for (const std::string& name : forget) {
+    state_.workspaces.erase(name);
+    runtimes_.erase(name);
+    snapshot_all_ = true;
   }
   if (!config_->scheduler.catch_up && state_.last_seen && *state_.last_seen < now) {
     downtime_ = Window{*state_.last_seen, now};
@@ -296,6 +317,46 @@ Status Reconciler::Recover() {
   last_heartbeat_ = now;
   dirty_ = true;
   return Save();
+}
+
+std::optional<JobRecord> Reconciler::FinishedInJournal(const std::string& name,
+                                                       const std::string& id) {
+  std::vector<std::string> warnings;
+  auto journal = history_.Load(name, &warnings);
+  if (!journal.ok()) return std::nullopt;
+  // The running job was the last one to finish, if it did.
+  for (auto it = journal->rbegin(); it != journal->rend(); ++it) {
+    if (it->id == id && it->result) return *it;
+  }
+  return std::nullopt;
+}
+
+void Reconciler::RecoverFinished(const std::string& name, state::WorkspaceState& st,
+                                 const JobRecord& done, SystemTime now) {
+  st.running.reset();
+  st.last_job = done;
+  if (state::IsSuccess(*done.result)) {
+    if (st.actual != ActualAfter(done.operation)) {
+      st.actual = ActualAfter(done.operation);
+      st.actual_since = done.finished_at.value_or(now);
+    }
+    st.retry.reset();
+    st.gave_up_for.reset();
+  } else {
+    // A retry it had scheduled is lost with the unsaved state; the
+    // workspace is reconciled again instead.
+    st.actual = Actual::kUnknown;
+    st.actual_since = now;
+  }
+  LOG(deps_.log, kWarn, "job")
+      .Workspace(name)
+      .JobId(done.id)
+      .Operation(state::OperationName(done.operation))
+      .Field("result", state::JobResultName(*done.result))
+      .Message(
+          "job had finished before the daemon stopped, but the state did not say so yet; "
+          "taken from the job history");
+  MarkDirty(name);
 }
 
 std::future<CommandResult> Reconciler::Post(Command command) {
@@ -931,6 +992,7 @@ void Reconciler::FinishJob(const std::string& name, SystemTime now) {
     st.actual = Actual::kUnknown;
     if (*record.result == JobResult::kInterrupted) {
       // The next start converges again; nothing to give up on.
+      st.gave_up_for.reset();
     } else {
       // An operator's cancel is never retried.
       RetryOrGiveUp(name, record, outcome.retryable && *record.result != JobResult::kCancelled,
@@ -978,9 +1040,13 @@ void Reconciler::RetryOrGiveUp(const std::string& name, const JobRecord& record,
                 FormatDuration(backoff).c_str());
     return;
   }
-  // No new attempt until the desired state changes (a new event).
+  // No new attempt until the desired state changes (a new event). An event
+  // that came after the job began (a manual request while a cancelled job
+  // was stopping, say) is not the one the job served: nothing is given up.
   auto rt = runtimes_.find(name);
-  st.gave_up_for = rt != runtimes_.end() ? rt->second.plan.since : std::nullopt;
+  std::optional<SystemTime> since = rt != runtimes_.end() ? rt->second.plan.since : std::nullopt;
+  if (since && record.started_at && *since > *record.started_at) since.reset();
+  st.gave_up_for = since;
   st.retry.reset();
 }
 

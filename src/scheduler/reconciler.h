@@ -190,6 +190,12 @@ class Reconciler {
   CommandResult Apply(const ReloadCommand& c, SystemTime now);
 
   void Reap(SystemTime now);
+  // The finished record of job `id` in the journal of `name`, if it got
+  // there (Recover: the job may have ended just before a crash).
+  std::optional<state::JobRecord> FinishedInJournal(const std::string& name, const std::string& id);
+  // Recover for a running job that the journal says had finished.
+  void RecoverFinished(const std::string& name, state::WorkspaceState& st,
+                       const state::JobRecord& done, SystemTime now);
   // Polls the leftover tofus of an earlier daemon; escalates to SIGKILL
   // after kill_grace and frees the workspaces whose leftover has ended.
   void CheckLeftovers();

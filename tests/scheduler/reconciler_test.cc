@@ -8,6 +8,7 @@
 #include "base/time_format.h"
 #include "config/config_parse.h"
 #include "platform/posix_file_system.h"
+#include "state/history.h"
 #include "state/state_store.h"
 #include "support/capture_sink.h"
 #include "support/fake_clock.h"
@@ -574,6 +575,78 @@ TEST_SUITE("scheduler") {
     r.Tick();  // gone
     CHECK(r.idle());
     CHECK(h.runner_.started().empty());
+  }
+
+  TEST_CASE("scheduler: a job that reached its journal just before a crash is not recorded twice") {
+    // Given a crash after a deploy's record was appended to its journal but
+    // before the state that clears `running` was saved,
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+    state::State s = CrashedWhileRunning(std::nullopt);
+    JobRecord done = *s.workspaces["w"].running;
+    done.finished_at = T("2026-11-24T08:01:00Z");
+    done.result = JobResult::kSucceeded;
+    {
+      state::JobHistory journal(h.fs_, h.tmp_.Join("state"), 100);
+      REQUIRE_OK(journal.Append(done));
+    }
+    // when the daemon starts again, then the journal's record stands: one
+    // record, the workspace deployed, nothing to run.
+    Reconciler& r = h.Start(s);
+    r.Tick();
+    CHECK(h.runner_.started().empty());
+    CHECK(h.observer_.Finished().empty());
+    std::vector<std::string> warnings;
+    auto history = r.history().Load("w", &warnings);
+    REQUIRE_OK(history);
+    REQUIRE(history->size() == 1);
+    CHECK((*history)[0].result == JobResult::kSucceeded);
+    const state::WorkspaceState st = h.LoadState().workspaces.at("w");
+    CHECK(st.actual == state::Actual::kDeployed);
+    CHECK(st.actual_since == T("2026-11-24T08:01:00Z"));
+    CHECK_FALSE(st.running.has_value());
+    REQUIRE(st.last_job.has_value());
+    CHECK(st.last_job->id == done.id);
+  }
+
+  TEST_CASE("scheduler: a request made while a cancelled job stops is not given up with it") {
+    // Given a manual deploy whose apply takes its time to stop,
+    Harness h("  - {name: w, template: t}\n");
+    h.runner_.OnPrefix({"tofu", "apply"},
+                       {ScriptedProcess::Exits(0).IgnoresInterrupt(), ScriptedProcess::Exits(0)});
+    Reconciler& r = h.Start();
+    r.Tick();
+    auto first = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "", {}});
+    r.Tick();
+    const std::string first_id = first.get().job_id;
+    for (int i = 0; i < 2; ++i) {  // init, plan
+      h.runner_.FinishAll();
+      r.Tick();
+    }
+    REQUIRE(h.Steps().back() == "apply");
+    const platform::RunHandle apply = h.runner_.running_handles().at(0);
+    // when an operator cancels it and, while it stops, asks for a deploy again,
+    auto cancel = r.Post(CancelCommand{first_id, "ops"});
+    r.Tick();
+    REQUIRE_OK(cancel.get().status);
+    h.clock_.Advance(std::chrono::seconds(1));
+    auto second = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "", {}});
+    r.Tick();
+    CHECK(second.get().job_id != first_id);
+    h.runner_.Finish(apply, testing::ScriptedExit{1, 0});
+    r.Tick();
+    // then the cancel gives up on the first request only,
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy manual cancelled"});
+    CHECK_FALSE(h.LoadState().workspaces.at("w").gave_up_for.has_value());
+    CHECK(h.Steps().back() == "init");  // the second request runs
+    // and a crash while the second one runs does not strand the workspace.
+    Reconciler& restarted = h.Start(h.LoadState());
+    restarted.Tick();
+    CHECK(h.observer_.Finished() ==
+          std::vector<std::string>{"w deploy manual cancelled", "w deploy manual interrupted"});
+    h.RunJobsToEnd();
+    restarted.Tick();
+    CHECK(h.observer_.Finished().back() == "w deploy manual succeeded");
+    CHECK(h.LoadState().workspaces.at("w").actual == state::Actual::kDeployed);
   }
 
   TEST_CASE("scheduler: downtime across a destroy: catch_up runs it once, or skips it as missed") {
