@@ -1,5 +1,6 @@
 #include "state/state_json.h"
 
+#include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -117,6 +118,13 @@ void PutTime(std::string* out, std::string_view key, const std::optional<SystemT
 void PutInt(std::string* out, std::string_view key, int64_t v, bool* first) {
   Key(out, key, first);
   out->append(std::to_string(v));
+}
+// The shortest text that reads back as exactly `v` (std::to_chars): several
+// times faster than "%.17g", which matters with 10,000 workspaces per save.
+void AppendDouble(std::string* out, double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, ec == std::errc() ? end : buf);
 }
 void PutBool(std::string* out, std::string_view key, bool v, bool* first) {
   Key(out, key, first);
@@ -399,16 +407,12 @@ std::string StateToJson(const State& s) {
     PutTime(&out, "gave_up_for", ws.gave_up_for, &f);
     PutBool(&out, "drift", ws.drift, &f);
     PutBool(&out, "orphaned", ws.orphaned, &f);
-    // Round-trips exactly: 17 significant digits.
-    char buf[32];
     Key(&out, "saved_seconds", &f);
-    std::snprintf(buf, sizeof buf, "%.17g", ws.saved_seconds);
-    out.append(buf);
+    AppendDouble(&out, ws.saved_seconds);
     // The field of binaries before the rename, so that a downgrade keeps
     // the count; never read while saved_seconds is there.
     Key(&out, "saved_hours", &f);
-    std::snprintf(buf, sizeof buf, "%.17g", ws.saved_seconds / 3600);
-    out.append(buf);
+    AppendDouble(&out, ws.saved_seconds / 3600);
     out.push_back('}');
   }
   out.append(s.workspaces.empty() ? "}}\n" : "\n}}\n");

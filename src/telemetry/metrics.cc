@@ -41,7 +41,8 @@ const Histogram::BucketBoundaries kLoopBuckets = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
 // Due time to job start: sub-second when the scheduler keeps up, minutes when
 // jobs queue behind max_concurrent_jobs, up to an hour after a catch-up.
-const Histogram::BucketBoundaries kLagBuckets = {0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600};
+const Histogram::BucketBoundaries kLagBuckets = {0.1, 0.5, 1,   5,   15,  30,   60,
+                                                 120, 180, 300, 600, 900, 1800, 3600};
 // One tofu step: init and no-op plans take seconds, applies up to an hour.
 const Histogram::BucketBoundaries kTofuBuckets = {1,   2.5, 5,   10,   30,   60,
                                                   120, 300, 600, 1200, 1800, 3600};

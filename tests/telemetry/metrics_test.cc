@@ -404,6 +404,7 @@ TEST_SUITE("telemetry") {
     CHECK(Value(text, "provisioner_schedule_lag_seconds_count") == 2.0);
     CHECK(Value(text, "provisioner_schedule_lag_seconds_sum") == 0.25);
     CHECK(Value(text, R"(provisioner_schedule_lag_seconds_bucket{le="0.1"})") == 1.0);
+    CHECK(Value(text, R"(provisioner_schedule_lag_seconds_bucket{le="180"})") == 2.0);
   }
 
   TEST_CASE("telemetry: HTTP requests by method, route template and status") {
