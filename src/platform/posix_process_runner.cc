@@ -348,7 +348,8 @@ struct PosixProcessRunner::Child {
   MonotonicTime drain_until;
 
   // Guarded by mu_.
-  bool exited = false;  // reaped: its pid may belong to someone else now
+  bool exited = false;       // reaped: its pid may belong to someone else now
+  uint64_t start_ticks = 0;  // from /proc at Start(); 0 if it could not be read
   StopReason stop_reason = StopReason::kNone;
   std::optional<MonotonicTime> kill_at;
   bool killed = false;
@@ -465,13 +466,18 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
     return Status::FromErrno(err, "pidfd_open (Linux 5.3 or later is required)");
   }
 
+  // Its start time, for Identify: read now, while nothing can have reaped it
+  // (later the I/O thread may have, and the pid may name someone else).
+  auto stat = ReadProcStat(pid);
   RunHandle handle;
   {
     MutexLock lock(mu_);
     handle = next_handle_++;
     if (spec.collect_with_wait) waited_.insert(handle);
-    children_[handle] = std::make_unique<Child>(handle, pid, pidfd.release(), out_read.release(),
-                                                err_read.release(), log.release(), spec, started);
+    auto child = std::make_unique<Child>(handle, pid, pidfd.release(), out_read.release(),
+                                         err_read.release(), log.release(), spec, started);
+    child->start_ticks = stat.ok() ? stat->starttime_ticks : 0;
+    children_[handle] = std::move(child);
   }
   Wake();
   return handle;
@@ -546,18 +552,12 @@ void PosixProcessRunner::SetOnFinished(std::function<void()> callback) {
 }
 
 std::optional<ProcessIdentity> PosixProcessRunner::Identify(RunHandle handle) const {
-  pid_t pid;
-  {
-    MutexLock lock(mu_);
-    auto it = children_.find(handle);
-    if (it == children_.end() || it->second->exited) return std::nullopt;
-    pid = it->second->pid;
+  MutexLock lock(mu_);
+  auto it = children_.find(handle);
+  if (it == children_.end() || it->second->exited || it->second->start_ticks == 0) {
+    return std::nullopt;
   }
-  // Unreaped, so the pid is still this child's even if it exits meanwhile
-  // (then /proc still has its zombie, or reading fails and nothing is said).
-  auto stat = ReadProcStat(pid);
-  if (!stat.ok()) return std::nullopt;
-  return ProcessIdentity{pid, stat->starttime_ticks, BootId()};
+  return ProcessIdentity{it->second->pid, it->second->start_ticks, BootId()};
 }
 
 bool PosixProcessRunner::LeftoverRunning(const ProcessIdentity& id) {
