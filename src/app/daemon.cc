@@ -165,6 +165,34 @@ class Events {
   std::vector<ReloadRequest> reloads_;
 };
 
+// The scheduler's reports the daemon itself acts on: each save of the state
+// file (for /health's state_saved) and jobs whose log could not be written
+// completely (logged here; the reconciler passes the outcome through).
+// Called on the loop thread.
+class FaultObserver final : public scheduler::Observer {
+ public:
+  FaultObserver(std::function<void(const Status&, SystemTime)> on_state_saved, log::Logger& log)
+      : on_state_saved_(std::move(on_state_saved)), log_(log) {}
+
+  void OnStateSaved(const Status& result, SystemTime at) override { on_state_saved_(result, at); }
+  void OnJobFinished(const state::JobRecord& job, const tofu::JobOutcome& outcome) override {
+    if (outcome.log_error.empty()) return;
+    LOG(log_, kError, "job")
+        .Workspace(job.workspace)
+        .JobId(job.id)
+        .Operation(state::OperationName(job.operation))
+        .Field("log_path", job.log_path)
+        .Error(outcome.log_error)
+        .Message(
+            "job log incomplete: writing it failed (its output from there on is lost); the job "
+            "itself was not affected");
+  }
+
+ private:
+  std::function<void(const Status&, SystemTime)> on_state_saved_;
+  log::Logger& log_;
+};
+
 std::string StatusLine(const scheduler::StatusSnapshot& snap, bool reload_failed) {
   size_t deployed = 0;
   size_t orphaned = 0;
@@ -242,6 +270,10 @@ class Daemon {
   // The effective tracing settings, the exporter and the tracer.
   Status StartTracing(const config::Config& config);
   void PublishHealth();
+  // The health record's state_saved fields, from each save's result.
+  void NoteStateSave(const Status& result, SystemTime at);
+  // Logs a deep check whose status changed (HealthChecker::SetOnChange).
+  void LogHealthChange(const http::HealthChecker::Check& check, const std::string& before);
   bool ReloadFailed() {
     std::lock_guard<std::mutex> lock(health_mu_);
     return !health_base_.last_reload_ok;
@@ -269,6 +301,7 @@ class Daemon {
 
   std::unique_ptr<telemetry::Metrics> metrics_;
   std::unique_ptr<MetricsObserver> metrics_observer_;
+  std::unique_ptr<FaultObserver> fault_observer_;
   // Traces: the exporter's HTTP client, the exporter (its thread), the
   // tracer every span starts from, the observer that makes job spans.
   TracingSettings tracing_;
@@ -390,6 +423,9 @@ Status Daemon::Start() {
       env_.clock);
   metrics_observer_ = std::make_unique<MetricsObserver>(*metrics_);
   observers_.Add(metrics_observer_.get());
+  fault_observer_ = std::make_unique<FaultObserver>(
+      [this](const Status& result, SystemTime at) { NoteStateSave(result, at); }, *log_);
+  observers_.Add(fault_observer_.get());
   if (Status s = StartTracing(config); !s.ok()) return s;
   observers_.Add(tracing_observer_.get());
   if (hooks_.observer != nullptr) observers_.Add(hooks_.observer);
@@ -458,6 +494,10 @@ Status Daemon::Start() {
         return health_;
       },
       env_.clock, env_.fs, *runner_);
+  health_checker_->SetOnChange(
+      [this](const http::HealthChecker::Check& check, const std::string& before) {
+        LogHealthChange(check, before);
+      });
   if (exporter_ != nullptr) {
     health_checker_->SetTracing([this] { return exporter_->health(); }, tracing_.endpoint);
   }
@@ -745,6 +785,41 @@ void Daemon::PublishHealth() {
   health_base_.shutting_down = shutting_down_;
   health_base_.last_tick = env_.clock.Monotonic();
   health_ = std::make_shared<const http::DaemonHealth>(health_base_);
+}
+
+void Daemon::NoteStateSave(const Status& result, SystemTime at) {
+  int64_t recovered_after = 0;  // failed saves before this good one
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    if (result.ok()) {
+      recovered_after = health_base_.state_save_failures;
+      health_base_.last_state_save = at;
+      health_base_.state_save_error.clear();
+      health_base_.state_save_failures = 0;
+    } else {
+      if (health_base_.state_save_failures == 0) health_base_.state_save_failing_since = at;
+      ++health_base_.state_save_failures;
+      health_base_.state_save_error = result.ToString();
+    }
+  }
+  // Each failure is logged by the reconciler; the end of them is logged here.
+  if (recovered_after > 0) {
+    LOG(*log_, kInfo, "state")
+        .Printf("state saved again after %lld failed save(s)",
+                static_cast<long long>(recovered_after));
+  }
+}
+
+void Daemon::LogHealthChange(const http::HealthChecker::Check& check, const std::string& before) {
+  const log::Level level = check.status == "unhealthy"  ? log::Level::kError
+                           : check.status == "degraded" ? log::Level::kWarn
+                                                        : log::Level::kInfo;
+  LOG_AT(*log_, level, "health")
+      .Field("check", check.name)
+      .Field("status", check.status)
+      .Field("previous", before.empty() ? "-" : before)
+      .Printf("health check %s is %s%s: %s", check.name.c_str(), check.status.c_str(),
+              before.empty() ? "" : (" (was " + before + ")").c_str(), check.message.c_str());
 }
 
 Status Daemon::LoadWebConfig(const config::Config& config, config::WebConfig* out) {

@@ -24,6 +24,7 @@ void MetricsObserver::OnJobFinished(const state::JobRecord& job, const tofu::Job
     metrics_.TofuStep(tofu::StepName(step.step), ok ? "success" : "failure",
                       duration<double>(step.duration));
   }
+  if (!outcome.log_error.empty()) metrics_.JobLogWriteFailed();
 }
 
 void MetricsObserver::OnConfigReloaded(const scheduler::ReloadReport& report) {

@@ -233,8 +233,14 @@ Response ListJobs(ApiContext& ctx, const Request& req) {
   auto add_workspace = [&](const WorkspaceView& v) {
     if (v.running) jobs.emplace_back(*v.running, "running");
     if (v.queued) jobs.emplace_back(*v.queued, "queued");
-    for (state::JobRecord& j : ReadJournal(ctx, v.name))
+    bool last_in_journal = false;
+    for (state::JobRecord& j : ReadJournal(ctx, v.name)) {
+      last_in_journal |= v.last_job && j.id == v.last_job->id;
       jobs.emplace_back(std::move(j), "finished");
+    }
+    // A job whose journal line could not be written (a full disk) is still
+    // the workspace's last job in the state.
+    if (v.last_job && !last_in_journal) jobs.emplace_back(*v.last_job, "finished");
   };
   if (!workspace.empty()) {
     const WorkspaceView* v = snap->Find(workspace);
@@ -270,6 +276,12 @@ Response GetJob(ApiContext& ctx, const Request& req) {
   if (!workspace.empty() && config::IsValidWorkspaceName(workspace)) {
     for (const state::JobRecord& j : ReadJournal(ctx, workspace)) {
       if (j.id == id) return Response::Json(200, JobJson(j, "finished"));
+    }
+    // Not in the journal because its line could not be written (a full
+    // disk): the state still has it as the workspace's last job.
+    const WorkspaceView* v = snap->Find(workspace);
+    if (v != nullptr && v->last_job && v->last_job->id == id) {
+      return Response::Json(200, JobJson(*v->last_job, "finished"));
     }
   }
   return Response::Error(404, "not_found", "no job \"" + id + "\"");

@@ -149,6 +149,25 @@ std::vector<HealthChecker::Check> HealthChecker::Basic(const DaemonHealth& h) {
     state.message = h.state_warning;
   }
   out.push_back(state);
+
+  // Degraded, never unhealthy: the daemon keeps working from memory and
+  // retries at every tick, and a restart (what an orchestrator does with an
+  // unhealthy probe) would lose the changes that are not on disk yet.
+  Check saved{"state_saved", std::string(kHealthy), "", now, 0};
+  const std::string file = platform::JoinPath(h.state_dir, "state.json");
+  if (!h.state_save_error.empty()) {
+    saved.status = kDegraded;
+    saved.message = StringPrintf(
+        "%lld save(s) of %s failed in a row since %s: %s; the changes are kept in memory and "
+        "saved again at every scheduler tick",
+        static_cast<long long>(h.state_save_failures), file.c_str(),
+        FormatUtc(h.state_save_failing_since).c_str(), h.state_save_error.c_str());
+  } else if (h.last_state_save) {
+    saved.message = file + " saved at " + FormatUtc(*h.last_state_save);
+  } else {
+    saved.message = "no save of " + file + " yet";
+  }
+  out.push_back(saved);
   return out;
 }
 
@@ -210,6 +229,15 @@ HealthChecker::Check HealthChecker::Opentofu(const DaemonHealth& h) {
     if (f.exit_code != 0 || !version.ok()) {
       c.status = kUnhealthy;
       c.message = "tofu version -json failed (exit " + std::to_string(f.exit_code) + ")";
+      // Its first line on stderr usually says why (a broken build, a missing
+      // library), bounded and made valid UTF-8 for the JSON reply.
+      for (std::string_view line : Split(f.stderr_data, '\n')) {
+        line = Trim(line);
+        if (line.empty()) continue;
+        c.message += ": ";
+        AppendValidUtf8(&c.message, line.substr(0, 200));
+        break;
+      }
       return c;
     }
     c.status = kHealthy;
@@ -364,10 +392,22 @@ Response HealthChecker::Deep() {
   checks.push_back(Disk(*h));
   checks.push_back(ReconcileAge(*h));
   checks.push_back(Tracing());
+  std::vector<std::pair<const Check*, std::string>> changed;
   {
     MutexLock lock(mu_);
-    last_deep_.clear();
-    for (const Check& c : checks) last_deep_[c.name] = c.status;
+    std::map<std::string, std::string> before;
+    before.swap(last_deep_);
+    for (const Check& c : checks) {
+      last_deep_[c.name] = c.status;
+      auto it = before.find(c.name);
+      const std::string was = it != before.end() ? it->second : "";
+      if (c.status != was && !(was.empty() && c.status == kHealthy)) {
+        changed.emplace_back(&c, was);
+      }
+    }
+  }
+  if (on_change_) {
+    for (const auto& [check, was] : changed) on_change_(*check, was);
   }
   return Reply(checks);
 }

@@ -4,7 +4,7 @@
 //    "timestamp","version"}
 // HTTP 200 for healthy or degraded, 503 for unhealthy.
 //
-//   /health       scheduler_running, config_loaded, state_loaded
+//   /health       scheduler_running, config_loaded, state_loaded, state_saved
 //   /ready        the same, plus dependencies_available
 //   /health/deep  the same, plus opentofu_available, state_accessible,
 //                 templates_available, disk_space, reconcile_age, tracing_exporter
@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -47,6 +48,12 @@ struct DaemonHealth {
   std::string last_reload_error;  // first error of a rejected reload
   // state_loaded: "" or what went wrong at start-up (recovered from the backup).
   std::string state_warning;
+  // state_saved: the saves of state.json as the scheduler reports them.
+  // `state_save_error` is "" once a save succeeded again.
+  std::optional<SystemTime> last_state_save;  // the last successful one
+  std::string state_save_error;               // the last failed one's error
+  SystemTime state_save_failing_since{};      // the first failure in a row
+  int64_t state_save_failures = 0;            // failures in a row
   std::string state_dir;
   std::string templates_dir;
   std::vector<std::string> templates;  // templates the config uses
@@ -76,6 +83,14 @@ class HealthChecker {
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
+  struct Check {
+    std::string name;
+    std::string status;  // healthy, degraded, unhealthy
+    std::string message;
+    SystemTime last_check;
+    double duration_ms = 0;
+  };
+
   // tracing_exporter reports `exporter` (to `endpoint`); without it, tracing
   // is off. Before the first request.
   void SetTracing(std::function<telemetry::OtlpExporter::Health()> exporter, std::string endpoint) {
@@ -86,6 +101,16 @@ class HealthChecker {
   Response Health();
   Response Ready();
   Response Deep();
+
+  // Called after a deep run (a probe's or the refresh's) for every check
+  // whose status differs from the previous run's, with that status ("" on
+  // the first run, when only checks that are not healthy are reported), so
+  // that the daemon can log a problem nobody probes for, and its end. Runs
+  // on the probing thread, outside the checker's locks. Before the first
+  // request.
+  void SetOnChange(std::function<void(const Check& now, const std::string& before)> on_change) {
+    on_change_ = std::move(on_change);
+  }
 
   // Runs the deep checks now and then every `interval` on a thread of its
   // own, so that LastDeep() (the provisioner_health_check metric) stays
@@ -99,14 +124,6 @@ class HealthChecker {
 
   // For tests: how many callers are waiting for another's run of a check.
   int TEST_Waiting();
-
-  struct Check {
-    std::string name;
-    std::string status;  // healthy, degraded, unhealthy
-    std::string message;
-    SystemTime last_check;
-    double duration_ms = 0;
-  };
 
  private:
   std::vector<Check> Basic(const DaemonHealth& h);
@@ -128,6 +145,7 @@ class HealthChecker {
   std::string tracing_endpoint_;
   platform::FileSystem& fs_;
   platform::ProcessRunner& runner_;
+  std::function<void(const Check&, const std::string&)> on_change_;
 
   Mutex mu_;  // guards cache_ and running_; checks run outside it
   struct CacheEntry {

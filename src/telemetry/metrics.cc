@@ -488,6 +488,10 @@ class Metrics::Impl {
     }
   }
 
+  void JobLogWriteFailed() {
+    if (ready_) log_write_failures_->Increment();
+  }
+
   void SchedulerTick(std::chrono::duration<double> duration, uint64_t cron_evaluations) {
     if (!ready_) return;
     loop_duration_->Observe(std::max(0.0, duration.count()));
@@ -654,6 +658,11 @@ class Metrics::Impl {
     auto& last_save = gauge("provisioner_state_last_save_timestamp_seconds",
                             "Unix time of the last successful save of state.json (0: none yet).");
     last_save_ = &last_save.Add({});
+    auto& log_write_failures =
+        counter("provisioner_job_log_write_failures_total",
+                "Jobs whose log could not be written completely (a full disk); the job's result "
+                "is not affected.");
+    log_write_failures_ = &log_write_failures.Add({});
     auto& evaluations = counter("provisioner_cron_evaluations_total",
                                 "Cron expressions evaluated by the scheduler.");
     cron_evaluations_ = &evaluations.Add({});
@@ -687,11 +696,12 @@ class Metrics::Impl {
     auto& in_flight = gauge("http_requests_in_flight", "HTTP requests being served right now.");
     http_in_flight_ = &in_flight.Add({});
 
-    small_families_ = {jobs_completed_,   &loop,          &reloads,         &reload_failures,
-                       &evaluations,      &lag,           tofu_operations_, tofu_duration_,
-                       binary_downloads_, http_requests_, http_duration_,   &in_flight,
-                       trace_spans_,      &trace_export,  &save_failures,   &last_save,
-                       manual_actions_};
+    small_families_ = {jobs_completed_,  &loop,           &reloads,
+                       &reload_failures, &evaluations,    &lag,
+                       tofu_operations_, tofu_duration_,  binary_downloads_,
+                       http_requests_,   http_duration_,  &in_flight,
+                       trace_spans_,     &trace_export,   &save_failures,
+                       &last_save,       manual_actions_, &log_write_failures};
   }
 
   WorkspaceChildren& Workspace(std::string_view name) REQUIRES(mu_) {
@@ -1014,6 +1024,7 @@ class Metrics::Impl {
   Counter* reload_failure_ = nullptr;
   Counter* reload_failures_ = nullptr;
   Counter* save_failures_ = nullptr;
+  Counter* log_write_failures_ = nullptr;
   Family<Counter>* manual_actions_ = nullptr;
   Gauge* last_save_ = nullptr;
   Counter* cron_evaluations_ = nullptr;
@@ -1099,6 +1110,7 @@ void Metrics::TraceSpans(std::string_view result, uint64_t count) {
 void Metrics::TraceExport(std::chrono::duration<double> duration) { impl_->TraceExport(duration); }
 
 void Metrics::StateSave(bool ok, SystemTime at) { impl_->StateSave(ok, at); }
+void Metrics::JobLogWriteFailed() { impl_->JobLogWriteFailed(); }
 void Metrics::ManualAction(std::string_view action, std::string_view user) {
   impl_->ManualAction(action, user);
 }

@@ -110,6 +110,9 @@ class Metrics {
   // provisioner_state_save_failures_total, and on success
   // provisioner_state_last_save_timestamp_seconds = `at`.
   void StateSave(bool ok, SystemTime at);
+  // provisioner_job_log_write_failures_total: jobs whose log could not be
+  // written completely (a full disk); the job's result is not affected.
+  void JobLogWriteFailed();
   // provisioner_scheduler_loop_duration_seconds and provisioner_cron_evaluations_total.
   void SchedulerTick(std::chrono::duration<double> duration, uint64_t cron_evaluations);
 

@@ -36,6 +36,20 @@ constexpr std::array<std::string_view, 10> kNonRetryableSummaries = {
     "Plan file or auto-approve required",
 };
 
+// At most kMaxJobErrorBytes of `error`, valid UTF-8 (stderr text is raw
+// bytes), cut at a character boundary and marked when cut.
+std::string CapError(std::string_view error) {
+  std::string out;
+  AppendValidUtf8(&out, error.substr(0, kMaxJobErrorBytes));
+  if (error.size() <= kMaxJobErrorBytes && out.size() <= kMaxJobErrorBytes) return out;
+  const std::string suffix = StringPrintf("... (%zu bytes)", error.size());
+  size_t cut = std::min(out.size(), kMaxJobErrorBytes - suffix.size());
+  // out is valid UTF-8: back off over continuation bytes (10xxxxxx).
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+  out.resize(cut);
+  return out + suffix;
+}
+
 bool IsConfigurationError(const Diagnostic& d) {
   if (!d.IsError()) return false;
   if (d.range && !d.range->filename.empty()) return true;
@@ -158,9 +172,15 @@ TofuJob::TofuJob(platform::ProcessRunner& runner, platform::FileSystem& fs, Cloc
 
 void TofuJob::Log(const std::string& line) {
   if (spec_.log_path.empty()) return;
-  // Step headers are best effort: a log that cannot be written must not fail
-  // the job (the runner reports a log it cannot open when the step starts).
-  (void)fs_.AppendFile(spec_.log_path, line + "\n", false);
+  // A log that cannot be written must not fail the job; it is reported
+  // (outcome().log_error) instead. The runner reports a log it cannot open
+  // when the step starts.
+  Status s = fs_.AppendFile(spec_.log_path, line + "\n", false);
+  if (!s.ok()) NoteLogError(s);
+}
+
+void TofuJob::NoteLogError(const Status& s) {
+  if (outcome_.log_error.empty()) outcome_.log_error = s.message();
 }
 
 Status TofuJob::Start() {
@@ -258,6 +278,7 @@ bool TofuJob::OnFinished(const FinishedProcess& f) {
   r.started_at = step_started_at_;
   r.span_id = step_span_;
   outcome_.steps.push_back(r);
+  if (!f.log_status.ok()) NoteLogError(f.log_status);
   // A step ended by a signal has no exit code; do not show the previous one.
   outcome_.exit_code = f.exit_code >= 0 ? std::optional<int>(f.exit_code) : std::nullopt;
   handle_ = 0;
@@ -349,7 +370,7 @@ void TofuJob::Stop(StopReason reason) {
 void TofuJob::Complete(Outcome outcome, std::string error, bool retryable) {
   done_ = true;
   outcome_.outcome = outcome;
-  outcome_.error = std::move(error);
+  outcome_.error = CapError(error);
   outcome_.retryable = retryable;
   Log("# job " + std::string(OutcomeName(outcome)) +
       (outcome_.error.empty() ? "" : ": " + outcome_.error));

@@ -129,7 +129,15 @@ struct JobOutcome {
   bool retryable = false;
   // The exit code of the last step that ran; unset when a signal ended it.
   std::optional<int> exit_code;
+  // "" when the job log holds everything; else the first error writing it
+  // (a full disk, say), after which the log has a gap. The job's outcome
+  // never depends on it: tofu ran whether or not its output was kept.
+  std::string log_error;
 };
+
+// The longest `JobOutcome::error` (a tofu that prints a megabyte "Error:"
+// line must not put a megabyte into every record, log line and reply).
+inline constexpr size_t kMaxJobErrorBytes = 2048;
 
 // Progress as it arrives, on the runner's I/O thread: every line of every
 // step (init prints human text, which arrives as kNotJson events). Must not
@@ -178,6 +186,8 @@ class TofuJob {
   void StartStep(Step step);
   void Complete(Outcome outcome, std::string error, bool retryable);
   void Log(const std::string& line);
+  // Keeps the first error writing the job log (outcome().log_error).
+  void NoteLogError(const Status& s);
 
   platform::ProcessRunner& runner_;
   platform::FileSystem& fs_;

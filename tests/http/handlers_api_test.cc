@@ -249,6 +249,35 @@ TEST_SUITE("http") {
     CHECK(GetJob(f.ctx, Req({{"id", "nonsense"}})).status == 404);
   }
 
+  TEST_CASE("http: a finished job missing from its journal (a full disk) is still found") {
+    // Given a workspace whose last job finished while its journal line could
+    // not be written (the disk was full), When it is asked for, alone or in
+    // a list, Then it comes from the state's last job, once.
+    Fixture f;
+    scheduler::WorkspaceView& a = f.AddWorkspace("a");
+    f.WriteJournal("a", {Job("20261124T070000Z-000001-a", "succeeded")});
+    a.last_job = Job("20261124T080000Z-000002-a", "succeeded");
+    Response done = GetJob(f.ctx, Req({{"id", "20261124T080000Z-000002-a"}}));
+    CHECK(done.status == 200);
+    CHECK(done.body.find("\"status\":\"finished\"") != std::string::npos);
+    CHECK(done.body.find("\"result\":\"succeeded\"") != std::string::npos);
+    auto ids = [&] {
+      Response list = ListJobs(f.ctx, Req({}, "", {{"workspace", "a"}}));
+      REQUIRE(list.status == 200);
+      const nlohmann::json reply = nlohmann::json::parse(list.body);
+      std::vector<std::string> out;
+      for (const auto& j : reply["jobs"]) {
+        out.push_back(j["id"].get<std::string>());
+      }
+      return out;
+    };
+    CHECK(ids() ==
+          std::vector<std::string>{"20261124T080000Z-000002-a", "20261124T070000Z-000001-a"});
+    // A last job that is in the journal is listed once.
+    a.last_job = Job("20261124T070000Z-000001-a", "succeeded");
+    CHECK(ids() == std::vector<std::string>{"20261124T070000Z-000001-a"});
+  }
+
   TEST_CASE("http: job logs are served whole, or followed until the job ends") {
     Fixture f;
     scheduler::WorkspaceView& a = f.AddWorkspace("a");

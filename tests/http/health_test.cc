@@ -4,7 +4,10 @@
 
 #include <thread>
 
+#include "base/time_format.h"
+#include "platform/posix_clock.h"
 #include "platform/posix_file_system.h"
+#include "platform/posix_process_runner.h"
 #include "support/fake_clock.h"
 #include "support/fake_process_runner.h"
 #include "support/test_util.h"
@@ -74,18 +77,19 @@ TEST_SUITE("http") {
     CHECK(h.body.starts_with("{\"status\":\"healthy\",\"checks\":["));
     CHECK(h.body.find("\"version\":\"9.9.9\"") != std::string::npos);
     CHECK(Checks(h) == std::vector<std::string>{"scheduler_running=healthy",
-                                                "config_loaded=healthy", "state_loaded=healthy"});
+                                                "config_loaded=healthy", "state_loaded=healthy",
+                                                "state_saved=healthy"});
     Response ready = f.checker.Ready();
     CHECK(ready.status == 200);
     CHECK(Checks(ready).back() == "dependencies_available=healthy");
     Response deep = f.checker.Deep();
     CHECK(deep.status == 200);
     CHECK(Checks(deep) ==
-          std::vector<std::string>{"scheduler_running=healthy", "config_loaded=healthy",
-                                   "state_loaded=healthy", "dependencies_available=healthy",
-                                   "opentofu_available=healthy", "state_accessible=healthy",
-                                   "templates_available=healthy", "disk_space=healthy",
-                                   "reconcile_age=healthy", "tracing_exporter=healthy"});
+          std::vector<std::string>{
+              "scheduler_running=healthy", "config_loaded=healthy", "state_loaded=healthy",
+              "state_saved=healthy", "dependencies_available=healthy", "opentofu_available=healthy",
+              "state_accessible=healthy", "templates_available=healthy", "disk_space=healthy",
+              "reconcile_age=healthy", "tracing_exporter=healthy"});
     CHECK(deep.body.find("\"message\":\"OpenTofu 1.12.6\"") != std::string::npos);
   }
 
@@ -117,6 +121,76 @@ TEST_SUITE("http") {
     CHECK(Checks(f.checker.Health())[2] == "state_loaded=degraded");
   }
 
+  TEST_CASE(
+      "http: failing state saves make /health degraded, never unhealthy, until one succeeds") {
+    // Given a daemon whose saves of state.json fail (a full disk), When
+    // /health is probed, Then it is degraded with 200 (a restart would lose
+    // the changes held in memory), says how many saves failed since when and
+    // why; once a save succeeds it is healthy again and says when.
+    Fixture f;
+    CHECK(f.checker.Health().body.find("\"message\":\"no save of " + f.tmp.Join("state") +
+                                       "/state.json yet\"") != std::string::npos);
+    f.health->state_save_error = "ResourceExhausted: write state.json.tmp: No space left on device";
+    f.health->state_save_failures = 3;
+    f.health->state_save_failing_since = *ParseRfc3339("2026-11-24T10:00:00Z");
+    Response h = f.checker.Health();
+    CHECK(h.status == 200);
+    CHECK(h.body.starts_with("{\"status\":\"degraded\""));
+    CHECK(Checks(h)[3] == "state_saved=degraded");
+    CHECK(h.body.find("3 save(s) of " + f.tmp.Join("state") +
+                      "/state.json failed in a row since 2026-11-24T10:00:00Z: ResourceExhausted: "
+                      "write state.json.tmp: No space left on device; the changes are kept in "
+                      "memory") != std::string::npos);
+    CHECK(f.checker.Deep().status == 200);  // the deep probe agrees: degraded at worst
+
+    f.health->state_save_error.clear();
+    f.health->state_save_failures = 0;
+    f.health->last_state_save = *ParseRfc3339("2026-11-24T10:05:00Z");
+    h = f.checker.Health();
+    CHECK(h.body.starts_with("{\"status\":\"healthy\""));
+    CHECK(h.body.find("state.json saved at 2026-11-24T10:05:00Z") != std::string::npos);
+  }
+
+  TEST_CASE("http: a deep check whose status changes is reported once per change") {
+    // Given a checker with an on-change callback, When templates go missing
+    // and come back across deep runs, Then the callback hears of each change
+    // once (with the previous status), and nothing while the status holds.
+    Fixture f;
+    std::vector<std::string> changes;
+    f.checker.SetOnChange([&](const HealthChecker::Check& c, const std::string& before) {
+      changes.push_back(c.name + ": " + before + " -> " + c.status);
+    });
+    (void)f.checker.Deep();
+    CHECK(changes.empty());  // a healthy first run says nothing
+    REQUIRE(::rename(f.tmp.Join("templates/web").c_str(), f.tmp.Join("web.moved").c_str()) == 0);
+    f.clock.Advance(std::chrono::seconds(31));
+    f.health->last_tick = f.clock.Monotonic();
+    (void)f.checker.Deep();
+    (void)f.checker.Deep();  // cached: unchanged
+    CHECK(changes == std::vector<std::string>{"templates_available: healthy -> unhealthy"});
+    REQUIRE(::rename(f.tmp.Join("web.moved").c_str(), f.tmp.Join("templates/web").c_str()) == 0);
+    f.clock.Advance(std::chrono::seconds(31));
+    f.health->last_tick = f.clock.Monotonic();
+    (void)f.checker.Deep();
+    CHECK(changes == std::vector<std::string>{"templates_available: healthy -> unhealthy",
+                                              "templates_available: unhealthy -> healthy"});
+
+    // A first run that finds a problem reports it.
+    Fixture g;
+    g.health->tofu_binary = "";
+    g.health->tofu_problem = "tofu: not found on PATH";
+    std::vector<std::string> first;
+    g.checker.SetOnChange([&](const HealthChecker::Check& c, const std::string& before) {
+      first.push_back(c.name + ": '" + before + "' -> " + c.status + ": " + c.message);
+    });
+    (void)g.checker.Deep();
+    CHECK(first == std::vector<std::string>{
+                       "dependencies_available: '' -> unhealthy: no tofu binary: tofu: not found "
+                       "on PATH",
+                       "opentofu_available: '' -> unhealthy: no tofu binary: tofu: not found on "
+                       "PATH"});
+  }
+
   TEST_CASE("http: deep checks find a missing tofu, a failing tofu and missing templates") {
     Fixture f;
     f.health->templates = {"web", "gone"};
@@ -124,8 +198,8 @@ TEST_SUITE("http") {
     Response deep = f.checker.Deep();
     CHECK(deep.status == 503);
     auto checks = Checks(deep);
-    CHECK(checks[4] == "opentofu_available=unhealthy");
-    CHECK(checks[6] == "templates_available=unhealthy");
+    CHECK(checks[5] == "opentofu_available=unhealthy");
+    CHECK(checks[7] == "templates_available=unhealthy");
     CHECK(deep.body.find("missing in " + f.tmp.Join("templates") + ": gone") != std::string::npos);
 
     Fixture g;
@@ -135,6 +209,57 @@ TEST_SUITE("http") {
     CHECK(ready.status == 503);
     CHECK(ready.body.find("no tofu binary: tofu: not found on PATH (/usr/bin)") !=
           std::string::npos);
+  }
+
+  TEST_CASE("http: a broken tofu binary: each way it breaks is told apart, with the real runner") {
+    // Given tofu replaced by a file that is not executable, one that is not a
+    // program, one that fails, one that prints junk and one that hangs, When
+    // the deep checks run it (`tofu version -json`, a real child process),
+    // Then opentofu_available is unhealthy with a message that says which.
+    struct Case {
+      const char* name;
+      std::string content;
+      mode_t mode;
+      const char* dependencies;  // the status of dependencies_available
+      const char* message;       // part of opentofu_available's message
+    };
+    const Case cases[] = {
+        {"not executable", "#!/bin/sh\nexit 0\n", 0644, "unhealthy", "permission denied"},
+        {"not a program", std::string("\x01\x02\x03 not a program\n", 18), 0755, "healthy",
+         "exec format error"},
+        {"fails", "#!/bin/sh\necho >&2; echo '  broken build' >&2\nexit 1\n", 0755, "healthy",
+         "tofu version -json failed (exit 1): broken build\""},
+        {"prints junk", "#!/bin/sh\necho '{not json'\n", 0755, "healthy",
+         "tofu version -json failed (exit 0)"},
+        {"hangs", "#!/bin/sh\nexec sleep 60\n", 0755, "healthy", "tofu version -json timed out"},
+    };
+    for (const Case& c : cases) {
+      CAPTURE(c.name);
+      TempDir tmp;
+      platform::PosixClock clock;
+      platform::PosixFileSystem fs;
+      platform::PosixProcessRunner runner(clock);
+      auto health = std::make_shared<DaemonHealth>();
+      ::mkdir(tmp.Join("state").c_str(), 0755);
+      health->scheduler_running = true;
+      health->last_tick = clock.Monotonic();
+      health->state_dir = tmp.Join("state");
+      health->templates_dir = tmp.Join("templates");
+      health->tofu_binary = tmp.Join("tofu");
+      health->tofu_env = {{"PATH", "/usr/bin:/bin"}};
+      testing::WriteFileOrDie(health->tofu_binary, c.content);
+      REQUIRE(::chmod(health->tofu_binary.c_str(), c.mode) == 0);
+      HealthChecker checker(
+          HealthOptions{.version = "9.9.9", .tofu_timeout = std::chrono::seconds(1)},
+          [&] { return std::shared_ptr<const DaemonHealth>(health); }, clock, fs, runner);
+      Response deep = checker.Deep();
+      CHECK(deep.status == 503);
+      auto checks = Checks(deep);
+      CHECK(checks[4] == std::string("dependencies_available=") + c.dependencies);
+      CHECK(checks[5] == "opentofu_available=unhealthy");
+      CHECK_MESSAGE(deep.body.find(c.message) != std::string::npos, deep.body);
+      CHECK(runner.running() == 0);
+    }
   }
 
   TEST_CASE("http: the refresh runs the deep checks without a probe, and stops at once") {
@@ -159,7 +284,7 @@ TEST_SUITE("http") {
     std::map<std::string, std::string> last = f.checker.LastDeep();
     CHECK(last["opentofu_available"] == "unhealthy");
     CHECK(last["scheduler_running"] == "healthy");
-    CHECK(last.size() == 10);
+    CHECK(last.size() == 11);
 
     f.health->tofu_binary = f.tmp.Join("tofu");
     f.clock.Advance(std::chrono::seconds(31));  // past the deep cache

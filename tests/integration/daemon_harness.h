@@ -170,10 +170,16 @@ class DaemonHarness {
     REQUIRE(::rename(root_.Join(".config.yaml.tmp").c_str(), config_path().c_str()) == 0);
   }
 
-  void Start(std::map<std::string, std::string> extra_env = {}) {
+  // `wrapper` is an argv that runs the daemon's argv appended to it (e.g.
+  // `unshare -m ... --`); it must exec the daemon, so that daemon().pid() is
+  // the daemon's.
+  void Start(std::map<std::string, std::string> extra_env = {},
+             std::vector<std::string> wrapper = {}) {
     log_offset_ = 0;
-    daemon_ = Subprocess::Start({PROVISIONER_BINARY, "serve", "--config", config_path()},
-                                fake_.Env(std::move(extra_env)), root_.path());
+    std::vector<std::string> argv = std::move(wrapper);
+    for (const char* a : {PROVISIONER_BINARY, "serve", "--config"}) argv.push_back(a);
+    argv.push_back(config_path());
+    daemon_ = Subprocess::Start(argv, fake_.Env(std::move(extra_env)), root_.path());
     REQUIRE_MESSAGE(WaitLog({"daemon: provisioner", "started"}, std::chrono::seconds(20)),
                     "daemon did not start:\n"
                         << daemon_->err());

@@ -514,6 +514,67 @@ TEST_SUITE("platform") {
     CHECK(count.last == line.substr(0, total % (line.size() + 1)));
   }
 
+  TEST_CASE("platform: PosixProcessRunner: a 100 MB line, capped tails, nothing left behind") {
+    // Given a runner and the descriptors and threads of this process,
+    TempDir dir;
+    struct Pieces {
+      std::mutex mu;
+      size_t count = 0;
+      size_t bytes = 0;
+      size_t longest = 0;
+    } pieces;  // outlives the runner that calls it
+    Harness h;
+    // (each count includes the descriptor the listing itself has open)
+    auto count = [](const char* dir) {
+      size_t n = 0;
+      for (auto it = std::filesystem::directory_iterator(dir); it != std::filesystem::end(it);
+           ++it) {
+        ++n;
+      }
+      return n;
+    };
+    auto count_fds = [&] { return count("/proc/self/fd"); };
+    auto count_threads = [&] { return count("/proc/self/task"); };
+    const size_t fds = count_fds();
+    const size_t threads = count_threads();
+    // When a child writes one 100 MB line (no newline until the end) to
+    // stdout and a line to stderr, with 1 MiB tails and a log,
+    ProcessSpec spec = Sh("head -c 100000000 /dev/zero | tr '\\0' x; echo; echo done >&2");
+    spec.max_output_bytes = 1 << 20;
+    spec.log_path = dir.Join("job.log");
+    spec.on_line = [&](OutputStream stream, std::string_view line) {
+      if (stream != OutputStream::kStdout) return;
+      std::lock_guard<std::mutex> lock(pieces.mu);
+      ++pieces.count;
+      pieces.bytes += line.size();
+      pieces.longest = std::max(pieces.longest, line.size());
+    };
+    FinishedProcess f = h.Run(spec);
+    // then it finished, the tails hold the last 1 MiB only,
+    CHECK(f.exit_code == 0);
+    CHECK(f.output_truncated);
+    CHECK(f.stdout_data.size() == spec.max_output_bytes);
+    CHECK(f.stdout_data == std::string((1 << 20) - 1, 'x') + "\n");
+    CHECK(f.stderr_data == "done\n");
+    // on_line got the line in pieces of at most 1 MiB,
+    {
+      std::lock_guard<std::mutex> lock(pieces.mu);
+      CHECK(pieces.bytes == 100'000'000);
+      CHECK(pieces.longest == (1u << 20));
+      CHECK(pieces.count == 100'000'000 / (1 << 20) + 1);
+    }
+    // the log has every byte,
+    struct stat st {};
+    REQUIRE(::stat(spec.log_path.c_str(), &st) == 0);
+    CHECK(st.st_size == 100'000'000 + 1 + 5);
+    CHECK_OK(f.log_status);
+    // and the runner holds no descriptor and no thread more than before
+    // (the I/O thread closes the child's pidfd just after handing it out).
+    CHECK(testing::WaitUntil([&] { return count_fds() == fds; }, seconds(5)));
+    CHECK(count_fds() == fds);
+    CHECK(count_threads() == threads);
+  }
+
   TEST_CASE("platform: PosixProcessRunner delivers lines in order on both streams") {
     // Given a child that interleaves stdout and stderr, writes an empty line,
     // a 2,500,000-byte line and ends both streams without a newline

@@ -324,6 +324,95 @@ TEST_SUITE("state") {
     }
   }
 
+  TEST_CASE(
+      "state: a full disk at each step of a save: the error comes back, the old state "
+      "stays loadable, and the next save after the fault succeeds") {
+    // Given a saved state A, when the disk is full (ENOSPC) at step N of
+    // saving B, then Save returns that error; the files on disk load as A
+    // (or, once both renames are done or B's temp copy is complete and
+    // state.json is gone, as B); and when space is back, saving C succeeds
+    // and leaves C in state.json with a good backup.
+    State a = SampleState();
+    State b = a;
+    b.workspaces["dev-env"].actual = Actual::kDeployed;
+    State c = b;
+    c.workspaces.erase("qa");
+    const Status enospc = Status::ResourceExhausted("write", "No space left on device");
+    const std::pair<Op, int> steps[] = {
+        {Op::kWrite, 1}, {Op::kSyncFile, 1}, {Op::kRename, 1}, {Op::kRename, 2}, {Op::kSyncDir, 1}};
+    for (size_t i = 0; i < std::size(steps); ++i) {
+      CAPTURE(i);
+      MemoryFileSystem mem;
+      FaultyFileSystem faulty(mem);
+      FakeClock clock;
+      REQUIRE_OK(mem.CreateDirs("/s"));
+      StateStore store(faulty, clock, "/s");
+      REQUIRE_OK(store.Save(a));
+      faulty.FailOn(steps[i].first, steps[i].second, enospc);
+      Status failed = store.Save(b);
+      REQUIRE(faulty.fired());
+      CHECK(failed.code() == Status::Code::kResourceExhausted);
+      CHECK(failed.message().find("No space left on device") != std::string::npos);
+
+      StateStore reader(mem, clock, "/s");
+      auto loaded = reader.Load();
+      REQUIRE_OK(loaded);
+      CHECK_FALSE(loaded->fresh);
+      if (i < 3) {
+        CHECK(loaded->state == a);  // nothing was replaced yet
+        CHECK_FALSE(loaded->from_backup);
+      } else {
+        CHECK(loaded->state == b);  // B was complete on disk
+      }
+
+      // The same store goes on once there is space again.
+      REQUIRE_OK(store.Save(c));
+      auto after = reader.Load();
+      REQUIRE_OK(after);
+      CHECK(after->state == c);
+      CHECK_FALSE(after->from_backup);
+      CHECK_FALSE(after->from_temp);
+      auto backup = mem.ReadFile("/s/state.json.bak", platform::kNoSizeLimit);
+      REQUIRE_OK(backup);
+      auto backup_state = StateFromJson(*backup);
+      REQUIRE_OK(backup_state);
+      CHECK((*backup_state == a || *backup_state == b));
+    }
+  }
+
+  TEST_CASE("state: saves that keep failing never lose the last good state") {
+    // Given a saved state A, when three saves in a row fail at different
+    // steps (write, then the second rename, then the write again), then the
+    // state on disk still loads, as A or as the complete B, never as
+    // nothing; and a crash right then changes nothing.
+    State a = SampleState();
+    State b = a;
+    b.workspaces["dev-env"].actual = Actual::kDeployed;
+    State c = b;
+    c.workspaces.erase("qa");
+    MemoryFileSystem mem;
+    FaultyFileSystem faulty(mem);
+    FakeClock clock;
+    REQUIRE_OK(mem.CreateDirs("/s"));
+    StateStore store(faulty, clock, "/s");
+    REQUIRE_OK(store.Save(a));
+    faulty.FailOn(Op::kWrite, 1);
+    CHECK_FALSE(store.Save(b).ok());
+    faulty.FailOn(Op::kRename, 2);
+    CHECK_FALSE(store.Save(b).ok());
+    faulty.FailOn(Op::kWrite, 1);
+    CHECK_FALSE(store.Save(c).ok());
+    for (bool crash : {false, true}) {
+      CAPTURE(crash);
+      if (crash) mem.SimulateCrash();
+      StateStore reader(mem, clock, "/s");
+      auto loaded = reader.Load();
+      REQUIRE_OK(loaded);
+      CHECK_FALSE(loaded->fresh);
+      CHECK((loaded->state == a || loaded->state == b));
+    }
+  }
+
   TEST_CASE("state: JobHistory appends, prunes to the limit and deletes old logs") {
     MemoryFileSystem fs;
     JobHistory history(fs, "/s", 3);

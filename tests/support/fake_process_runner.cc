@@ -39,6 +39,11 @@ ScriptedProcess& ScriptedProcess::IgnoresInterrupt() {
   return *this;
 }
 
+ScriptedProcess& ScriptedProcess::LogFails(Status error) {
+  log_status = std::move(error);
+  return *this;
+}
+
 ScriptedProcess FakeProcessRunner::Rule::Take() {
   if (outcomes.empty()) return ScriptedProcess::Exits(0);
   const ScriptedProcess& p = outcomes[std::min(next, outcomes.size() - 1)];
@@ -171,6 +176,7 @@ void FakeProcessRunner::FinishLocked(RunHandle handle, ScriptedExit exit, bool k
   done.stdout_data = std::move(p.stdout_data);
   done.stderr_data = std::move(p.stderr_data);
   done.output_truncated = p.truncated;
+  done.log_status = p.script.log_status;
   done.started = p.started;
   done.finished = clock_.Monotonic();
   running_.erase(it);

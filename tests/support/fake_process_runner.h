@@ -60,6 +60,9 @@ struct ScriptedProcess {
   // kill_grace has passed on the clock (then it ends by SIGKILL, killed =
   // true) or until the test calls Finish().
   std::optional<ScriptedExit> on_interrupt = ScriptedExit{1, 0};
+  // What FinishedProcess::log_status reports: the error the real runner met
+  // writing spec.log_path (a full disk mid-step, say). The fake writes no log.
+  Status log_status;
 
   static ScriptedProcess Exits(int code);
   static ScriptedProcess KilledBy(int signal);
@@ -68,6 +71,8 @@ struct ScriptedProcess {
   ScriptedProcess& Print(platform::OutputStream stream, std::string line);
   // Makes it ignore SIGINT (see on_interrupt).
   ScriptedProcess& IgnoresInterrupt();
+  // Makes the runner report `error` writing the job log (see log_status).
+  ScriptedProcess& LogFails(Status error);
 };
 
 class FakeProcessRunner final : public platform::ProcessRunner {

@@ -25,13 +25,25 @@ class FaultyFileSystem final : public platform::FileSystem {
               Status error = Status::IoError("injected fault", "Input/output error")) {
     std::lock_guard<std::mutex> lock(mu_);
     armed_ = true;
+    sticky_ = false;
     op_ = op;
     countdown_ = nth;
+    error_ = std::move(error);
+  }
+  // Fails every call of `op` from now on with `error`, until Disarm(): a
+  // disk that stays full, a file system that stays read-only.
+  void FailAlways(Op op, Status error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = true;
+    sticky_ = true;
+    op_ = op;
+    countdown_ = 1;
     error_ = std::move(error);
   }
   void Disarm() {
     std::lock_guard<std::mutex> lock(mu_);
     armed_ = false;
+    sticky_ = false;
   }
   bool fired() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -106,6 +118,10 @@ class FaultyFileSystem final : public platform::FileSystem {
     std::lock_guard<std::mutex> lock(mu_);
     calls_.push_back(std::string(name) + " " + platform::BaseName(path));
     if (!armed_ || op != op_) return Status::Ok();
+    if (sticky_) {
+      fired_ = true;
+      return error_;
+    }
     if (--countdown_ > 0) return Status::Ok();
     armed_ = false;
     fired_ = true;
@@ -116,6 +132,7 @@ class FaultyFileSystem final : public platform::FileSystem {
   std::mutex mu_;
   bool armed_ = false;
   bool fired_ = false;
+  bool sticky_ = false;
   Op op_ = Op::kWrite;
   int countdown_ = 0;
   Status error_;

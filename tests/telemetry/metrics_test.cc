@@ -178,6 +178,7 @@ TEST_SUITE("telemetry") {
         {"provisioner_jobs_queued", "gauge"},
         {"provisioner_state_save_failures_total", "counter"},
         {"provisioner_state_last_save_timestamp_seconds", "gauge"},
+        {"provisioner_job_log_write_failures_total", "counter"},
         {"provisioner_health_check", "gauge"},
         {"provisioner_template_workspaces", "gauge"},
         {"provisioner_manual_actions_total", "counter"},
@@ -222,6 +223,11 @@ TEST_SUITE("telemetry") {
     CHECK(Value(text, "provisioner_state_save_failures_total") == 2.0);
     // The time of the last save that worked, not of the last attempt.
     CHECK(Value(text, "provisioner_state_last_save_timestamp_seconds") == 1'767'225'600.5);
+
+    // Jobs whose log could not be written completely: 0 from the start.
+    CHECK(Value(text, "provisioner_job_log_write_failures_total") == 0.0);
+    m.JobLogWriteFailed();
+    CHECK(Value(m.Serialize(), "provisioner_job_log_write_failures_total") == 1.0);
 
     // Manual actions per action and user; anonymous requests are "-".
     m.ManualAction("deploy", "alice");

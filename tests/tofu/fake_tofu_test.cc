@@ -878,6 +878,44 @@ TEST_SUITE("tofu_fake") {
     CHECK(ReadFileOrDie(log_file).find("[TRACE] Meta.Backend") != std::string::npos);
   }
 
+  TEST_CASE("tofu_fake: misbehaviour keys: a flood, megabyte lines, a grandchild") {
+    FakeTofuEnv env;
+    Init(env);
+    // A flood of 100-byte non-JSON lines, then the stream as usual.
+    env.WriteControl(R"({"stdout_flood_bytes": 1000000})");
+    ProcessResult flood = env.Run(kPlanArgs);
+    CHECK(flood.exit_code == 2);
+    Stream s = Parse(flood.out);
+    CHECK(s.summary.not_json_lines == 10000);
+    CHECK(s.summary.changes->add == 2);
+    CHECK(flood.out.find("fake_tofu flood line 000000009999 ....") != std::string::npos);
+
+    // One long line on each stream, with invalid UTF-8.
+    env.WriteControl(R"({"long_line_bytes": 100000})");
+    ProcessResult lines = env.Run(kPlanArgs);
+    CHECK(lines.exit_code == 2);
+    CHECK(lines.out.find("\xff\xfe" + std::string(50000, 'L') + "\xc3\x28") != std::string::npos);
+    CHECK(lines.err.find("Error: \xc3\x28" + std::string(100000, 'E') + "\xf0\x9f\n") !=
+          std::string::npos);
+
+    // A grandchild that keeps the pipes: the run's output only ends with it.
+    env.WriteControl(R"({"grandchild": "group", "grandchild_linger_seconds": 0.2})");
+    ProcessResult held = env.Run(kPlanArgs);
+    CHECK(held.exit_code == 2);
+    bool logged = false;
+    for (const std::string& line : env.LogLines()) {
+      logged |= line.find("\"event\":\"grandchild\"") != std::string::npos &&
+                line.find("\"setsid\":false") != std::string::npos;
+    }
+    CHECK(logged);
+
+    // Anything but "", "group" or "setsid" is a misconfigured fake.
+    env.WriteControl(R"({"grandchild": "yes"})");
+    ProcessResult bad = env.Run(kPlanArgs);
+    CHECK(bad.exit_code == 3);
+    CHECK(bad.err.find("control key \"grandchild\"") != std::string::npos);
+  }
+
   TEST_CASE("tofu_fake: TF_DATA_DIR and TF_WORKSPACE") {
     FakeTofuEnv env;
     std::map<std::string, std::string> custom = {{"TF_DATA_DIR", env.Work("data")},

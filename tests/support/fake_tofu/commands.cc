@@ -276,6 +276,62 @@ void WriteTfLog(const Context& ctx, const std::vector<std::string>& raw_args) {
   Err(out);
 }
 
+// A provider or wrapper gone wrong: a flood of output, megabyte lines with
+// broken UTF-8, and a forked helper that keeps tofu's stdout and stderr open
+// after tofu exits (README.md "Control-file keys").
+void WriteMisbehaviour(const Options& o) {
+  if (o.stdout_flood_bytes >= 100) {
+    // 100-byte lines, written in ~64 KiB chunks so that the pipe, not this
+    // loop, sets the pace.
+    const uint64_t lines = static_cast<uint64_t>(o.stdout_flood_bytes) / 100;
+    std::string chunk;
+    for (uint64_t i = 0; i < lines; ++i) {
+      char head[40];
+      int n = snprintf(head, sizeof head, "fake_tofu flood line %012llu ",
+                       static_cast<unsigned long long>(i));
+      chunk.append(head, static_cast<size_t>(n));
+      chunk.append(99 - static_cast<size_t>(n), '.');
+      chunk.push_back('\n');
+      if (chunk.size() >= 65000) {
+        Out(chunk);
+        chunk.clear();
+      }
+    }
+    Out(chunk);
+  }
+  if (o.long_line_bytes > 0) {
+    const size_t n = static_cast<size_t>(o.long_line_bytes);
+    // Invalid UTF-8 at the start, in the middle and a cut sequence at the end.
+    std::string out = "\xff\xfe" + std::string(n / 2, 'L') + "\xc3\x28" + std::string(n / 2, 'L');
+    Out(out + "\xe2\x82\n");
+    Err("Error: \xc3\x28" + std::string(n, 'E') + "\xf0\x9f\n");
+  }
+  if (!o.grandchild.empty()) {
+    const bool escape = o.grandchild == "setsid";
+    pid_t pid = fork();
+    if (pid == 0) {
+      // Keeps fds 1 and 2 (tofu's pipes); ignores SIGINT like a plugin.
+      if (escape) setsid();
+      signal(SIGINT, SIG_IGN);
+      signal(SIGTERM, SIG_DFL);
+      auto linger = std::chrono::duration<double>(o.grandchild_linger_seconds);
+      timespec ts{static_cast<time_t>(linger.count()),
+                  static_cast<long>((linger.count() - std::floor(linger.count())) * 1e9)};
+      while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+      }
+      _exit(0);
+    }
+    if (pid > 0) {
+      Json record;
+      record["event"] = "grandchild";
+      record["pid"] = pid;
+      record["parent"] = getpid();
+      record["setsid"] = escape;
+      AppendLogRecord(record);
+    }
+  }
+}
+
 void WriteJunk(const Context& ctx, const View& view) {
   const Options& o = ctx.options;
   if (o.stderr_junk) {
@@ -296,6 +352,7 @@ void WriteJunk(const Context& ctx, const View& view) {
     Out("fake_tofu: this stdout line is not JSON\n");
     Out("\x1b[31mcolored \xff junk\x1b[0m {\"half\": \n");
   }
+  WriteMisbehaviour(o);
 }
 
 bool CrashesIn(const Options& o, const std::string& command) {

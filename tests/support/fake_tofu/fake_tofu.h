@@ -125,7 +125,13 @@ struct Options {
   bool provider_child = false;
   double provider_linger_seconds = 30;  // real seconds; bounds an orphan's life
   bool legacy_init_json = false;
-  MapJson outputs = MapJson::object();  // {"name": {"value": V, "sensitive": b}}
+  // Misbehaviour (README.md "Control-file keys"): written right after the
+  // version line by init, plan, apply and destroy.
+  double stdout_flood_bytes = 0;  // this many bytes of non-JSON 100-byte lines on stdout
+  double long_line_bytes = 0;     // one stdout and one stderr line this long, invalid UTF-8 inside
+  std::string grandchild;         // "", "group" or "setsid": fork a child that keeps the pipes
+  double grandchild_linger_seconds = 30;  // its lifetime, real seconds
+  MapJson outputs = MapJson::object();    // {"name": {"value": V, "sensitive": b}}
 };
 
 // Resolves the options of this invocation: defaults, the preset of the base

@@ -73,6 +73,10 @@ const Key kKeys[] = {
     {"provider_child", &Options::provider_child},
     {"provider_linger_seconds", &Options::provider_linger_seconds},
     {"legacy_init_json", &Options::legacy_init_json},
+    {"stdout_flood_bytes", &Options::stdout_flood_bytes},
+    {"long_line_bytes", &Options::long_line_bytes},
+    {"grandchild", &Options::grandchild},
+    {"grandchild_linger_seconds", &Options::grandchild_linger_seconds},
     {"outputs", &Options::outputs},
 };
 
@@ -233,6 +237,10 @@ ResolvedOptions ResolveOptions(const std::string& command, const std::string& co
     }
   } else if (steps != nullptr) {
     r.error = "sequence." + command + ": a non-empty array";
+  }
+  const std::string& gc = r.options.grandchild;
+  if (r.error.empty() && !gc.empty() && gc != "group" && gc != "setsid") {
+    r.error = "control key \"grandchild\": \"\", \"group\" or \"setsid\", not \"" + gc + "\"";
   }
   if (!env_time_scale.empty()) {
     char* end = nullptr;
