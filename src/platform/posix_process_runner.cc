@@ -315,6 +315,7 @@ struct PosixProcessRunner::Child {
         out(OutputStream::kStdout, out_fd, spec.max_output_bytes),
         err(OutputStream::kStderr, err_fd, spec.max_output_bytes),
         log_fd(log),
+        max_log_bytes(spec.max_log_bytes),
         on_line(spec.on_line),
         kill_grace(spec.kill_grace),
         started(start) {
@@ -337,6 +338,9 @@ struct PosixProcessRunner::Child {
   Output err;
   int log_fd;
   Status log_status;
+  const uint64_t max_log_bytes;
+  uint64_t log_bytes = 0;  // output written to log_fd
+  bool log_truncated = false;
   const std::function<void(OutputStream, std::string_view)> on_line;
   const std::chrono::milliseconds kill_grace;
   const MonotonicTime started;
@@ -720,7 +724,17 @@ void PosixProcessRunner::ReadOutput(Child& child, Output& out) {
 
 void PosixProcessRunner::Consume(Child& child, Output& out, std::string_view data) {
   if (child.log_fd >= 0) {
-    Status s = WriteAll(child.log_fd, data);
+    const uint64_t room = child.max_log_bytes - std::min(child.max_log_bytes, child.log_bytes);
+    const std::string_view part = data.substr(0, std::min<uint64_t>(data.size(), room));
+    Status s = WriteAll(child.log_fd, part);
+    if (s.ok()) child.log_bytes += part.size();
+    if (s.ok() && part.size() < data.size()) {
+      s = WriteAll(child.log_fd, "\n[provisioner: job log truncated after " +
+                                     std::to_string(child.log_bytes) +
+                                     " bytes of this step's output; the rest is not kept]\n");
+      child.log_truncated = true;
+      CloseFd(&child.log_fd);
+    }
     if (!s.ok()) {
       child.log_status = s.WithContext("job log");
       CloseFd(&child.log_fd);
@@ -772,6 +786,8 @@ void PosixProcessRunner::Finalize(Child& child) {
   done.stdout_data = child.out.tail.Take();
   done.stderr_data = child.err.tail.Take();
   done.log_status = child.log_status;
+  done.log_bytes = child.log_bytes;
+  done.log_truncated = child.log_truncated;
   done.started = child.started;
   done.finished = child.exited_at;
 

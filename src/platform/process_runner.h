@@ -60,6 +60,11 @@ struct ProcessSpec {
   // When set, everything the child writes on stdout and stderr is appended
   // to this file as it arrives (the job log).
   std::string log_path;
+  // At most this many bytes of output go to log_path; then one line says
+  // the log was cut, and the rest is not written (the tails and on_line
+  // still see it). A tofu that floods its output cannot fill the disk the
+  // state lives on.
+  uint64_t max_log_bytes = uint64_t{64} << 20;
   // Called on the runner's I/O thread for every line of output, without its
   // newline, as it arrives. Lines longer than 1 MiB are delivered in 1 MiB
   // pieces. A final line without a newline is delivered at exit. Must not
@@ -104,6 +109,9 @@ struct FinishedProcess {
   // OK, or the first error writing spec.log_path after Start (a full disk,
   // say). The log stops at that point; the output tails above are complete.
   Status log_status;
+  // Output bytes written to spec.log_path, and whether max_log_bytes cut it.
+  uint64_t log_bytes = 0;
+  bool log_truncated = false;
   MonotonicTime started;
   MonotonicTime finished;
 };

@@ -191,6 +191,20 @@ Status Reconciler::Save() {
   return s;
 }
 
+Status Reconciler::SaveCommand(const std::string& name, const state::WorkspaceState& before) {
+  Status s = Save();
+  if (!s.ok()) {
+    // A command answered with an error must have no effect, not even later
+    // through the next save that works.
+    state_.workspaces[name] = before;
+    LOG(deps_.log, kError, "state")
+        .Workspace(name)
+        .Error(s)
+        .Message("command refused: its change could not be saved, and is undone");
+  }
+  return s;
+}
+
 Status Reconciler::Flush() {
   state_.last_seen = Now();
   return Save();
@@ -478,6 +492,7 @@ CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
     return result;
   }
   state::WorkspaceState& st = state_.workspaces[c.workspace];
+  const state::WorkspaceState before = st;
   // Manual events without `until` supersede every earlier one; expired ones
   // no longer count.
   std::erase_if(st.manual, [&](const state::ManualAction& m) {
@@ -485,11 +500,14 @@ CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
   });
   st.manual.push_back({c.operation, now, c.until, c.user});
   st.retry.reset();
+  dirty_ = true;
+  // On disk before the API replies, and before anything acts on it.
+  result.status = SaveCommand(c.workspace, before);
+  if (!result.status.ok()) return result;
   bool coalesced = false;
   result.job_id =
       Enqueue(c.workspace, c.operation, Trigger::kManual, now, 1, now, &coalesced, &c.trace);
   rt->second.evaluated = false;
-  dirty_ = true;
   deps_.observer.OnManualAction(state::OperationName(c.operation), c.user);
   LOG(deps_.log, kInfo, "audit")
       .Trace(c.trace)
@@ -499,8 +517,6 @@ CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
       .Field("user", c.user.empty() ? "-" : c.user)
       .Printf("manual %s requested%s", std::string(state::OperationName(c.operation)).c_str(),
               c.until ? (" until " + FormatUtc(*c.until)).c_str() : "");
-  // On disk before the API replies.
-  result.status = Save();
   return result;
 }
 
@@ -516,6 +532,7 @@ CommandResult Reconciler::Apply(const PauseCommand& c, SystemTime now) {
     return result;
   }
   state::WorkspaceState& st = state_.workspaces[c.workspace];
+  const state::WorkspaceState before = st;
   // An active pause is extended from its start, so fires it already
   // suppressed stay suppressed.
   SystemTime from =
@@ -523,15 +540,16 @@ CommandResult Reconciler::Apply(const PauseCommand& c, SystemTime now) {
           ? st.pause->from
           : now;
   st.pause = state::PauseWindow{from, c.until, c.user};
+  dirty_ = true;
+  result.status = SaveCommand(c.workspace, before);
+  if (!result.status.ok()) return result;
   rt->second.evaluated = false;
   MarkDirty(c.workspace);
-  dirty_ = true;
   deps_.observer.OnManualAction("pause", c.user);
   LOG(deps_.log, kInfo, "audit")
       .Workspace(c.workspace)
       .Field("user", c.user.empty() ? "-" : c.user)
       .Printf("paused%s", c.until ? (" until " + FormatUtc(*c.until)).c_str() : "");
-  result.status = Save();
   return result;
 }
 
@@ -544,16 +562,20 @@ CommandResult Reconciler::Apply(const ResumeCommand& c, SystemTime now) {
   }
   state::WorkspaceState& st = state_.workspaces[c.workspace];
   if (st.pause && (!st.pause->until || *st.pause->until > now)) {
+    const state::WorkspaceState before = st;
     // The window ends now: fires it suppressed stay suppressed.
     st.pause->until = now;
+    dirty_ = true;
+    result.status = SaveCommand(c.workspace, before);
+    if (!result.status.ok()) return result;
     rt->second.evaluated = false;
     MarkDirty(c.workspace);
-    dirty_ = true;
     deps_.observer.OnManualAction("resume", c.user);
     LOG(deps_.log, kInfo, "audit")
         .Workspace(c.workspace)
         .Field("user", c.user.empty() ? "-" : c.user)
         .Message("resumed");
+    return result;
   }
   result.status = dirty_ ? Save() : Status::Ok();
   return result;

@@ -225,6 +225,9 @@ class Reconciler {
   void MarkDirty(const std::string& name);
   std::string NewJobId(const std::string& workspace, SystemTime now);
   Status Save();
+  // Save() for a command that changed workspace `name`, which was `before`;
+  // when the save fails the workspace gets `before` back.
+  Status SaveCommand(const std::string& name, const state::WorkspaceState& before);
 
   ReconcilerDeps deps_;
   std::function<TraceContext(const TraceContext*)> new_trace_;

@@ -239,6 +239,7 @@ void TofuJob::StartStep(Step step) {
   ps.kill_grace = spec_.kill_grace;
   ps.inherit_fd = spec_.inherit_fd;
   ps.log_path = spec_.log_path;
+  ps.max_log_bytes = spec_.max_log_bytes - std::min(spec_.max_log_bytes, log_bytes_);
   ps.on_line = [io](OutputStream stream, std::string_view line) {
     if (stream == OutputStream::kStdout) {
       io->parser.AddLine(line);
@@ -279,6 +280,7 @@ bool TofuJob::OnFinished(const FinishedProcess& f) {
   r.span_id = step_span_;
   outcome_.steps.push_back(r);
   if (!f.log_status.ok()) NoteLogError(f.log_status);
+  log_bytes_ += f.log_bytes;
   // A step ended by a signal has no exit code; do not show the previous one.
   outcome_.exit_code = f.exit_code >= 0 ? std::optional<int>(f.exit_code) : std::nullopt;
   handle_ = 0;

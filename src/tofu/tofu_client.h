@@ -72,8 +72,10 @@ struct TofuJobSpec {
   // For the whole job: each step gets what is left of it.
   std::chrono::milliseconds timeout{std::chrono::hours(1)};
   std::chrono::milliseconds kill_grace{std::chrono::minutes(2)};
-  // The combined output of every step is appended here.
+  // The combined output of every step is appended here, up to
+  // max_log_bytes of it for the whole job (ProcessSpec::max_log_bytes).
   std::string log_path;
+  uint64_t max_log_bytes = uint64_t{64} << 20;
   // The saved plan, relative to workspace_dir; removed when the job ends
   // (a plan file can hold sensitive values).
   std::string plan_file = ".provisioner.tfplan";
@@ -200,6 +202,7 @@ class TofuJob {
   std::unique_ptr<StepIo> io_;
   SystemTime step_started_at_;
   SpanId step_span_;
+  uint64_t log_bytes_ = 0;  // tofu output in the job log so far
   platform::StopReason stop_requested_ = platform::StopReason::kNone;
   bool done_ = false;
   JobOutcome outcome_;

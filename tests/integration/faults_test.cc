@@ -645,13 +645,10 @@ TEST_SUITE("integration") {
     CHECK(h.Stop() == 0);
   }
 
-  // DEFECT (needs a fix in src/platform/posix_process_runner.cc, which this
-  // branch must not touch): the job log has no cap. A tofu (or a provider)
-  // that floods its output fills the state filesystem, and with it every save
-  // of state.json. Skipped until ProcessSpec gets a log cap (64 MiB, then one
-  // "[provisioner: job log truncated ...]" line); run it with
-  //   provisioner_tests -tc='*job log is capped*' --no-skip
-  TEST_CASE("integration: faults: a flooding tofu: the job log is capped" * doctest::skip()) {
+  // A tofu (or a provider) that floods its output must not fill the state
+  // filesystem, and with it every save of state.json: the job log stops at
+  // 64 MiB of tofu output with one line that says so.
+  TEST_CASE("integration: faults: a flooding tofu: the job log is capped") {
     DaemonHarness h;
     WriteFaultConfig(h, "  - {name: w, template: t}\n");
     h.fake().WriteControl(R"({"sequence": {"plan": [{"stdout_flood_bytes": 100000000}]}})");

@@ -933,6 +933,26 @@ TEST_SUITE("platform") {
     CHECK(FileLock::TryAcquire(path).ok());
   }
 
+  TEST_CASE("platform: PosixProcessRunner cuts the log at max_log_bytes, not the tails") {
+    TempDir tmp;
+    Harness h;
+    ProcessSpec spec = Sh("head -c 5000 /dev/zero | tr '\\0' x; echo; echo end");
+    spec.log_path = tmp.Join("job.log");
+    spec.max_log_bytes = 1000;
+    RunHandle handle = h.StartOrDie(spec);
+    auto done = h.Await(handle);
+    REQUIRE(done.has_value());
+    CHECK(done->exit_code == 0);
+    CHECK(done->log_bytes == 1000);
+    CHECK(done->log_truncated);
+    CHECK(done->log_status.ok());
+    CHECK(done->stdout_data.size() == 5000 + 1 + 4);  // the tail has it all
+    const std::string log = testing::ReadFileOrDie(spec.log_path);
+    CHECK(log.starts_with(std::string(1000, 'x') + "\n[provisioner: job log truncated after 1000"));
+    CHECK(log.find("end") == std::string::npos);
+    CHECK(log.size() < 1200);
+  }
+
   TEST_CASE("platform: PosixProcessRunner rejects a standard descriptor as inherit_fd") {
     Harness h;
     ProcessSpec spec = Sh("exit 0");

@@ -119,15 +119,11 @@ TEST_SUITE("scheduler") {
     CHECK(*h.OnDisk().last_seen > *good);
   }
 
-  // DEFECT (needs a fix in src/scheduler/reconciler.cc, which this branch
-  // must not touch): a command whose save fails is answered with the error
-  // (HTTP 500) but stays applied in memory: the manual deploy is queued and
-  // runs, the pause holds, and both reach the disk with a later save. A
-  // client told "failed" then sees it happen. Each Apply(...) should undo its
-  // change to state_ (and the queue) when Save() fails, or the reply should
-  // say it was accepted. Skipped until then; run it with
-  //   provisioner_tests -tc='*save fails is not applied*' --no-skip
-  TEST_CASE("scheduler: a command whose save fails is not applied" * doctest::skip()) {
+  // A command whose save fails is answered with the error and has no effect:
+  // before the fix the manual deploy was queued and ran, the pause held, and
+  // both reached the disk with a later save, so a client told "failed" saw it
+  // happen anyway.
+  TEST_CASE("scheduler: a command whose save fails is not applied") {
     Harness h;
     h.faulty_.FailAlways(Op::kWrite, DiskFull());
     CommandResult deploy =
