@@ -114,6 +114,21 @@ TEST_SUITE("state") {
     CHECK(bad.status().message().find("saved_hours") != std::string::npos);
   }
 
+  TEST_CASE("state: times finer than a millisecond load cut to it, and round-trip") {
+    // A fuzzer input: 0.8 ms in a hand-edited `until` came back as .000 after
+    // a save, so the loaded and the reloaded states differed.
+    auto s = StateFromJson(R"({"version": 1, "workspaces": {"w": {"manual": [
+      {"operation": "deploy", "at": "2026-11-24T20:00:00Z",
+       "until": "2026-11-24T22:00:00.0008Z"}],
+      "last_fire": "1969-12-31T23:59:59.9999Z"}}})");
+    REQUIRE_OK(s);
+    CHECK(s->workspaces.at("w").manual[0].until == T("2026-11-24T22:00:00Z"));
+    CHECK(s->workspaces.at("w").last_fire == T("1969-12-31T23:59:59.999Z"));
+    auto again = StateFromJson(StateToJson(*s));
+    REQUIRE_OK(again);
+    CHECK(*again == *s);
+  }
+
   TEST_CASE("state: a running job's process is written only when known, and checked") {
     const nlohmann::json written = nlohmann::json::parse(StateToJson(SampleState()));
     CHECK(written["workspaces"]["qa"]["running"]["process"] ==
