@@ -570,11 +570,11 @@ TEST_SUITE("integration") {
 
     // When tofu floods stdout with 100 MB during its plan,
     nlohmann::json job = run(R"({"sequence": {"plan": [{"stdout_flood_bytes": 100000000}]}})");
-    // then the job still succeeds, and its log took every byte.
+    // then the job still succeeds, and its log took all it may (64 MiB).
     CHECK(succeeded(job));
     struct stat log_stat {};
     REQUIRE(::stat(log_path(job).c_str(), &log_stat) == 0);
-    CHECK(log_stat.st_size > 100'000'000);
+    CHECK(log_stat.st_size > (int64_t{64} << 20));  // up to the job log's cap
 
     // When every step prints 1 MB lines of broken UTF-8 on stdout and stderr,
     job = run(R"({"long_line_bytes": 1048576})");
