@@ -106,7 +106,8 @@ ProcStats ReadProcStats(pid_t pid) {
   REQUIRE(fds != nullptr);
   while (dirent* e = ::readdir(fds)) s.fds += e->d_name[0] != '.';
   ::closedir(fds);
-  for (std::string_view line : Split(ReadFileOrDie(dir + "/status"), '\n')) {
+  const std::string status = ReadFileOrDie(dir + "/status");  // outlives the views
+  for (std::string_view line : Split(status, '\n')) {
     if (line.starts_with("Threads:")) s.threads = std::stol(std::string(line.substr(8)));
     if (line.starts_with("VmRSS:")) s.rss_kib = std::stol(std::string(line.substr(6)));
   }
