@@ -99,6 +99,18 @@ struct ProcStats {
   long rss_kib = 0;
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUnderAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kUnderAsan = true;
+#else
+constexpr bool kUnderAsan = false;
+#endif
+#else
+constexpr bool kUnderAsan = false;
+#endif
+
 ProcStats ReadProcStats(pid_t pid) {
   ProcStats s;
   const std::string dir = "/proc/" + std::to_string(pid);
@@ -642,7 +654,10 @@ TEST_SUITE("integration") {
         seconds(10));
     MESSAGE("after: " << Describe(after));
     CHECK_MESSAGE(settled, "before: " << Describe(before) << "; after: " << Describe(after));
-    CHECK(after.rss_kib - before.rss_kib < 48 * 1024);
+    // Under AddressSanitizer freed memory waits in its quarantine (up to
+    // 256 MiB), so the resident set says nothing about a leak there; ASan's
+    // own leak check at the daemon's exit covers that build.
+    if (!kUnderAsan) CHECK(after.rss_kib - before.rss_kib < 48 * 1024);
     CHECK(h.Stop() == 0);
   }
 
