@@ -430,30 +430,6 @@ TEST_SUITE("scheduler") {
               "destroy 2026-11-25T19:00:00Z coalesced", "deploy 2026-11-26T08:00:00Z ran"});
   }
 
-  TEST_CASE("scheduler: a job running at a crash is marked interrupted and reconciled once") {
-    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
-    state::State s;
-    state::WorkspaceState& ws = s.workspaces["w"];
-    ws.last_fire = T("2026-11-24T08:00:00Z");
-    ws.actual = state::Actual::kDestroyed;
-    JobRecord running;
-    running.id = "20261124T080000Z-abcdef-w";
-    running.workspace = "w";
-    running.operation = state::Operation::kDeploy;
-    running.trigger = state::Trigger::kSchedule;
-    running.scheduled_for = T("2026-11-24T08:00:00Z");
-    running.started_at = T("2026-11-24T08:00:00Z");
-    ws.running = running;
-    Reconciler& r = h.Start(s);
-    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
-    r.Tick();
-    h.RunJobsToEnd();
-    r.Tick();
-    CHECK(h.observer_.Finished() ==
-          std::vector<std::string>{"w deploy schedule interrupted", "w deploy catch_up succeeded"});
-    CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
-  }
-
   // The state of a daemon killed while `w` ran a deploy whose tofu had the
   // identity `process`.
   state::State CrashedWhileRunning(std::optional<platform::ProcessIdentity> process) {
@@ -469,6 +445,18 @@ TEST_SUITE("scheduler") {
     running.process = std::move(process);
     ws.running = running;
     return s;
+  }
+
+  TEST_CASE("scheduler: a job running at a crash is marked interrupted and reconciled once") {
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+    Reconciler& r = h.Start(CrashedWhileRunning(std::nullopt));
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
+    r.Tick();
+    h.RunJobsToEnd();
+    r.Tick();
+    CHECK(h.observer_.Finished() ==
+          std::vector<std::string>{"w deploy schedule interrupted", "w deploy catch_up succeeded"});
+    CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
   }
 
   TEST_CASE("scheduler: the state names the tofu process of each step while a job runs") {
