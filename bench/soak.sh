@@ -50,43 +50,6 @@
 # uncleanly, or a request or scrape got a 5xx or no answer.
 set -euo pipefail
 
-build=build
-if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
-  build=$1
-  shift
-fi
-if [ ! -d "$build" ]; then
-  echo "usage: $0 [BUILD_DIR] [--minutes M] ..." >&2
-  exit 2
-fi
-build=$(cd "$build" && pwd)
-bench_dir=$(cd "$(dirname "$0")" && pwd)
-for bin in provisioner fake_tofu; do
-  [ -x "$build/$bin" ] || { echo "missing $build/$bin (build it first)" >&2; exit 2; }
-done
-command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 2; }
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/provisioner-soak-XXXXXX")
-cleanup() {
-  if [ -s "$tmp/work/daemon.pid" ]; then
-    pid=$(cat "$tmp/work/daemon.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL -- "-$pid" 2>/dev/null || true
-    fi
-  fi
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "# kept $tmp" >&2
-  else
-    rm -rf "$tmp"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir -p "$tmp/bin" "$tmp/work"
-cp "$build/provisioner" "$tmp/bin/provisioner"
-cp "$build/fake_tofu" "$tmp/bin/tofu"
-
-PYTHONDONTWRITEBYTECODE=1 nice -n "${NICE:-10}" python3 "$bench_dir/soak.py" --bin-dir "$tmp/bin" --work "$tmp/work" "$@"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+run_daemon_bench soak soak.py "[--minutes M] ..." "$@"
