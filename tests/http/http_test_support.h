@@ -12,12 +12,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "http/server.h"
 #include "platform/posix_clock.h"
 #include "support/capture_sink.h"
@@ -92,10 +92,14 @@ inline std::string ReadOneResponse(int fd, std::chrono::milliseconds deadline) {
   while (true) {
     size_t head_end = bytes.find("\r\n\r\n");
     if (head_end != std::string::npos) {
-      static const std::regex kLength("\r\nContent-Length: ([0-9]+)\r\n", std::regex::icase);
-      std::smatch m;
-      std::string head = bytes.substr(0, head_end + 2);
-      size_t length = std::regex_search(head, m, kLength) ? std::stoul(m[1].str()) : 0;
+      const std::string head = AsciiLower(bytes.substr(0, head_end + 2));
+      const std::string_view name = "\r\ncontent-length: ";
+      const size_t at = head.find(name);
+      size_t length = 0;
+      if (at != std::string::npos) {
+        const size_t from = at + name.size();
+        length = ParseUint(head.substr(from, head.find("\r\n", from) - from)).value_or(0);
+      }
       if (bytes.size() >= head_end + 4 + length) return bytes;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -125,11 +129,18 @@ inline RawReply Exchange(int port, std::string_view request,
 // lines only at the start of the stream or after a line end, so a status
 // line inside a JSON body would not count.
 inline std::vector<int> Statuses(const std::string& bytes) {
+  // No std::regex in the test binary: docs/reliability.md, "ThreadSanitizer".
   std::vector<int> out;
-  static const std::regex kStatusLine("(^|\r\n)HTTP/1\\.[01] ([0-9]{3}) ");
-  for (auto it = std::sregex_iterator(bytes.begin(), bytes.end(), kStatusLine);
-       it != std::sregex_iterator(); ++it) {
-    out.push_back(std::stoi((*it)[2].str()));
+  for (size_t line = 0; line < bytes.size();) {
+    const std::string_view rest = std::string_view(bytes).substr(line);
+    // "HTTP/1.x NNN "
+    if (rest.size() >= 13 && rest.starts_with("HTTP/1.") && (rest[7] == '0' || rest[7] == '1') &&
+        rest[8] == ' ' && rest[12] == ' ') {
+      if (const auto code = ParseUint(rest.substr(9, 3))) out.push_back(static_cast<int>(*code));
+    }
+    const size_t next = bytes.find("\r\n", line);
+    if (next == std::string::npos) break;
+    line = next + 2;
   }
   return out;
 }

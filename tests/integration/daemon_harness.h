@@ -112,9 +112,18 @@ class DaemonHarness {
     WriteFileOrDie(root_.Join("templates/t/main.tf"), "# fake tofu ignores HCL\n");
   }
   ~DaemonHarness() {
-    if (daemon_ && daemon_->Running()) {
+    if (!daemon_) return;
+    if (daemon_->Running()) {
       daemon_->Signal(SIGKILL);
       daemon_->Wait(std::chrono::seconds(10));
+    }
+    // Under the sanitizer builds a report in the daemon ends it (halt_on_error), which a test
+    // that only talks HTTP may never notice: every report fails the test that ran it.
+    for (std::string_view line : Split(daemon_->err(), '\n')) {
+      if (line.starts_with("SUMMARY: ") && line.find("Sanitizer") != std::string_view::npos) {
+        FAIL_CHECK("the daemon's sanitizer report:\n" << daemon_->err());
+        break;
+      }
     }
   }
 
