@@ -60,7 +60,8 @@ int RunJob(CliEnv& env, const RunOptions& opts) {
     if (runner_ptr != nullptr) runner_ptr->StopAll(platform::StopReason::kCancelled);
   });
   if (!watcher.ok()) return Failure(env, watcher.status().message());
-  platform::PosixProcessRunner runner(env.clock);
+  platform::PosixProcessRunner runner(env.clock,
+                                      platform::PosixProcessRunner::Options{.reap_orphans = true});
   {
     std::lock_guard<std::mutex> lock(runner_mu);
     runner_ptr = &runner;

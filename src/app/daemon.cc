@@ -430,7 +430,8 @@ Status Daemon::Start() {
   observers_.Add(tracing_observer_.get());
   if (hooks_.observer != nullptr) observers_.Add(hooks_.observer);
 
-  runner_ = std::make_unique<platform::PosixProcessRunner>(env_.clock);
+  runner_ = std::make_unique<platform::PosixProcessRunner>(
+      env_.clock, platform::PosixProcessRunner::Options{.reap_orphans = true});
   runner_->SetOnFinished([this] { events_.Wake(); });
   std::string binary;
   std::string binary_problem;

@@ -1,10 +1,12 @@
 #include "platform/posix_process_runner.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,9 +17,12 @@
 #include <climits>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
+#include "base/strings.h"
 #include "platform/process_info.h"
 #include "platform/process_stats.h"
 
@@ -59,6 +64,74 @@ class Fd {
  private:
   int fd_ = -1;
 };
+
+// The environment variable that ties a process to the step it descends from.
+constexpr std::string_view kStepVariable = "PROVISIONER_STEP";
+
+// Reads a small /proc file whole ("" when it cannot be read, e.g. the
+// process is gone).
+std::string ReadProcFile(const std::string& path, size_t limit) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return "";
+  std::string text;
+  char buf[4096];
+  while (text.size() < limit) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+// The children of this process: /proc/self/task/<tid>/children of every
+// thread (a child belongs to the thread that forked it; an orphan to the
+// one the kernel picked), or a scan of /proc where that file is missing
+// (CONFIG_PROC_CHILDREN off).
+std::vector<pid_t> OwnChildren() {
+  std::vector<pid_t> out;
+  DIR* tasks = ::opendir("/proc/self/task");
+  bool listed = tasks != nullptr;
+  while (tasks != nullptr) {
+    dirent* e = ::readdir(tasks);
+    if (e == nullptr) break;
+    if (e->d_name[0] == '.') continue;
+    const std::string path = std::string("/proc/self/task/") + e->d_name + "/children";
+    if (::access(path.c_str(), R_OK) != 0) {
+      listed = false;
+      break;
+    }
+    for (std::string_view pid : Split(ReadProcFile(path, 1 << 20), ' ')) {
+      if (auto n = ParseUint(Trim(pid))) out.push_back(static_cast<pid_t>(*n));
+    }
+  }
+  if (tasks != nullptr) ::closedir(tasks);
+  if (listed) return out;
+  out.clear();
+  const auto self = static_cast<uint64_t>(::getpid());
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* e = ::readdir(proc)) {
+    const std::optional<uint64_t> pid = ParseUint(e->d_name);
+    if (!pid) continue;
+    auto stat = ReadProcStat(static_cast<int64_t>(*pid));
+    if (stat.ok() && stat->ppid == self) out.push_back(static_cast<pid_t>(*pid));
+  }
+  ::closedir(proc);
+  return out;
+}
+
+// The PROVISIONER_STEP value a process was started with ("" if none).
+std::string StepOf(pid_t pid) {
+  const std::string environ = ReadProcFile("/proc/" + std::to_string(pid) + "/environ", 1 << 20);
+  for (std::string_view entry : Split(environ, '\0')) {
+    if (entry.size() > kStepVariable.size() && entry.starts_with(kStepVariable) &&
+        entry[kStepVariable.size()] == '=') {
+      return std::string(entry.substr(kStepVariable.size() + 1));
+    }
+  }
+  return "";
+}
 
 // A pipe whose ends are both close-on-exec and numbered 3 or above, so that
 // the child's dup2 onto 1 and 2 can never clobber one of them. The read end
@@ -354,13 +427,15 @@ struct PosixProcessRunner::Child {
   // Guarded by mu_.
   bool exited = false;       // reaped: its pid may belong to someone else now
   uint64_t start_ticks = 0;  // from /proc at Start(); 0 if it could not be read
+  std::string step;          // its PROVISIONER_STEP ("" without reap_orphans)
   StopReason stop_reason = StopReason::kNone;
   std::optional<MonotonicTime> kill_at;
   bool killed = false;
   bool shutdown_killed = false;
 };
 
-PosixProcessRunner::PosixProcessRunner(Clock& clock) : clock_(clock) {
+PosixProcessRunner::PosixProcessRunner(Clock& clock, Options options) : clock_(clock) {
+  reap_orphans_ = options.reap_orphans && ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
     init_status_ = Status::FromErrno(errno, "process runner: eventfd");
@@ -441,11 +516,17 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
     argv.push_back(const_cast<char*>(arg.c_str()));
   }
   argv.push_back(nullptr);
+  // From here until the child is in children_, a sweep would not know it.
+  MutexLock spawn_lock(spawn_mu_);
+  std::string step;
+  if (reap_orphans_) step = std::to_string(::getpid()) + "." + std::to_string(next_step_++);
   std::vector<std::string> env_strings;
-  env_strings.reserve(spec.env.size());
+  env_strings.reserve(spec.env.size() + 1);
   for (const auto& [key, value] : spec.env) {
+    if (!step.empty() && key == kStepVariable) continue;
     env_strings.push_back(key + "=" + value);
   }
+  if (!step.empty()) env_strings.push_back(std::string(kStepVariable) + "=" + step);
   std::vector<char*> envp;
   envp.reserve(env_strings.size() + 1);
   for (std::string& entry : env_strings) envp.push_back(entry.data());
@@ -481,6 +562,7 @@ Result<RunHandle> PosixProcessRunner::Start(const ProcessSpec& spec) {
     auto child = std::make_unique<Child>(handle, pid, pidfd.release(), out_read.release(),
                                          err_read.release(), log.release(), spec, started);
     child->start_ticks = stat.ok() ? stat->starttime_ticks : 0;
+    child->step = std::move(step);
     children_[handle] = std::move(child);
   }
   Wake();
@@ -641,13 +723,21 @@ void PosixProcessRunner::IoLoop() {
   std::vector<pollfd> fds;
   std::vector<std::pair<Child*, Slot>> slots;
   std::vector<Child*> active;
+  // Orphan sweeps (reap_orphans_): one at each exit, then every
+  // kOrphanFollowUp for kOrphanBurst after it (an orphan is reparented only
+  // once its own parent, killed with the group, is gone), then every
+  // kSweepInterval while orphans are left.
+  constexpr std::chrono::milliseconds kOrphanFollowUp{250};
+  constexpr std::chrono::milliseconds kOrphanBurst{1500};
+  std::optional<MonotonicTime> sweep_at;
+  MonotonicTime burst_until{};
   while (true) {
     MonotonicTime now = clock_.Monotonic();
-    std::optional<MonotonicTime> next;
+    std::optional<MonotonicTime> next = sweep_at;
     active.clear();
     {
       MutexLock lock(mu_);
-      if (shutting_down_.load() && children_.empty()) return;
+      if (shutting_down_.load() && children_.empty()) break;
       for (auto& [handle, child] : children_) {
         active.push_back(child.get());
         std::optional<MonotonicTime> due = ApplyDeadlinesLocked(*child, now);
@@ -693,9 +783,11 @@ void PosixProcessRunner::IoLoop() {
       if (slot == Slot::kStdout) ReadOutput(*child, child->out);
       if (slot == Slot::kStderr) ReadOutput(*child, child->err);
     }
+    bool exited = false;
     for (size_t i = 1; i < fds.size(); ++i) {
       if (fds[i].revents != 0 && slots[i - 1].second == Slot::kPidfd) {
         OnExit(*slots[i - 1].first);
+        exited = true;
       }
     }
     now = clock_.Monotonic();
@@ -704,7 +796,57 @@ void PosixProcessRunner::IoLoop() {
       const bool drained = child->out.fd < 0 && child->err.fd < 0;
       if (drained || now >= child->drain_until) Finalize(*child);
     }
+    if (reap_orphans_) {
+      if (exited) {
+        sweep_at = now;
+        burst_until = now + kOrphanBurst;
+      }
+      if (sweep_at && now >= *sweep_at) {
+        const bool left = SweepOrphans();
+        sweep_at.reset();
+        if (now < burst_until) {
+          sweep_at = now + kOrphanFollowUp;
+        } else if (left) {
+          sweep_at = now + kSweepInterval;
+        }
+      }
+    }
   }
+  // Every step has exited: what they left behind goes too.
+  if (reap_orphans_) SweepOrphans();
+}
+
+bool PosixProcessRunner::SweepOrphans() {
+  MutexLock spawn_lock(spawn_mu_);
+  const std::vector<pid_t> pids = OwnChildren();
+  std::set<pid_t> tracked;
+  std::set<std::string> running_steps;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [handle, child] : children_) {
+      if (child->exited) continue;
+      tracked.insert(child->pid);
+      running_steps.insert(child->step);
+    }
+  }
+  bool left = false;
+  for (pid_t pid : pids) {
+    if (tracked.count(pid) != 0) continue;
+    // An orphan is our child, so its pid cannot be reused until we reap it.
+    auto stat = ReadProcStat(pid);
+    if (!stat.ok()) continue;
+    if (stat->state == 'Z' || stat->state == 'X') {
+      siginfo_t info{};
+      while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) < 0 &&
+             errno == EINTR) {
+      }
+      continue;
+    }
+    left = true;
+    const std::string step = StepOf(pid);
+    if (!step.empty() && running_steps.count(step) == 0) ::kill(pid, SIGKILL);
+  }
+  return left;
 }
 
 void PosixProcessRunner::ReadOutput(Child& child, Output& out) {

@@ -47,6 +47,20 @@ namespace provisioner::platform {
 // The runner reaps its children by pid: the daemon must not set SIGCHLD to
 // SIG_IGN nor call waitpid(-1, ...).
 //
+// Orphans (Options::reap_orphans, for the daemon): a grandchild that left
+// tofu's process group with setsid() escapes the group kill. With the option
+// the process becomes a child subreaper (PR_SET_CHILD_SUBREAPER), so such an
+// orphan is reparented to it rather than to init, and every child gets
+// PROVISIONER_STEP=<runner pid>.<n> in its environment, which its
+// descendants inherit. After each exit, and every kSweepInterval while
+// orphans remain, the I/O thread lists the process's children: an orphan
+// whose PROVISIONER_STEP names a step that has exited is SIGKILLed, and an
+// orphan that has exited is reaped. An orphan of a step that still runs is
+// left alone (tofu may use it), and so is one without the variable (it
+// cleared its environment); both are reaped once they exit. Only for a
+// process where this runner starts every child: the sweep reaps any child it
+// does not know.
+//
 // Thread-safety: every method may be called from any thread. Callbacks
 // (spec.on_line, SetOnFinished) run on the I/O thread without the runner's
 // lock; they may call Start, Reap, Stop, StopAll and running(), but not Wait().
@@ -55,9 +69,18 @@ class PosixProcessRunner final : public ProcessRunner {
   // How long the pipes of an exited child are read before they are closed.
   static constexpr std::chrono::milliseconds kDrainBound{1000};
 
+  // How often the children are listed while orphans are left.
+  static constexpr std::chrono::milliseconds kSweepInterval{5000};
+
+  struct Options {
+    bool reap_orphans = false;  // see above
+  };
+
   // The clock is not owned. If the runner cannot create its eventfd or its
-  // thread, every Start() returns that error.
-  explicit PosixProcessRunner(Clock& clock);
+  // thread, every Start() returns that error. reap_orphans is off when
+  // PR_SET_CHILD_SUBREAPER fails (a kernel before 3.4).
+  explicit PosixProcessRunner(Clock& clock) : PosixProcessRunner(clock, Options{}) {}
+  PosixProcessRunner(Clock& clock, Options options);
   // SIGKILLs every process group still running, reaps every child and joins
   // the I/O thread. No callback runs once the destructor has begun.
   ~PosixProcessRunner() override;
@@ -95,9 +118,17 @@ class PosixProcessRunner final : public ProcessRunner {
   void Consume(Child& child, Output& out, std::string_view data);
   void OnExit(Child& child);
   void Finalize(Child& child);
+  // Kills the orphans of exited steps and reaps the orphans that exited.
+  // Returns true while orphans are left.
+  bool SweepOrphans();
 
   Clock& clock_;
   Status init_status_;
+  bool reap_orphans_ = false;
+  // Held from before a spawn until the child is in children_, and by a
+  // sweep: a child the sweep lists is one it can find in children_.
+  Mutex spawn_mu_;  // before mu_ when both are held
+  uint64_t next_step_ GUARDED_BY(spawn_mu_) = 1;
   int wake_fd_ = -1;
   // Set by the destructor; read by the I/O thread without the lock to skip
   // callbacks.

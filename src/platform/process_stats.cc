@@ -89,8 +89,9 @@ Result<ProcStatFields> ParseProcStat(std::string_view text) {
   struct {
     int number;
     uint64_t* value;
-  } wanted[] = {{14, &out.utime_ticks},     {15, &out.stime_ticks}, {20, &out.num_threads},
-                {22, &out.starttime_ticks}, {23, &out.vsize_bytes}, {24, &out.rss_pages}};
+  } wanted[] = {{4, &out.ppid},         {14, &out.utime_ticks},     {15, &out.stime_ticks},
+                {20, &out.num_threads}, {22, &out.starttime_ticks}, {23, &out.vsize_bytes},
+                {24, &out.rss_pages}};
   for (const auto& w : wanted) {
     if (!ParseU64(field(w.number), w.value)) {
       return Status::Corruption("/proc/self/stat: field " + std::to_string(w.number) +

@@ -29,6 +29,7 @@ struct ProcessStats {
 // The fields of /proc/<pid>/stat the metrics need, still in kernel units.
 struct ProcStatFields {
   char state = '?';              // field 3: 'R', 'S', 'Z' (zombie), ...
+  uint64_t ppid = 0;             // field 4
   uint64_t utime_ticks = 0;      // field 14
   uint64_t stime_ticks = 0;      // field 15
   uint64_t num_threads = 0;      // field 20

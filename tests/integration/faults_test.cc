@@ -6,7 +6,8 @@
 //   - the config file deleted, the templates dir removed and the tofu binary
 //     replaced by a broken one;
 //   - a tofu that floods stdout with 100 MB, prints megabyte lines of broken
-//     UTF-8, leaves a grandchild holding its pipes, or never exits.
+//     UTF-8, leaves a grandchild holding its pipes (in its process group or
+//     in a session of its own), or never exits.
 //
 // Each one must leave the daemon running, say what is wrong in its log, on
 // /health (or /health/deep) and in an alert-worthy metric, and recover once
@@ -624,8 +625,9 @@ TEST_SUITE("integration") {
     job = run(R"({"sequence": {"plan": [{"grandchild": "setsid",
                                          "grandchild_linger_seconds": 120}]}})");
     // then the job still ends (the pipes are drained for at most a second
-    // after tofu exits); the grandchild is out of the daemon's reach, so the
-    // test ends it.
+    // after tofu exits), and the grandchild, out of the group kill's reach
+    // but reparented to the daemon (a child subreaper), is killed and reaped
+    // once its step has exited.
     CHECK(succeeded(job));
     pid_t escaped = 0;
     for (const std::string& line : h.fake().LogLines()) {
@@ -633,6 +635,8 @@ TEST_SUITE("integration") {
       if (j["event"] == "grandchild" && j["setsid"] == true) escaped = j["pid"].get<pid_t>();
     }
     REQUIRE(escaped > 0);
+    CHECK_MESSAGE(WaitUntil([&] { return ::kill(escaped, 0) != 0 && errno == ESRCH; }, seconds(10)),
+                  "the grandchild that called setsid " << escaped << " is still there");
     if (!Exited(escaped)) ::kill(escaped, SIGKILL);
 
     // When tofu never exits and ignores every signal,
@@ -643,13 +647,15 @@ TEST_SUITE("integration") {
     // and no process of any job is left.
     CHECK(WaitUntil([&] { return ChildProcesses(pid).empty(); }, seconds(10)));
 
-    // And the daemon has as many descriptors and threads as before, and its
-    // memory did not keep the 100 MB.
+    // And the daemon has no more descriptors and threads than before (fewer
+    // is no leak: an HTTP worker of the first requests may have been idle
+    // long enough to end, with its connection, slow under the sanitizers),
+    // and its memory did not keep the 100 MB.
     ProcStats after;
     const bool settled = WaitUntil(
         [&] {
           after = ReadProcStats(pid);
-          return after.fds == before.fds && after.threads == before.threads;
+          return after.fds <= before.fds && after.threads <= before.threads;
         },
         seconds(10));
     MESSAGE("after: " << Describe(after));

@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "base/strings.h"
 #include "platform/file_lock.h"
 #include "platform/posix_clock.h"
 #include "platform/process_info.h"
@@ -89,7 +90,7 @@ class Lines {
 // wait for a result with a deadline instead of blocking in Wait() forever.
 class Harness {
  public:
-  Harness() {
+  explicit Harness(PosixProcessRunner::Options options = {}) : runner{clock, options} {
     runner.SetOnFinished([this] {
       std::lock_guard<std::mutex> lock(mu_);
       ++finishes_;
@@ -148,7 +149,7 @@ class Harness {
 
  public:
   PosixClock clock;
-  PosixProcessRunner runner{clock};
+  PosixProcessRunner runner;
 };
 
 int PidfdOpen(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
@@ -205,6 +206,40 @@ std::vector<std::string> SplitLines(const std::string& s) {
 void MakeFile(const std::string& path, std::string_view content, mode_t mode) {
   testing::WriteFileOrDie(path, content);
   REQUIRE(::chmod(path.c_str(), mode) == 0);
+}
+
+// The pid printed on a stdout line "orphan <pid>".
+int OrphanPid(Lines& lines) {
+  auto line = lines.WaitForStdout("orphan ");
+  REQUIRE(line.has_value());
+  auto pid = ParseUint(line->substr(7));
+  REQUIRE(pid.has_value());
+  return static_cast<int>(*pid);
+}
+
+// A step that leaves `command` running in a session of its own, prints
+// "orphan <pid>" and goes on only once the orphan has left its process
+// group (it writes $READY after setsid()), so that the group kill at the
+// step's exit cannot catch it first. `rest` runs after that. `wrapper`
+// (env -i, say) runs the orphan's shell.
+ProcessSpec Escaping(const TempDir& dir, const std::string& command, const std::string& rest,
+                     const std::string& wrapper = "") {
+  ProcessSpec spec = Sh("setsid " + wrapper + " /bin/sh -c 'echo x > \"$0\"; exec " + command +
+                        "' \"$READY\" </dev/null >/dev/null 2>&1 & echo orphan $!; "
+                        "while [ ! -s \"$READY\" ]; do :; done; " +
+                        rest);
+  spec.env["READY"] = dir.Join("ready");
+  return spec;
+}
+
+// Runs a step that leaves `sleep 300` behind and then runs `rest`, to its
+// end; the orphan's pid.
+int RunLeavingOrphan(Harness& h, Lines& lines, const std::string& rest) {
+  TempDir dir;
+  ProcessSpec spec = Escaping(dir, "sleep 300", rest);
+  spec.on_line = lines.Callback();
+  CHECK(h.Run(spec).exit_code == 0);
+  return OrphanPid(lines);
 }
 
 TEST_SUITE("platform") {
@@ -1016,6 +1051,61 @@ TEST_SUITE("platform") {
     auto finished = first.Await(handle);
     REQUIRE(finished.has_value());
     CHECK(finished->exit_code == 7);
+  }
+
+  // A grandchild that calls setsid() leaves the step's process group, so the
+  // group kill at the step's exit misses it. The daemon's runner is a child
+  // subreaper and kills what an exited step left behind.
+  TEST_CASE("platform: an orphan that escaped with setsid dies with its step (reap_orphans)") {
+    {
+      // Without the option it outlives its step.
+      Harness plain;
+      Lines lines;
+      const int pid = RunLeavingOrphan(plain, lines, "exit 0");
+      CHECK_FALSE(EndsWithin(pid, milliseconds(1500)));
+      ::kill(pid, SIGKILL);
+    }
+    Harness h(PosixProcessRunner::Options{.reap_orphans = true});
+    Lines lines;
+    const int pid = RunLeavingOrphan(h, lines, "echo step $PROVISIONER_STEP");
+    CHECK(EndsWithin(pid, seconds(10)));
+    // The variable that ties it to its step: "<runner's pid>.<n>".
+    auto step = lines.WaitForStdout("step ");
+    REQUIRE(step.has_value());
+    CHECK(step->starts_with("step " + std::to_string(ProcessId()) + "."));
+  }
+
+  TEST_CASE("platform: an orphan of a step that still runs is left alone until the step ends") {
+    Harness h(PosixProcessRunner::Options{.reap_orphans = true});
+    TempDir dir;
+    Lines lines;
+    ProcessSpec spec = Escaping(dir, "sleep 300", "exec sleep 300");
+    spec.on_line = lines.Callback();
+    const RunHandle running = h.StartOrDie(spec);
+    const int pid = OrphanPid(lines);
+    // Another step's exit sweeps the orphans; this one's step still runs.
+    CHECK(h.Run(Sh("exit 0")).exit_code == 0);
+    CHECK_FALSE(EndsWithin(pid, milliseconds(2000)));
+    h.runner.Stop(running, StopReason::kCancelled);
+    REQUIRE(h.Await(running).has_value());
+    CHECK(EndsWithin(pid, seconds(10)));
+  }
+
+  TEST_CASE("platform: an orphan without its step's variable is reaped when it exits") {
+    Harness h(PosixProcessRunner::Options{.reap_orphans = true});
+    TempDir dir;
+    Lines lines;
+    // env -i: nothing ties it to its step, so it is left to run; once it
+    // exits, the runner, now its parent, reaps it: no zombie stays.
+    ProcessSpec spec = Escaping(dir, "sleep 1", "exit 0", "env -i");
+    spec.on_line = lines.Callback();
+    CHECK(h.Run(spec).exit_code == 0);
+    const int pid = OrphanPid(lines);
+    auto stat = ReadProcStat(pid);
+    REQUIRE_OK(stat);
+    CHECK(stat->ppid == static_cast<uint64_t>(ProcessId()));  // reparented to the runner's process
+    CHECK(testing::WaitUntil(
+        [&] { return ReadProcStat(pid).status().code() == Status::Code::kNotFound; }, seconds(15)));
   }
 
   TEST_CASE("platform: ReadProcStat reads any process, and NotFound for none") {

@@ -18,7 +18,7 @@ TEST_SUITE("platform") {
   TEST_CASE("platform: ParseProcStat counts fields from the last parenthesis") {
     // A command name with spaces and parentheses, as a process may set it.
     const char* text =
-        "4242 (tofu (x) y) S 1 4242 4242 0 -1 4194560 1234 0 5 0 "
+        "4242 (tofu (x) y) S 77 4242 4242 0 -1 4194560 1234 0 5 0 "
         "250 75 3 4 20 0 9 0 987654 123456789 4321 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 "
         "17 1 0 0 0 0 0\n";
     Result<ProcStatFields> f = ParseProcStat(text);
@@ -30,6 +30,7 @@ TEST_SUITE("platform") {
     CHECK(f->vsize_bytes == 123456789);
     CHECK(f->rss_pages == 4321);
     CHECK(f->state == 'S');
+    CHECK(f->ppid == 77);
   }
 
   TEST_CASE("platform: ParseProcStat rejects what is not a stat line") {
