@@ -101,7 +101,8 @@ std::vector<pid_t> OwnChildren() {
       listed = false;
       break;
     }
-    for (std::string_view pid : Split(ReadProcFile(path, 1 << 20), ' ')) {
+    const std::string pids = ReadProcFile(path, 1 << 20);  // Split's views point into it
+    for (std::string_view pid : Split(pids, ' ')) {
       if (auto n = ParseUint(Trim(pid))) out.push_back(static_cast<pid_t>(*n));
     }
   }
