@@ -68,22 +68,6 @@ class Fd {
 // The environment variable that ties a process to the step it descends from.
 constexpr std::string_view kStepVariable = "PROVISIONER_STEP";
 
-// Reads a small /proc file whole ("" when it cannot be read, e.g. the
-// process is gone).
-std::string ReadProcFile(const std::string& path, size_t limit) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return "";
-  std::string text;
-  char buf[4096];
-  while (text.size() < limit) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  return text;
-}
-
 // The children of this process: /proc/self/task/<tid>/children of every
 // thread (a child belongs to the thread that forked it; an orphan to the
 // one the kernel picked), or a scan of /proc where that file is missing
@@ -101,7 +85,8 @@ std::vector<pid_t> OwnChildren() {
       listed = false;
       break;
     }
-    const std::string pids = ReadProcFile(path, 1 << 20);  // Split's views point into it
+    // Split's views point into it.
+    const std::string pids = ReadProcFile(path).value_or("");
     for (std::string_view pid : Split(pids, ' ')) {
       if (auto n = ParseUint(Trim(pid))) out.push_back(static_cast<pid_t>(*n));
     }
@@ -124,7 +109,8 @@ std::vector<pid_t> OwnChildren() {
 
 // The PROVISIONER_STEP value a process was started with ("" if none).
 std::string StepOf(pid_t pid) {
-  const std::string environ = ReadProcFile("/proc/" + std::to_string(pid) + "/environ", 1 << 20);
+  const std::string environ =
+      ReadProcFile("/proc/" + std::to_string(pid) + "/environ").value_or("");
   for (std::string_view entry : Split(environ, '\0')) {
     if (entry.size() > kStepVariable.size() && entry.starts_with(kStepVariable) &&
         entry[kStepVariable.size()] == '=') {

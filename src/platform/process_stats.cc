@@ -18,27 +18,6 @@ bool ParseU64(std::string_view s, uint64_t* out) {
   return ec == std::errc() && end == s.data() + s.size();
 }
 
-// /proc files report size 0, so read until EOF instead of trusting fstat.
-Result<std::string> ReadProcFile(const char* path) {
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, std::string("open ") + path);
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, std::string("read ") + path);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return text;
-}
-
 // Entries of /proc/self/fd, not counting the descriptor that lists them.
 Result<uint64_t> CountOpenFds() {
   DIR* dir = ::opendir("/proc/self/fd");
@@ -60,6 +39,27 @@ Result<uint64_t> CountOpenFds() {
 }
 
 }  // namespace
+
+// /proc files report size 0, so read until EOF instead of trusting fstat.
+Result<std::string> ReadProcFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Status::FromErrno(err, "read " + path);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
 
 Result<ProcStatFields> ParseProcStat(std::string_view text) {
   size_t paren = text.rfind(')');
@@ -105,7 +105,7 @@ Result<ProcStatFields> ReadProcStat(int64_t pid) {
   const std::string path = "/proc/" + std::to_string(pid) + "/stat";
   if (pid <= 0) return Status::NotFound(path, "no such process");
   // NotFound also when the process exits between open and read (ESRCH).
-  ASSIGN_OR_RETURN(const std::string text, ReadProcFile(path.c_str()));
+  ASSIGN_OR_RETURN(const std::string text, ReadProcFile(path));
   return ParseProcStat(text);
 }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "base/clock.h"
@@ -46,6 +47,10 @@ Result<ProcStatFields> ParseProcStat(std::string_view text);
 // /proc/<pid>/stat of any process, parsed. NotFound when there is no such
 // process (it never existed, or it has been reaped).
 Result<ProcStatFields> ReadProcStat(int64_t pid);
+
+// A whole /proc file (they report size 0, so it is read to EOF). NotFound
+// when the process it belongs to is gone.
+Result<std::string> ReadProcFile(const std::string& path);
 
 // The "btime" line of /proc/stat: boot time in seconds since the epoch.
 Result<int64_t> ParseBootTime(std::string_view proc_stat);
