@@ -55,10 +55,24 @@ dirs and checks, after every kill:
   I6  At the end (daemon stopped with SIGTERM and waited for), no tofu process
       of the campaign is alive (journal pids, and every process whose
       executable is this campaign's copy of the fake or of the daemon).
+  I7  No scheduled fire runs twice: no two `schedule` job records in a
+      history.jsonl share an operation and `scheduled_for`, and a
+      workspace's saved `last_fire` (the latest fire already taken) never
+      goes back from one check to the next.
 
 With --mode stop the daemon gets SIGSTOP for a random 1-10 s and then SIGCONT
-instead of SIGKILL; the checks are I3 and I5, I2 against the running daemon,
-and that it keeps serving (/ready, then a 2xx for the client).
+instead of SIGKILL; the checks are I3, I5 and I7, I2 against the running
+daemon, and that it keeps serving (/ready, then a 2xx for the client).
+
+With --mode clockstep the daemon's wall clock is stepped while it serves,
+through the test hook PROVISIONER_TEST_CLOCK_OFFSET_FILE
+(src/platform/offset_clock.h): NTP-sized steps of up to 30 s either way,
+steps of 1 min-2 h either way (a step back freezes the schedule until the
+wall clock catches up), and steps of 25-27 h either way (a step back that
+large is followed). The client keeps sending for 0.5-3 s; then half the
+cycles SIGKILL and restart the daemon (I1-I5, I7) and the others check the
+running one as --mode stop does. Times the daemon stamped are compared
+through DaemonTime, which knows the offsets.
 
 It prints one line per fault (number, instant after /ready, the jobs running
 in the snapshot, violations) with the evidence of each violation under it,
@@ -75,6 +89,7 @@ Python 3 standard library only. See docs/reliability.md.
 """
 
 import argparse
+import bisect
 import dataclasses
 import datetime
 import http.client
@@ -101,6 +116,9 @@ STOP_DEADLINE = 60.0  # for the final SIGTERM
 # The daemon takes `now` at the start of its loop tick and then drains the
 # API inbox, so a manual action's `at` may precede the request by a little.
 AT_SLACK = 0.05
+# A wall-clock step back larger than this is followed instead of waited out
+# (kMaxClockStepBack in src/scheduler/reconciler.cc).
+DAY_STEP_BACK = 24 * 3600.0
 JOB_COMMANDS = ("init", "plan", "apply", "destroy")
 
 # Per-workspace behaviour of the fake (control files). Fake seconds times
@@ -114,6 +132,18 @@ PROFILES = {
              "heartbeat_seconds": 100},
 }
 PROFILE_ORDER = ("slow", "medium", "fast")
+
+# --mode clockstep: (kind, weight, shortest, longest step in seconds). Back
+# steps under DAY_STEP_BACK freeze the daemon's schedule until wall time
+# catches up (or a forward step comes); day-back steps are followed.
+CLOCK_STEPS = (
+    ("ntp-forward", 15, 0.5, 30.0),
+    ("ntp-back", 15, -30.0, -0.5),
+    ("forward", 25, 60.0, 7200.0),
+    ("back", 15, -7200.0, -60.0),
+    ("day-forward", 15, 90000.0, 97200.0),
+    ("day-back", 15, -97200.0, -90000.0),
+)
 
 
 # ---------------------------------------------------------------------------
@@ -443,9 +473,61 @@ class Instance:
     end_how: str = ""
 
 
+class DaemonTime:
+    """The daemon's clock as a function of real time, for comparing its times.
+
+    Without clock steps the daemon's times are real times. With them (--mode
+    clockstep) its wall clock is real time plus the offset in force, and it
+    schedules and stamps at a logical time: the highest wall time it has read
+    since it started, unless the wall clock stepped back more than
+    DAY_STEP_BACK, which it follows (scheduler/reconciler.h). Steps happen
+    only while no command is in flight. lo(t) and hi(t) bound the time the
+    daemon may have stamped on something it did at real time t: lo is its
+    wall time AT_SLACK earlier (a tick reads the clock, then drains the API
+    inbox), hi the high-water mark.
+    """
+
+    def __init__(self):
+        self.segments = []  # (real start, offset s, high-water mark before it or None)
+        self.starts = []  # the segments' real starts, for bisect
+
+    def _at(self, t):
+        i = bisect.bisect_right(self.starts, t)
+        return self.segments[i - 1] if i else (t, 0.0, None)
+
+    def _add(self, segment):
+        self.segments.append(segment)
+        self.starts.append(segment[0])
+
+    def offset(self):
+        return self.segments[-1][1] if self.segments else 0.0
+
+    def start_instance(self, t):
+        self._add((t, self.offset(), None))
+
+    def step(self, t, offset):
+        """The offset changed at real time t. Returns whether the daemon follows it back."""
+        _, old, hwm = self._at(t)
+        hwm = max(hwm if hwm is not None else -math.inf, t + old)
+        follows = t + offset < hwm - DAY_STEP_BACK
+        self._add((t, offset, None if follows else hwm))
+        return follows
+
+    def wall(self, t):
+        return t + self._at(t)[1]
+
+    def lo(self, t):
+        return min(self.wall(t - AT_SLACK), self.wall(t) - AT_SLACK)
+
+    def hi(self, t):
+        _, off, hwm = self._at(t)
+        return max(hwm if hwm is not None else -math.inf, t + off)
+
+
 class Instances:
     def __init__(self):
         self.items = []
+        self.times = DaemonTime()
 
     def describe_pid(self, pid):
         for inst in self.items:
@@ -461,7 +543,7 @@ class Instances:
 class Daemon:
     """Starts, kills and stops `provisioner serve` on the campaign's dirs."""
 
-    def __init__(self, binary, config_path, root, journal, instances):
+    def __init__(self, binary, config_path, root, journal, instances, clock_file=None):
         self.binary = binary
         self.config_path = config_path
         self.root = root
@@ -470,11 +552,14 @@ class Daemon:
         self.proc = None
         self.current = None
         self.env = {"PATH": "/usr/bin:/bin", "HOME": root, "LANG": "C.UTF-8", "TZ": "UTC"}
+        if clock_file:
+            self.env["PROVISIONER_TEST_CLOCK_OFFSET_FILE"] = clock_file  # platform/offset_clock.h
 
     def start(self):
         index = len(self.instances.items) + 1
         log_path = os.path.join(self.root, "logs", "daemon-%02d.log" % index)
         log = open(log_path, "wb")
+        self.instances.times.start_instance(time.time())
         try:
             self.proc = subprocess.Popen(
                 [self.binary, "serve", "--config", self.config_path], cwd=self.root,
@@ -658,9 +743,10 @@ class Command:
 class Driver(threading.Thread):
     """Sends a random command, waits for its reply, records it; again and again."""
 
-    def __init__(self, rng, names, config):
+    def __init__(self, rng, names, config, times):
         super().__init__(name="client", daemon=True)
         self.rng = rng
+        self.times = times
         self.names = names
         self.config = config
         self.commands = []
@@ -723,7 +809,8 @@ class Driver(threading.Thread):
         if kind in ("deploy", "destroy", "pause"):
             body = {}
             if rng.random() < (0.4 if kind != "pause" else 0.5):
-                until = math.ceil(time.time()) + rng.randint(3, 30)
+                # In the daemon's time, or a stepped clock would make it "in the past".
+                until = math.ceil(self.times.hi(time.time())) + rng.randint(3, 30)
                 body = {"until": fmt_whole(until)}
             path = "/api/v1/workspaces/%s/%s" % (ws, kind)
         elif kind == "resume":
@@ -879,79 +966,111 @@ def running_jobs(state):
 def apply_upper(cmd, instances):
     """The latest instant at which `cmd` can have taken effect."""
     if cmd.outcome == "acked":
-        return cmd.recv
+        return instances.times.hi(cmd.recv)
     inst = instances.items[cmd.instance - 1] if cmd.instance else None
-    return inst.end_wall if inst is not None and inst.end_wall else float("inf")
+    return instances.times.hi(inst.end_wall) if inst is not None and inst.end_wall else math.inf
 
 
-def manual_matches(cmd, entry, upper):
+def manual_matches(cmd, entry, lower, upper):
     return (entry.get("operation") == cmd.kind
             and same_time(parse_time(entry.get("until")), cmd.until)
-            and cmd.send - AT_SLACK <= parse_time(entry.get("at")) <= upper + 0.001)
+            and lower <= parse_time(entry.get("at")) <= upper + 0.001)
 
 
 def count(stats, key):
     stats[key] = stats.get(key, 0) + 1
 
 
+def max_matching(left, right, edge):
+    """A maximum bipartite matching {left index: right index} (augmenting paths)."""
+    owner = {}  # right index -> left index
+
+    def augment(i, seen):
+        for j in range(len(right)):
+            if j not in seen and edge(left[i], right[j]):
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    for i in range(len(left)):
+        augment(i, set())
+    return {i: j for j, i in owner.items()}
+
+
 def check_manual(name, cmds, entries, instances, stats):
-    """I2 for manual deploys/destroys of one workspace."""
+    """I2 for manual deploys/destroys of one workspace.
+
+    Entries cannot always be told apart (two actions stamped in the same
+    frozen instant of a stepped-back clock look the same), so the check asks
+    for matchings rather than pairing greedily: one that gives every command
+    that must have survived an entry, and one that explains every entry by a
+    command not known to be removed. By the Mendelsohn-Dulmage theorem both
+    exist exactly when one matching does both.
+    """
     out = []
-    used = set()
     live = [c for c in cmds if c.outcome in ("acked", "unknown")]
+    must_stay, gone = [], {}
     for i, m in enumerate(live):
-        later = live[i + 1:]
-        match = None
-        for j, e in enumerate(entries):
-            if j not in used and manual_matches(m, e, apply_upper(m, instances)):
-                match = j
-                break
-        if match is not None:
-            used.add(match)
         if m.outcome != "acked":
             continue
-        must_stay = all(c.until is not None and (m.until is None or
-                                                 m.until > apply_upper(c, instances))
-                        for c in later)
-        superseded_by = next((c for c in later if c.outcome == "acked" and (
-            c.until is None or (m.until is not None and m.until <= c.send - AT_SLACK))), None)
-        if must_stay:
+        later = live[i + 1:]
+        if all(c.until is not None and (m.until is None or m.until > apply_upper(c, instances))
+               for c in later):
+            must_stay.append(m)
             count(stats, "manual actions required")
+        superseded_by = next((c for c in later if c.outcome == "acked" and (
+            c.until is None or (m.until is not None and m.until <= instances.times.lo(c.send)))),
+            None)
         if superseded_by is not None:
+            gone[m.seq] = superseded_by
             count(stats, "manual actions required gone")
-        if must_stay and match is None:
+
+    def fits(m, e):
+        return manual_matches(m, e, instances.times.lo(m.send), apply_upper(m, instances))
+
+    kept = max_matching(must_stay, entries, fits)
+    for i, m in enumerate(must_stay):
+        if i not in kept:
             out.append("I2: %s: acknowledged manual %s is missing from state.json; manual=%s" % (
                 name, m.describe(), json.dumps(entries)))
-        if superseded_by is not None and match is not None:
-            out.append("I2: %s: manual %s should have been removed by %s but is still there: %s" % (
-                name, m.describe(), superseded_by.describe(), json.dumps(entries[match])))
+    allowed = [c for c in live if c.seq not in gone]
+    explained = max_matching(entries, allowed, lambda e, m: fits(m, e))
     for j, e in enumerate(entries):
-        if j not in used:
+        if j in explained:
+            continue
+        removed = [m for m in live if m.seq in gone and fits(m, e)]
+        if removed:
+            out.append("I2: %s: manual %s should have been removed by %s but is still there: %s" % (
+                name, removed[0].describe(), gone[removed[0].seq].describe(), json.dumps(e)))
+        else:
             out.append("I2: %s: state.json holds a manual action no command explains: %s" % (
                 name, json.dumps(e)))
     return out
 
 
-def pause_expected(cmd, pause):
+def pause_expected(cmd, pause, times):
     """Whether `pause` (the state's window, or None) is what `cmd` leaves behind."""
     if cmd is None:
         return pause is None
+    upper = math.inf if cmd.recv is None else times.hi(cmd.recv) + 0.001
     if cmd.kind == "pause":
         if pause is None or not same_time(parse_time(pause.get("until")), cmd.until):
             return False
-        return cmd.recv is None or parse_time(pause.get("from")) <= cmd.recv + 0.001
+        return parse_time(pause.get("from")) <= upper
     until = parse_time(pause.get("until")) if pause else None
-    return pause is None or (until is not None and (cmd.recv is None or until <= cmd.recv + 0.001))
+    return pause is None or (until is not None and until <= upper)
 
 
-def check_pause(name, cmds, pause, stats):
+def check_pause(name, cmds, pause, times, stats):
     """I2 for pause/resume of one workspace."""
     live = [c for c in cmds if c.outcome in ("acked", "unknown")]
     last = max((i for i, c in enumerate(live) if c.outcome == "acked"), default=-1)
     if last >= 0:
         count(stats, "pause windows")
     candidates = [live[last] if last >= 0 else None] + live[last + 1:]
-    if any(pause_expected(c, pause) for c in candidates):
+    if any(pause_expected(c, pause, times) for c in candidates):
         return []
     return ["I2: %s: pause in state.json is %s; expected the effect of %s" % (
         name, json.dumps(pause), " or ".join(
@@ -976,7 +1095,7 @@ def check_commands(commands, state, histories, instances, cancels_from, stats):
         manual = [c for c in cmds if c.kind in ("deploy", "destroy")]
         out += check_manual(name, manual, ws.get("manual") or [], instances, stats)
         out += check_pause(name, [c for c in cmds if c.kind in ("pause", "resume")],
-                           ws.get("pause"), stats)
+                           ws.get("pause"), instances.times, stats)
     for c in commands[cancels_from:]:
         if c.kind == "cancel" and c.outcome == "acked":
             count(stats, "cancels")
@@ -984,6 +1103,27 @@ def check_commands(commands, state, histories, instances, cancels_from, stats):
             if c.job_id not in ids:
                 out.append("I2: cancelled job %s (%s) is not in %s/history.jsonl" % (
                     c.job_id, c.describe(), c.workspace))
+    return out
+
+
+def scheduled_twice(histories):
+    """I7, first half: [(key, text)] for each scheduled fire that has two job records.
+
+    A fire is taken once: `last_fire` is saved at the end of the tick that
+    takes it, before its job can finish, and only fires after it are taken,
+    whatever the clock does. Retries and catch-ups
+    carry a fire's time too and may follow it; `schedule` jobs may not.
+    """
+    out = []
+    for ws, records in sorted(histories.items()):
+        seen = {}
+        for r in records:
+            if r.get("trigger") == "schedule" and r.get("scheduled_for"):
+                seen.setdefault((r.get("operation"), r["scheduled_for"]), []).append(r["id"])
+        for (op, at), ids in sorted(seen.items()):
+            if len(ids) > 1:
+                out.append(((ws, "fire", op, at), "I7: %s: the scheduled %s fire of %s ran %d "
+                            "times: jobs %s" % (ws, op, at, len(ids), ", ".join(ids))))
     return out
 
 
@@ -1010,6 +1150,9 @@ class Campaign:
         self.daemon = None
         self.driver = None
         self.exe_paths = set()
+        self.last_fire = {}  # workspace -> (highest last_fire seen, where)
+        self.clock_file = os.path.join(self.root, "clock-offset") if args.mode == "clockstep" \
+            else None
 
     # -- setup and teardown
 
@@ -1032,8 +1175,12 @@ class Campaign:
         config = ConfigWriter(self.root, tofu, self.journal.path, self.args.workspaces,
                               random.Random(self.rng.random()))
         config.write()
-        self.daemon = Daemon(prov, config.path, self.root, self.journal, self.instances)
-        self.driver = Driver(random.Random(self.rng.random()), config.names, config)
+        if self.clock_file:
+            self.set_clock(0.0)
+        self.daemon = Daemon(prov, config.path, self.root, self.journal, self.instances,
+                             self.clock_file)
+        self.driver = Driver(random.Random(self.rng.random()), config.names, config,
+                             self.instances.times)
         self.journal.start_monitor()
         self.driver.start()
 
@@ -1063,13 +1210,43 @@ class Campaign:
         self.violations.append(text)
 
     def histories(self, found, state_dir, where):
-        """I5 on one state dir; a defect already reported is not reported again."""
+        """I5 and I7's first half on one state dir; a defect is reported once."""
         problems, histories = check_histories(state_dir, where)
+        problems += [(key, "%s %s" % (text[:3], where) + text[3:])
+                     for key, text in scheduled_twice(histories)]
         for key, text in problems:
             if key not in self.reported_history:
                 self.reported_history.add(key)
                 self.violate(found, text)
         return histories
+
+    def fires_taken(self, found, state, where):
+        """I7, second half: a workspace's saved `last_fire` never goes back."""
+        for name, ws in sorted(((state or {}).get("workspaces") or {}).items()):
+            at = parse_time(ws.get("last_fire")) if isinstance(ws, dict) else None
+            if at is None:
+                continue
+            high = self.last_fire.get(name)
+            if high is not None and at < high[0]:
+                self.violate(found, "I7: %s %s: last_fire went back from %s (%s) to %s: the fires "
+                             "in between can run again" % (where, name, fmt_time(high[0]),
+                                                           high[1], fmt_time(at)))
+            if high is None or at > high[0]:
+                self.last_fire[name] = (at, where)
+
+    # -- the clock (--mode clockstep)
+
+    def set_clock(self, offset):
+        """Steps the daemon's wall clock to real time + offset (platform/offset_clock.h)."""
+        tmp = self.clock_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % round(offset * 1000))
+        os.replace(tmp, self.clock_file)
+        return self.instances.times.step(time.time(), round(offset * 1000) / 1000.0)
+
+    def pick_step(self):
+        kind, _, lo, hi = self.rng.choices(CLOCK_STEPS, [w for _, w, _, _ in CLOCK_STEPS])[0]
+        return kind, self.rng.uniform(lo, hi)
 
     def overlaps(self, found, final=False):
         """I3: reports each proven overlap once; possible ones only at the end."""
@@ -1178,6 +1355,7 @@ class Campaign:
             self.violate(found, "I1: state.json after restart #%d does not load: %s" % (
                 inst.index, err))
         else:
+            self.fires_taken(found, state_after, "after restart #%d" % inst.index)
             for p in check_commands(self.driver.recorded(), state_after, histories,
                                     self.instances, self.cancels_checked, self.stats):
                 self.violate(found, p)
@@ -1188,7 +1366,10 @@ class Campaign:
         delay = self.rng.uniform(0.2, 4.0)
         self.driver.resume(inst.port, inst.index)
         time.sleep(max(0.0, inst.ready_wall + delay - time.time()))
-        at = time.time() - inst.ready_wall
+        return self.kill_and_restart(kill, time.time() - inst.ready_wall)
+
+    def kill_and_restart(self, kill, at, extra=""):
+        """SIGKILL now, restart, check I1-I5 and I7; returns the new instance."""
         found = []
         runs = self.overlaps(found)
         self.resolve_reconciled(runs)
@@ -1201,11 +1382,11 @@ class Campaign:
             new = self.daemon.start()
         except DaemonError as e:
             self.violate(found, "I1: the daemon did not come back after kill #%d: %s" % (kill, e))
-            self.report(kill, at, {}, found)
+            self.report(kill, at, {}, found, extra)
             raise
         more, running = self.check_after_restart(kill, snap, new)
         found += more
-        self.report(kill, at, running, found)
+        self.report(kill, at, running, found, extra)
         return new
 
     def stop_cycle(self, kill, inst):
@@ -1228,19 +1409,50 @@ class Campaign:
                          READY_DEADLINE)
         if not self.driver.pause():
             raise DaemonError("the client did not come back within %.0f s" % (HTTP_TIMEOUT + 5))
+        self.check_serving(found, kill)
+        self.report(kill, at, running, found, "stopped %.1f s" % stopped)
+        inst.ready_wall = time.time()
+        return inst
+
+    def clock_cycle(self, kill, inst):
+        """Steps the wall clock while the daemon serves; then SIGKILLs it, half the time."""
+        self.driver.resume(inst.port, inst.index)
+        time.sleep(max(0.0, inst.ready_wall + self.rng.uniform(0.2, 3.0) - time.time()))
+        if not self.driver.pause():
+            raise DaemonError("the client did not come back within %.0f s" % (HTTP_TIMEOUT + 5))
+        kind, step = self.pick_step()
+        follows = self.set_clock(self.instances.times.offset() + step)
+        count(self.stats, "clock steps " + kind)
+        extra = "%s %+.1f s (offset %+.1f s%s)" % (
+            kind, step, self.instances.times.offset(),
+            ", followed" if follows else ", frozen" if step < 0 else "")
+        self.driver.resume(inst.port, inst.index)
+        time.sleep(self.rng.uniform(0.5, 3.0))  # the daemon acts on the new time
+        at = time.time() - inst.ready_wall
+        if self.rng.random() < 0.5:
+            return self.kill_and_restart(kill, at, extra + ", then SIGKILL")
+        found = []
+        if not self.driver.pause():
+            raise DaemonError("the client did not come back within %.0f s" % (HTTP_TIMEOUT + 5))
+        running = running_jobs(read_live_state(self.state_dir)[0])
+        self.check_serving(found, kill)
+        self.report(kill, at, running, found, extra)
+        inst.ready_wall = time.time()
+        return inst
+
+    def check_serving(self, found, kill):
+        """I1, I2 (but cancels), I3, I5 and I7 against the daemon that keeps running."""
         self.overlaps(found)
-        histories = self.histories(found, self.state_dir, "after stop #%d:" % kill)
+        histories = self.histories(found, self.state_dir, "after %s #%d:" % (self.args.mode, kill))
         state, err = read_live_state(self.state_dir)
         if not valid_state(state):
             self.violate(found, "I1: state.json does not load: %s" % err)
         else:
+            self.fires_taken(found, state, "after %s #%d" % (self.args.mode, kill))
             # Cancels of running jobs may still be in progress: checked at the end.
             for p in check_commands(self.driver.recorded(), state, histories, self.instances,
                                     len(self.driver.recorded()), self.stats):
                 self.violate(found, p)
-        self.report(kill, at, running, found, "stopped %.1f s" % stopped)
-        inst.ready_wall = time.time()
-        return inst
 
     def report(self, kill, at, running, found, extra=""):
         jobs = ", ".join("%s %s" % (ws, j.get("operation")) for ws, j in sorted(running.items()))
@@ -1333,8 +1545,10 @@ class Campaign:
         for kill in range(1, self.args.kills + 1):
             if self.args.mode == "kill":
                 inst = self.kill_cycle(kill, inst)
-            else:
+            elif self.args.mode == "stop":
                 inst = self.stop_cycle(kill, inst)
+            else:
+                inst = self.clock_cycle(kill, inst)
         self.finish()
         cmds = self.driver.recorded()
         acked = sum(1 for c in cmds if c.outcome == "acked")
@@ -1345,6 +1559,9 @@ class Campaign:
         print("commands: %d sent, %d acknowledged %s; %.1f s" % (
             len(cmds), acked, json.dumps(kinds, sort_keys=True), time.monotonic() - started))
         self.stats["tofu runs"] = len(self.journal.runs)
+        _, histories = check_histories(self.state_dir, "", quiet=True)
+        self.stats["scheduled jobs"] = sum(1 for records in histories.values()
+                                           for r in records if r.get("trigger") == "schedule")
         print("checked: %s" % ", ".join("%s %d" % kv for kv in sorted(self.stats.items())))
         by_kind = {}
         for v in self.violations:
@@ -1359,8 +1576,9 @@ class Campaign:
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kills", type=int, default=20, help="faults to inject (default 20)")
-    p.add_argument("--mode", choices=("kill", "stop"), default="kill",
-                   help="kill: SIGKILL and restart; stop: SIGSTOP 1-10 s, then SIGCONT")
+    p.add_argument("--mode", choices=("kill", "stop", "clockstep"), default="kill",
+                   help="kill: SIGKILL and restart; stop: SIGSTOP 1-10 s, then SIGCONT; "
+                   "clockstep: step the daemon's wall clock, then SIGKILL half the time")
     p.add_argument("--seed", type=int, default=None, help="RNG seed (default: random, printed)")
     p.add_argument("--workspaces", type=int, default=8, help="workspaces (default 8)")
     p.add_argument("--build", default="build", help="dir with provisioner and fake_tofu")
