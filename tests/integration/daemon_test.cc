@@ -93,6 +93,15 @@ TEST_SUITE("integration") {
         if (now.ok() && now->starttime_ticks == ticks) ::kill(static_cast<pid_t>(pid), SIGKILL);
       }
     } cleanup{pid, started->starttime_ticks};
+    // A step's pid reaches state.json with the save at the end of the tick
+    // that started it, a moment after the fake's journal says it started
+    // (docs/operations.md, "A tofu that outlives its daemon").
+    REQUIRE(WaitUntil(
+        [&] {
+          const auto running = h.ReadState().workspaces.at("w").running;
+          return running && running->process && running->process->pid == pid;
+        },
+        seconds(10)));
     // when the daemon is killed and started again,
     h.daemon().Signal(SIGKILL);
     h.daemon().Wait(seconds(10));
