@@ -12,12 +12,13 @@ declare -A allowed=(
   [cron]="base"
   [config]="base cron"
   [state]="base platform"
+  [coordination]="base platform config state"
   [tofu]="base platform"
   [workspace]="base platform config"
-  [scheduler]="base platform cron config state tofu workspace"
+  [scheduler]="base platform cron config state coordination tofu workspace"
   [telemetry]="base platform"
   [http]="base platform cron config state tofu workspace scheduler telemetry"
-  [app]="base platform cron config state tofu workspace scheduler telemetry http"
+  [app]="base platform cron config state coordination tofu workspace scheduler telemetry http"
 )
 
 # header pattern -> the files (path regex) that may include it
@@ -31,6 +32,7 @@ declare -A third_party=(
   ['systemd/']='^src/platform/'
   ['archive(_entry)?\.h']='^src/tofu/'
   ['openssl/']='^src/(platform|http)/'
+  ['libpq-fe\.h']='^src/coordination/pg_'
   ['(unistd|spawn|fcntl|poll|signal|dirent)\.h|sys/']='^src/platform/'
 )
 

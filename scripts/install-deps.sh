@@ -11,10 +11,12 @@ packages=(
   # libraries (DESIGN.md §10)
   libcpp-httplib-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev doctest-dev
   libyaml-cpp-dev libhowardhinnant-date-dev libsystemd-dev libssl-dev libcrypt-dev
-  libarchive-dev libbenchmark-dev tzdata
+  libarchive-dev libbenchmark-dev tzdata libpq-dev
   # real tools the tests run against: openssl (test certificates), promtool and a
   # Prometheus server, amtool, systemd-analyze, zip (fake tofu releases)
   openssl prometheus prometheus-alertmanager systemd zip
+  # HA mode's tests start a real PostgreSQL server (tests/support/postgres_server.h)
+  postgresql-15
   # the OTLP/JSON trace validator (tests/support/otlp_validate.py): protoc
   # compiles the schema in shared/fixtures/otlp for Debian's /usr/bin/python3
   protobuf-compiler python3-protobuf

@@ -114,6 +114,25 @@ struct TracingConfig {
   bool headers_file_set = false;
 };
 
+// High availability on PostgreSQL (DESIGN.md §11, docs/ha.md). Read once, at
+// start-up. Not available yet: `enabled: true` is refused by the parser.
+struct HaConfig {
+  bool enabled = false;
+  // A file holding the libpq connection string (it may carry a password:
+  // never logged).
+  std::string dsn_file = "/etc/provisioner/ha.dsn";
+  // This node's name in the lease and job rows; "" = the host name.
+  std::string node_name;
+  bool runs_jobs = true;
+  // The leader lease, on the database's clock, and how a leader keeps it:
+  // renew_interval < renew_deadline < lease_ttl.
+  Millis lease_ttl{15'000};
+  Millis renew_interval{3'000};
+  Millis renew_deadline{10'000};
+  // A running job's claim, renewed by the node that runs it.
+  Millis claim_ttl{60'000};
+};
+
 struct Schedule {
   // Cron expressions as written ("" = none) and their parsed form.
   std::string deploy;
@@ -156,6 +175,7 @@ struct Config {
   StateConfig state;
   LoggingConfig logging;
   TracingConfig tracing;
+  HaConfig ha;
   std::string templates_dir = "/etc/provisioner/templates";
   std::vector<WorkspaceConfig> workspaces;
 

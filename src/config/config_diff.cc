@@ -65,6 +65,14 @@ std::vector<std::string> ChangedSettings(const Config& a, const Config& b) {
   check(a.tracing.sampling_ratio != b.tracing.sampling_ratio, "tracing.sampling_ratio");
   check(a.tracing.service_name != b.tracing.service_name, "tracing.service_name");
   check(a.tracing.headers_file != b.tracing.headers_file, "tracing.headers_file");
+  check(a.ha.enabled != b.ha.enabled, "ha.enabled");
+  check(a.ha.dsn_file != b.ha.dsn_file, "ha.dsn_file");
+  check(a.ha.node_name != b.ha.node_name, "ha.node_name");
+  check(a.ha.runs_jobs != b.ha.runs_jobs, "ha.runs_jobs");
+  check(a.ha.lease_ttl != b.ha.lease_ttl, "ha.lease_ttl");
+  check(a.ha.renew_interval != b.ha.renew_interval, "ha.renew_interval");
+  check(a.ha.renew_deadline != b.ha.renew_deadline, "ha.renew_deadline");
+  check(a.ha.claim_ttl != b.ha.claim_ttl, "ha.claim_ttl");
   check(a.templates_dir != b.templates_dir, "templates_dir");
   return out;
 }

@@ -540,9 +540,9 @@ class Decoder {
 
 using Fields = Decoder::Fields;
 
-constexpr std::array<std::string_view, 8> kTopKeys = {"server",        "opentofu",  "scheduler",
-                                                      "state",         "logging",   "tracing",
-                                                      "templates_dir", "workspaces"};
+constexpr std::array<std::string_view, 9> kTopKeys = {"server", "opentofu",      "scheduler",
+                                                      "state",  "logging",       "tracing",
+                                                      "ha",     "templates_dir", "workspaces"};
 
 void DecodeServer(Decoder& d, const YamlNode& node, const Path& path, ServerConfig* out) {
   static constexpr std::array<std::string_view, 4> kKeys = {
@@ -702,6 +702,72 @@ void DecodeState(Decoder& d, const YamlNode& node, const Path& path, StateConfig
   if (!d.ReadMap(node, path, kKeys, &f)) return;
   d.NonEmptyString(f.Get("dir"), path.Key("dir"), &out->dir);
   d.Int(f.Get("history_limit"), path.Key("history_limit"), 1, 100000, &out->history_limit);
+}
+
+// A host name's characters: a node name goes into database rows and logs.
+bool IsValidNodeName(std::string_view s) {
+  if (s.empty() || s.size() > 63 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+void DecodeHa(Decoder& d, const YamlNode& node, const Path& path, HaConfig* out) {
+  static constexpr std::array<std::string_view, 8> kKeys = {
+      "enabled",   "dsn_file",       "node_name",      "runs_jobs",
+      "lease_ttl", "renew_interval", "renew_deadline", "claim_ttl"};
+  Fields f;
+  if (!d.ReadMap(node, path, kKeys, &f)) return;
+  d.Bool(f.Get("enabled"), path.Key("enabled"), &out->enabled);
+  d.NonEmptyString(f.Get("dsn_file"), path.Key("dsn_file"), &out->dsn_file);
+  if (const YamlNode* n = f.Get("node_name"); n != nullptr) {
+    std::string name;
+    d.String(n, path.Key("node_name"), &name);
+    if (!name.empty() && !IsValidNodeName(name)) {
+      d.Error(*n, path.Key("node_name"),
+              "\"" + name +
+                  "\" is not a node name: 1-63 letters, digits, '.', '_' or '-', "
+                  "starting with a letter or digit");
+    } else {
+      out->node_name = name;
+    }
+  }
+  d.Bool(f.Get("runs_jobs"), path.Key("runs_jobs"), &out->runs_jobs);
+  // A value that did not parse is reported already; the ratios below are
+  // checked on the rest (given or default).
+  bool ok = true;
+  auto duration = [&](std::string_view key, Millis min, Millis max, Millis* out) {
+    const YamlNode* n = f.Get(key);
+    if (n != nullptr && !d.Duration(n, path.Key(key), min, max, out)) ok = false;
+  };
+  duration("lease_ttl", Millis(1'000), std::chrono::minutes(10), &out->lease_ttl);
+  duration("renew_interval", Millis(100), std::chrono::minutes(5), &out->renew_interval);
+  duration("renew_deadline", Millis(500), std::chrono::minutes(10), &out->renew_deadline);
+  duration("claim_ttl", std::chrono::seconds(5), hours(1), &out->claim_ttl);
+  // The ratios that keep two leaders apart (docs/ha.md, "Timings"): a leader
+  // renews more than once before it gives up, and gives up before the
+  // database lets another node take over.
+  auto at = [&](std::string_view key) { return f.Get(key) != nullptr ? f.Get(key) : &node; };
+  if (ok) {
+    if (out->renew_interval * 2 > out->renew_deadline) {
+      d.Error(*at("renew_interval"), path.Key("renew_interval"),
+              FormatDuration(out->renew_interval) + " is more than half of renew_deadline (" +
+                  FormatDuration(out->renew_deadline) +
+                  "): one slow renewal would demote the leader");
+    }
+    if (out->renew_deadline >= out->lease_ttl) {
+      d.Error(*at("renew_deadline"), path.Key("renew_deadline"),
+              FormatDuration(out->renew_deadline) + " is not shorter than lease_ttl (" +
+                  FormatDuration(out->lease_ttl) +
+                  "): a leader must demote itself before the database lets another node take "
+                  "over");
+    }
+  }
+  if (out->enabled) {
+    d.Error(*f.Get("enabled"), path.Key("enabled"),
+            "HA mode is not available in this version yet (docs/ha.md); set it to false or "
+            "remove the ha block");
+  }
 }
 
 void DecodeLogging(Decoder& d, const YamlNode& node, const Path& path, LoggingConfig* out) {
@@ -1001,6 +1067,9 @@ ParseResult ParseConfig(std::string_view text, std::string_view file_name,
   if (const YamlNode* n = f.Get("tracing"); n != nullptr) {
     DecodeTracing(d, *n, top.Key("tracing"), &config->tracing);
   }
+  if (const YamlNode* n = f.Get("ha"); n != nullptr) {
+    DecodeHa(d, *n, top.Key("ha"), &config->ha);
+  }
   d.NonEmptyString(f.Get("templates_dir"), top.Key("templates_dir"), &config->templates_dir);
 
   const std::string& base = options.base_dir;
@@ -1009,6 +1078,7 @@ ParseResult ParseConfig(std::string_view text, std::string_view file_name,
   config->opentofu.plugin_cache_dir = ResolvePath(base, config->opentofu.plugin_cache_dir);
   config->server.web_config_file = ResolvePath(base, config->server.web_config_file);
   config->tracing.headers_file = ResolvePath(base, config->tracing.headers_file);
+  config->ha.dsn_file = ResolvePath(base, config->ha.dsn_file);
   if (config->opentofu.binary.find('/') != std::string::npos) {
     config->opentofu.binary = ResolvePath(base, config->opentofu.binary);
   }

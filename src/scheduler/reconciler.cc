@@ -632,7 +632,7 @@ CommandResult Reconciler::Apply(const ReloadCommand& c, SystemTime) {
     // to one absolute path then, the trace exporter is built then).
     if (setting == "server.listen" || setting == "server.web_config_file" ||
         setting == "state.dir" || setting == "opentofu.binary" || setting == "opentofu.version" ||
-        setting.starts_with("tracing.")) {
+        setting.starts_with("tracing.") || setting.starts_with("ha.")) {
       LOG(deps_.log, kWarn, "config")
           .Printf("%s changed: it takes effect after a restart", setting.c_str());
     }

@@ -43,6 +43,11 @@ tracing:
   endpoint: http://localhost:4318/v1/traces
   sampling_ratio: 0.1
   service_name: provisioner
+ha:
+  enabled: false
+  dsn_file: /etc/provisioner/ha.dsn
+  node_name: ""
+  runs_jobs: true
 templates_dir: /etc/provisioner/templates
 workspaces:
   - name: dev-env
@@ -115,6 +120,49 @@ TEST_SUITE("config") {
     CHECK(c.FindWorkspace("dev-env") == &ws);
     CHECK(c.FindWorkspace("nope") == nullptr);
     CHECK(Warnings(r).empty());
+  }
+
+  TEST_CASE("config: the ha block: its settings, the lease ratios, and HA refused for now") {
+    ParseOptions options;
+    options.base_dir = "/etc/provisioner";
+    ParseResult r = Parse(R"(ha:
+  dsn_file: ha.dsn
+  node_name: node-1.example
+  runs_jobs: false
+  lease_ttl: 3s
+  renew_interval: 500ms
+  renew_deadline: 2s
+  claim_ttl: 20s
+workspaces: []
+)",
+                          options);
+    REQUIRE_MESSAGE(r.ok(), Join(Errors(r), "\n"));
+    const HaConfig& ha = r.config->ha;
+    CHECK(!ha.enabled);
+    CHECK(ha.dsn_file == "/etc/provisioner/ha.dsn");
+    CHECK(ha.node_name == "node-1.example");
+    CHECK(!ha.runs_jobs);
+    CHECK(ha.lease_ttl == seconds(3));
+    CHECK(ha.renew_interval == std::chrono::milliseconds(500));
+    CHECK(ha.renew_deadline == seconds(2));
+    CHECK(ha.claim_ttl == seconds(20));
+
+    CHECK(OnlyError(Parse("ha: {renew_deadline: 15s}\nworkspaces: []\n")) ==
+          "config.yaml:1:22: ha.renew_deadline: 15s is not shorter than lease_ttl (15s): a leader "
+          "must demote itself before the database lets another node take over");
+    CHECK(OnlyError(Parse("ha: {renew_interval: 6s}\nworkspaces: []\n")) ==
+          "config.yaml:1:22: ha.renew_interval: 6s is more than half of renew_deadline (10s): one "
+          "slow renewal would demote the leader");
+    CHECK(OnlyError(Parse("ha: {node_name: \"a b\"}\nworkspaces: []\n")) ==
+          "config.yaml:1:17: ha.node_name: \"a b\" is not a node name: 1-63 letters, digits, '.', "
+          "'_' or '-', starting with a letter or digit");
+    CHECK(OnlyError(Parse("ha: {lease_ttl: 0s}\nworkspaces: []\n"))
+              .find("ha.lease_ttl: 0s is out of range") != std::string::npos);
+    CHECK(OnlyError(Parse("ha: {enabled: true}\nworkspaces: []\n")) ==
+          "config.yaml:1:15: ha.enabled: HA mode is not available in this version yet "
+          "(docs/ha.md); set it to false or remove the ha block");
+    CHECK(OnlyError(Parse("ha: {dsn: x}\nworkspaces: []\n")).find("ha: unknown key \"dsn\"") !=
+          std::string::npos);
   }
 
   TEST_CASE("config: defaults apply to a minimal file") {
@@ -243,7 +291,7 @@ workspaces:
           "config.yaml:1:1: unknown key \"workspace\" (did you mean \"workspaces\"?)");
     CHECK(OnlyError(Parse("colour: blue\n")) ==
           "config.yaml:1:1: unknown key \"colour\" (allowed: server, opentofu, scheduler, state, "
-          "logging, tracing, templates_dir, workspaces)");
+          "logging, tracing, ha, templates_dir, workspaces)");
     CHECK(OnlyError(Parse("workspaces: {a: 1}\n")) ==
           "config.yaml:1:13: workspaces: expected a list of workspaces, got a mapping");
     CHECK(OnlyError(Parse("workspaces:\n  - just-a-name\n")) ==

@@ -1,0 +1,115 @@
+#include "coordination/pg_lease_db.h"
+
+#include <charconv>
+
+#include "base/strings.h"
+
+namespace provisioner::coordination {
+namespace {
+
+// pg_advisory_xact_lock key for schema changes: "pvschema" in ASCII.
+constexpr const char* kSchemaLockKey = "8103943316207969645";
+
+Result<int64_t> ParseTerm(const std::optional<std::string>& text) {
+  int64_t v = 0;
+  if (text) {
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+    if (ec == std::errc() && ptr == text->data() + text->size()) return v;
+  }
+  return Status::Corruption("pv_leader.term is not a number", text.value_or("NULL"));
+}
+
+Result<LeaseRow> RowOf(const std::vector<PgRow>& rows) {
+  if (rows.size() != 1 || rows[0].size() != 2) {
+    return Status::Corruption(
+        "pv_leader: expected its one row (id = 1); run the daemon once to create it");
+  }
+  LeaseRow row;
+  row.holder = rows[0][0].value_or("");
+  auto term = ParseTerm(rows[0][1]);
+  if (!term.ok()) return term.status();
+  row.term = *term;
+  return row;
+}
+
+}  // namespace
+
+Status EnsureLeaseTable(PgConnection& conn) {
+  // Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog;
+  // the advisory lock makes the nodes take turns.
+  Status s = conn.Run("BEGIN");
+  if (!s.ok()) return s;
+  const char* statements[] = {
+      "SELECT pg_advisory_xact_lock($1::bigint)",
+      "CREATE TABLE IF NOT EXISTS pv_leader ("
+      " id integer PRIMARY KEY CHECK (id = 1),"
+      " holder text NOT NULL DEFAULT '',"
+      " term bigint NOT NULL DEFAULT 0,"
+      " acquired_at timestamptz,"
+      " expires_at timestamptz NOT NULL DEFAULT '-infinity')",
+      "INSERT INTO pv_leader (id) VALUES (1) ON CONFLICT (id) DO NOTHING",
+  };
+  for (const char* sql : statements) {
+    std::vector<PgParam> params;
+    if (std::string_view(sql).find("$1") != std::string_view::npos) params = {kSchemaLockKey};
+    s = conn.Run(sql, params);
+    if (!s.ok()) {
+      (void)conn.Run("ROLLBACK");
+      return s.WithContext("creating pv_leader");
+    }
+  }
+  return conn.Run("COMMIT");
+}
+
+Result<LeaseRow> AcquireOrRenew(PgConnection& conn, const std::string& node,
+                                std::optional<int64_t> renewing_term,
+                                std::chrono::milliseconds ttl) {
+  // One statement: the UPDATE takes or renews the row; when it did not (the
+  // row is someone else's and live), the SELECT reports who holds it. Both
+  // read the same snapshot, so exactly one of them returns the row.
+  static const std::string kSql =
+      "WITH taken AS ("
+      " UPDATE pv_leader SET"
+      "  term = CASE WHEN holder = $1 AND term = $2::bigint AND expires_at > clock_timestamp()"
+      "         THEN term ELSE term + 1 END,"
+      "  acquired_at = CASE WHEN holder = $1 AND term = $2::bigint"
+      "                AND expires_at > clock_timestamp() THEN acquired_at"
+      "                ELSE clock_timestamp() END,"
+      "  holder = $1,"
+      "  expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+      " WHERE id = 1 AND (expires_at <= clock_timestamp() OR holder = '' OR holder = $1)"
+      " RETURNING holder, term)"
+      " SELECT holder, term FROM taken"
+      " UNION ALL"
+      " SELECT holder, term FROM pv_leader WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM taken)";
+  PgParam renewing;
+  if (renewing_term) renewing = std::to_string(*renewing_term);
+  auto rows = conn.Exec(kSql, {node, renewing, std::to_string(ttl.count())});
+  if (!rows.ok()) return rows.status();
+  return RowOf(*rows);
+}
+
+Result<bool> ReleaseLease(PgConnection& conn, const std::string& node, int64_t term) {
+  auto rows = conn.Exec(
+      "UPDATE pv_leader SET expires_at = clock_timestamp()"
+      " WHERE id = 1 AND holder = $1 AND term = $2::bigint AND expires_at > clock_timestamp()"
+      " RETURNING term",
+      {node, std::to_string(term)});
+  if (!rows.ok()) return rows.status();
+  return !rows->empty();
+}
+
+Status CheckFence(PgConnection& conn, const std::string& node, int64_t term) {
+  auto rows = conn.Exec("SELECT holder, term FROM pv_leader WHERE id = 1 FOR SHARE");
+  if (!rows.ok()) return rows.status();
+  auto row = RowOf(*rows);
+  if (!row.ok()) return row.status();
+  if (row->holder != node || row->term != term) {
+    return Status::FailedPrecondition(StringPrintf(
+        "ownership lost: term=%lld holder=%s (this node wrote as term %lld)",
+        static_cast<long long>(row->term), row->holder.c_str(), static_cast<long long>(term)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace provisioner::coordination

@@ -1,0 +1,44 @@
+// The leader lease's row in PostgreSQL (DESIGN.md §11,
+// shared/reference/ha-postgresql.md §6.3-§6.4), on the lease holder's own
+// dedicated connection.
+//
+//   pv_leader(id = 1, holder, term, acquired_at, expires_at)
+//
+// Every time is the database's clock_timestamp(): nodes never compare their
+// own clocks with a time another node wrote.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "coordination/lease.h"
+#include "coordination/pg_connection.h"
+
+namespace provisioner::coordination {
+
+// Creates pv_leader and its one row if they are missing. Safe to run from
+// several nodes at once (it serializes on an advisory transaction lock).
+Status EnsureLeaseTable(PgConnection& conn);
+
+// The acquire-or-renew statement: takes the row when it is free, expired or
+// already `node`'s, in one conditional UPDATE. The term stays only when
+// `renewing_term` is the row's term and the lease has not expired; any other
+// taking moves it up by one. Returns the row as the statement left it (the
+// other holder's, when the row was not taken).
+Result<LeaseRow> AcquireOrRenew(PgConnection& conn, const std::string& node,
+                                std::optional<int64_t> renewing_term,
+                                std::chrono::milliseconds ttl);
+
+// A clean shutdown's release: the lease expires now, if it is still ours.
+// Returns whether it was.
+Result<bool> ReleaseLease(PgConnection& conn, const std::string& node, int64_t term);
+
+// The fence: inside a transaction, before any state write. Locks the lease
+// row FOR SHARE (a takeover then waits for this transaction, and is ordered
+// after it) and fails with FailedPrecondition "ownership lost: ..." unless
+// (term, holder) is still (term, node).
+Status CheckFence(PgConnection& conn, const std::string& node, int64_t term);
+
+}  // namespace provisioner::coordination
