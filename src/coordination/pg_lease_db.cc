@@ -112,4 +112,37 @@ Status CheckFence(PgConnection& conn, const std::string& node, int64_t term) {
   return Status::Ok();
 }
 
+Result<PgConnection*> PgLeaseDb::Connection() {
+  if (conn_ && conn_->ok()) return &*conn_;
+  conn_.reset();
+  auto conn = PgConnection::Connect(options_);
+  if (!conn.ok()) return conn.status();
+  if (Status s = EnsureLeaseTable(*conn); !s.ok()) return s;
+  conn_ = std::move(*conn);
+  return &*conn_;
+}
+
+Status PgLeaseDb::Check(const Status& s) {
+  if (s.code() == Status::Code::kUnavailable) conn_.reset();
+  return s;
+}
+
+Result<LeaseRow> PgLeaseDb::AcquireOrRenew(const std::string& node,
+                                           std::optional<int64_t> renewing_term,
+                                           std::chrono::milliseconds ttl) {
+  auto conn = Connection();
+  if (!conn.ok()) return conn.status();
+  Result<LeaseRow> row = coordination::AcquireOrRenew(**conn, node, renewing_term, ttl);
+  if (!row.ok()) return Check(row.status());
+  return row;
+}
+
+Result<bool> PgLeaseDb::Release(const std::string& node, int64_t term) {
+  auto conn = Connection();
+  if (!conn.ok()) return conn.status();
+  Result<bool> released = ReleaseLease(**conn, node, term);
+  if (!released.ok()) return Check(released.status());
+  return released;
+}
+
 }  // namespace provisioner::coordination

@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "coordination/lease.h"
+#include "coordination/lease_keeper.h"
 #include "coordination/pg_connection.h"
 
 namespace provisioner::coordination {
@@ -40,5 +42,27 @@ Result<bool> ReleaseLease(PgConnection& conn, const std::string& node, int64_t t
 // after it) and fails with FailedPrecondition "ownership lost: ..." unless
 // (term, holder) is still (term, node).
 Status CheckFence(PgConnection& conn, const std::string& node, int64_t term);
+
+// The LeaseDb of the daemon: one dedicated connection, made on first use and
+// again after it was lost, with pv_leader ensured on each new one.
+class PgLeaseDb final : public LeaseDb {
+ public:
+  explicit PgLeaseDb(PgOptions options) : options_(std::move(options)) {}
+
+  Result<LeaseRow> AcquireOrRenew(const std::string& node, std::optional<int64_t> renewing_term,
+                                  std::chrono::milliseconds ttl) override;
+  Result<bool> Release(const std::string& node, int64_t term) override;
+
+  // The session's server process, 0 when not connected (for tests).
+  int backend_pid() const { return conn_ ? conn_->backend_pid() : 0; }
+
+ private:
+  Result<PgConnection*> Connection();
+  // Drops the connection when `s` says it is gone; returns `s`.
+  Status Check(const Status& s);
+
+  const PgOptions options_;
+  std::optional<PgConnection> conn_;
+};
 
 }  // namespace provisioner::coordination

@@ -1,5 +1,6 @@
 #include "coordination/lease.h"
 
+#include "support/fake_lease_db.h"
 #include "support/test_util.h"
 
 namespace provisioner::coordination {
@@ -8,54 +9,10 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// The lease row with the semantics of the acquire-or-renew statement
-// (coordination/pg_lease_db.cc), on a database clock the test moves, plus the
-// fence that every state write checks.
-class FakeLeaseTable {
- public:
-  explicit FakeLeaseTable(milliseconds ttl) : ttl_(ttl) {}
-
-  Result<LeaseRow> Attempt(const std::string& node, std::optional<int64_t> renewing) {
-    if (down_) return Status::Unavailable("connection refused");
-    const bool live = now_ < expires_;
-    if (holder_ == node && live && renewing == term_) {
-      expires_ = now_ + ttl_;  // a renewal keeps the term
-    } else if (!live || holder_.empty() || holder_ == node) {
-      holder_ = node;
-      ++term_;
-      expires_ = now_ + ttl_;
-    }
-    return LeaseRow{holder_, term_};
-  }
-
-  // The check under FOR SHARE that every state write makes first.
-  Status FencedWrite(const std::string& node, int64_t term) {
-    if (holder_ != node || term_ != term) {
-      return Status::FailedPrecondition("ownership lost: term=" + std::to_string(term_) +
-                                        " holder=" + holder_);
-    }
-    ++writes_;
-    return Status::Ok();
-  }
-
-  void Advance(milliseconds d) { now_ += d; }
-  void set_down(bool down) { down_ = down; }
-  int writes() const { return writes_; }
-
- private:
-  milliseconds ttl_;
-  milliseconds now_{0};
-  milliseconds expires_{0};
-  std::string holder_;
-  int64_t term_ = 0;
-  bool down_ = false;
-  int writes_ = 0;
-};
-
 // Node-local and database time move together here: one process's view.
 struct World {
   LeaseTimings timings;
-  FakeLeaseTable db{timings.ttl};
+  testing::FakeLeaseDb db;
   MonotonicTime now{seconds(1000)};
 
   void Advance(milliseconds d) {
@@ -63,7 +20,7 @@ struct World {
     db.Advance(d);
   }
   LeaseChange Try(LeaseState& s, double jitter = 0.0) {
-    return s.OnAttempt(now, db.Attempt(s.node(), s.renewing_term()), jitter);
+    return s.OnAttempt(now, db.AcquireOrRenew(s.node(), s.renewing_term(), timings.ttl), jitter);
   }
 };
 

@@ -36,6 +36,7 @@ class PostgresServer {
     for (int attempt = 0; attempt < 5; ++attempt) {
       server->port_ = FreeLoopbackPort();
       if (server->Start()) return server;
+      MESSAGE("PostgreSQL did not start on port " << server->port_ << "; retrying on another");
     }
     FAIL("PostgreSQL did not start; its log:\n" << server->Log());
     return nullptr;

@@ -1,0 +1,124 @@
+#include "coordination/lease_keeper.h"
+
+#include <random>
+#include <utility>
+
+namespace provisioner::coordination {
+
+LeaseKeeper::LeaseKeeper(LeaseDb& db, Options options)
+    : db_(db), options_(std::move(options)), state_(options_.node, options_.timings) {}
+
+LeaseKeeper::~LeaseKeeper() { Stop(); }
+
+MonotonicTime LeaseKeeper::RunOnce() {
+  MonotonicTime now = options_.now();
+  LeaseChange change;
+  std::optional<int64_t> renewing;
+  bool due = false;
+  {
+    MutexLock lock(mu_);
+    change = state_.OnTime(now);
+    due = state_.next_attempt() <= now;
+    renewing = state_.renewing_term();
+  }
+  if (change.changed && options_.on_change) options_.on_change(change);
+  if (!due) {
+    MutexLock lock(mu_);
+    return state_.deadline() ? std::min(state_.next_attempt(), *state_.deadline())
+                             : state_.next_attempt();
+  }
+  // Not under mu_: the statement may take up to its timeout, and readers
+  // must not wait for it (IsLeader applies the deadline on its own).
+  const MonotonicTime sent = options_.now();
+  Result<LeaseRow> outcome = db_.AcquireOrRenew(options_.node, renewing, options_.timings.ttl);
+  const double jitter = options_.jitter ? options_.jitter() : [] {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  }();
+  MonotonicTime next;
+  {
+    MutexLock lock(mu_);
+    change = state_.OnAttempt(sent, outcome, jitter);
+    reachable_ = outcome.ok();
+    if (!outcome.ok()) last_error_ = outcome.status().message();
+    // A leader whose attempt came back after its deadline has passed.
+    if (!change.changed) change = state_.OnTime(options_.now());
+    next = state_.deadline() ? std::min(state_.next_attempt(), *state_.deadline())
+                             : state_.next_attempt();
+  }
+  if (options_.on_change) {
+    if (change.changed) {
+      options_.on_change(change);
+    } else if (!outcome.ok()) {
+      options_.on_change(LeaseChange{false, change.role, change.term,
+                                     "lease attempt failed: " + outcome.status().message()});
+    }
+  }
+  return next;
+}
+
+void LeaseKeeper::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void LeaseKeeper::Run() {
+  while (true) {
+    const MonotonicTime next = RunOnce();
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    const auto wait = next - options_.now();
+    if (wait > MonotonicTime::duration::zero()) {
+      stop_cv_.wait_for(lock, wait, [this] { return stop_; });
+    }
+    if (stop_) return;
+  }
+}
+
+void LeaseKeeper::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  int64_t term = 0;
+  {
+    MutexLock lock(mu_);
+    if (!state_.leader()) return;
+    term = state_.term();
+  }
+  // Released or not (the database may be gone), this node leads no more.
+  Result<bool> released = db_.Release(options_.node, term);
+  LeaseChange change;
+  {
+    MutexLock lock(mu_);
+    change = state_.OnReleased();
+  }
+  if (!released.ok()) change.why += " (the release failed: " + released.status().message() + ")";
+  if (options_.on_change) options_.on_change(change);
+}
+
+bool LeaseKeeper::IsLeader() const {
+  MutexLock lock(mu_);
+  return state_.leader() && options_.now() < *state_.deadline();
+}
+
+int64_t LeaseKeeper::term() const {
+  MutexLock lock(mu_);
+  return state_.term();
+}
+
+CoordinationStatus LeaseKeeper::status() const {
+  MutexLock lock(mu_);
+  CoordinationStatus s;
+  s.ha = true;
+  s.role = state_.leader() && options_.now() < *state_.deadline() ? Role::kLeader : Role::kFollower;
+  s.term = state_.term();
+  s.holder = state_.holder_seen();
+  s.database_reachable = reachable_;
+  s.last_error = last_error_;
+  s.transitions = state_.transitions();
+  s.attempt_failures = state_.attempt_failures();
+  return s;
+}
+
+}  // namespace provisioner::coordination

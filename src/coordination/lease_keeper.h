@@ -1,0 +1,89 @@
+// LeaseKeeper: the Coordinator of HA mode. A thread of its own keeps trying
+// to take, or to renew, the leader lease (coordination/lease.h decides,
+// LeaseDb does the I/O) and publishes the role.
+//
+// IsLeader() also checks the local deadline itself, so that a keeper stuck
+// in a slow database call never lets the node act past it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "base/thread_annotations.h"
+#include "coordination/coordinator.h"
+#include "coordination/lease.h"
+
+namespace provisioner::coordination {
+
+// The lease's I/O: PostgreSQL in the daemon (PgLeaseDb), a fake in tests.
+class LeaseDb {
+ public:
+  virtual ~LeaseDb() = default;
+  // One acquire-or-renew statement (pg_lease_db.h, AcquireOrRenew).
+  virtual Result<LeaseRow> AcquireOrRenew(const std::string& node,
+                                          std::optional<int64_t> renewing_term,
+                                          std::chrono::milliseconds ttl) = 0;
+  // A clean shutdown's release; whether the lease was still ours.
+  virtual Result<bool> Release(const std::string& node, int64_t term) = 0;
+};
+
+class LeaseKeeper final : public Coordinator {
+ public:
+  struct Options {
+    std::string node;
+    LeaseTimings timings;
+    // CLOCK_BOOTTIME in the daemon (platform/boot_clock.h).
+    std::function<MonotonicTime()> now;
+    // Draws in [0, 1) for the followers' retry jitter; default: a PRNG.
+    std::function<double()> jitter;
+    // Called on the keeper's thread for every change of role or term, and
+    // for a failed attempt (with changed = false and the error in why), for
+    // the log and the metrics.
+    std::function<void(const LeaseChange&)> on_change;
+  };
+
+  LeaseKeeper(LeaseDb& db, Options options);
+  ~LeaseKeeper() override;  // Stop()
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  // One round: the local deadline, then an attempt if one is due. Returns
+  // when the next round is due. The thread calls it; tests call it alone.
+  MonotonicTime RunOnce();
+
+  // Starts the thread.
+  void Start();
+  // Stops the thread, then releases the lease if this node holds it, so that
+  // another node takes over at its next attempt instead of after lease_ttl.
+  void Stop();
+
+  bool IsLeader() const override;
+  int64_t term() const override;
+  CoordinationStatus status() const override;
+
+ private:
+  void Run();
+
+  LeaseDb& db_;
+  const Options options_;
+
+  mutable Mutex mu_;
+  LeaseState state_ GUARDED_BY(mu_);
+  bool reachable_ GUARDED_BY(mu_) = true;
+  std::string last_error_ GUARDED_BY(mu_);
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;  // guarded by stop_mu_
+  std::thread thread_;
+};
+
+}  // namespace provisioner::coordination
