@@ -8,7 +8,7 @@ namespace provisioner::coordination {
 namespace {
 
 // pg_advisory_xact_lock key for schema changes: "pvschema" in ASCII.
-constexpr const char* kSchemaLockKey = "8103943316207969645";
+constexpr const char* kSchemaLockKey = "8103791450290220385";
 
 Result<int64_t> ParseTerm(const std::optional<std::string>& text) {
   int64_t v = 0;
