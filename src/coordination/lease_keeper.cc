@@ -1,5 +1,6 @@
 #include "coordination/lease_keeper.h"
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -24,8 +25,7 @@ MonotonicTime LeaseKeeper::RunOnce() {
   if (change.changed && options_.on_change) options_.on_change(change);
   if (!due) {
     MutexLock lock(mu_);
-    return state_.deadline() ? std::min(state_.next_attempt(), *state_.deadline())
-                             : state_.next_attempt();
+    return NextRoundLocked();
   }
   // Not under mu_: the statement may take up to its timeout, and readers
   // must not wait for it (IsLeader applies the deadline on its own).
@@ -43,8 +43,7 @@ MonotonicTime LeaseKeeper::RunOnce() {
     if (!outcome.ok()) last_error_ = outcome.status().message();
     // A leader whose attempt came back after its deadline has passed.
     if (!change.changed) change = state_.OnTime(options_.now());
-    next = state_.deadline() ? std::min(state_.next_attempt(), *state_.deadline())
-                             : state_.next_attempt();
+    next = NextRoundLocked();
   }
   if (options_.on_change) {
     if (change.changed) {
@@ -55,6 +54,15 @@ MonotonicTime LeaseKeeper::RunOnce() {
     }
   }
   return next;
+}
+
+MonotonicTime LeaseKeeper::NextRoundLocked() const {
+  const std::optional<MonotonicTime> deadline = state_.deadline();
+  return deadline ? std::min(state_.next_attempt(), *deadline) : state_.next_attempt();
+}
+
+bool LeaseKeeper::LeadingLocked() const {
+  return state_.leader() && options_.now() < *state_.deadline();
 }
 
 void LeaseKeeper::Start() {
@@ -99,7 +107,7 @@ void LeaseKeeper::Stop() {
 
 bool LeaseKeeper::IsLeader() const {
   MutexLock lock(mu_);
-  return state_.leader() && options_.now() < *state_.deadline();
+  return LeadingLocked();
 }
 
 int64_t LeaseKeeper::term() const {
@@ -111,7 +119,7 @@ CoordinationStatus LeaseKeeper::status() const {
   MutexLock lock(mu_);
   CoordinationStatus s;
   s.ha = true;
-  s.role = state_.leader() && options_.now() < *state_.deadline() ? Role::kLeader : Role::kFollower;
+  s.role = LeadingLocked() ? Role::kLeader : Role::kFollower;
   s.term = state_.term();
   s.holder = state_.holder_seen();
   s.database_reachable = reachable_;

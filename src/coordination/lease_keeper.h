@@ -71,6 +71,11 @@ class LeaseKeeper final : public Coordinator {
 
  private:
   void Run();
+  // When the next round is due: the next attempt, or a leader's deadline if
+  // that comes first.
+  MonotonicTime NextRoundLocked() const REQUIRES(mu_);
+  // Leader, and still within the local deadline now.
+  bool LeadingLocked() const REQUIRES(mu_);
 
   LeaseDb& db_;
   const Options options_;

@@ -1,6 +1,8 @@
 #include "coordination/pg_lease_db.h"
 
 #include <charconv>
+#include <utility>
+#include <vector>
 
 #include "base/strings.h"
 
@@ -39,19 +41,18 @@ Status EnsureLeaseTable(PgConnection& conn) {
   // the advisory lock makes the nodes take turns.
   Status s = conn.Run("BEGIN");
   if (!s.ok()) return s;
-  const char* statements[] = {
-      "SELECT pg_advisory_xact_lock($1::bigint)",
-      "CREATE TABLE IF NOT EXISTS pv_leader ("
-      " id integer PRIMARY KEY CHECK (id = 1),"
-      " holder text NOT NULL DEFAULT '',"
-      " term bigint NOT NULL DEFAULT 0,"
-      " acquired_at timestamptz,"
-      " expires_at timestamptz NOT NULL DEFAULT '-infinity')",
-      "INSERT INTO pv_leader (id) VALUES (1) ON CONFLICT (id) DO NOTHING",
+  const std::pair<const char*, std::vector<PgParam>> statements[] = {
+      {"SELECT pg_advisory_xact_lock($1::bigint)", {kSchemaLockKey}},
+      {"CREATE TABLE IF NOT EXISTS pv_leader ("
+       " id integer PRIMARY KEY CHECK (id = 1),"
+       " holder text NOT NULL DEFAULT '',"
+       " term bigint NOT NULL DEFAULT 0,"
+       " acquired_at timestamptz,"
+       " expires_at timestamptz NOT NULL DEFAULT '-infinity')",
+       {}},
+      {"INSERT INTO pv_leader (id) VALUES (1) ON CONFLICT (id) DO NOTHING", {}},
   };
-  for (const char* sql : statements) {
-    std::vector<PgParam> params;
-    if (std::string_view(sql).find("$1") != std::string_view::npos) params = {kSchemaLockKey};
+  for (const auto& [sql, params] : statements) {
     s = conn.Run(sql, params);
     if (!s.ok()) {
       (void)conn.Run("ROLLBACK");
