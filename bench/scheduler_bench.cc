@@ -170,7 +170,7 @@ void BM_StateSave(benchmark::State& state) {
   TempDir dir;
   platform::PosixClock clock;
   platform::PosixFileSystem fs;
-  state::StateStore store(fs, clock, dir.path);
+  state::JsonStateStore store(fs, clock, dir.path);
   state::State s = RichState();
   for (auto _ : state) {
     Status st = store.Save(s);
@@ -184,7 +184,7 @@ void BM_StateLoad(benchmark::State& state) {
   TempDir dir;
   platform::PosixClock clock;
   platform::PosixFileSystem fs;
-  state::StateStore store(fs, clock, dir.path);
+  state::JsonStateStore store(fs, clock, dir.path);
   (void)store.Save(RichState());
   for (auto _ : state) {
     auto r = store.Load();

@@ -124,7 +124,7 @@ void BM_ServeIdle(benchmark::State& state) {
                                                            : state::Actual::kDestroyed;
     st.last_fire = now;
   }
-  state::StateStore store(fs, clock, dir + "/state");
+  state::JsonStateStore store(fs, clock, dir + "/state");
   if (!store.Save(s).ok()) {
     state.SkipWithError("cannot write the state");
     return;

@@ -18,10 +18,14 @@
 #include "base/strings.h"
 #include "build_info.h"
 #include "config/web_config.h"
+#include "coordination/lease_keeper.h"
+#include "coordination/pg_lease_db.h"
+#include "coordination/pg_state_store.h"
 #include "http/handlers_api.h"
 #include "http/health.h"
 #include "http/http_client.h"
 #include "http/server.h"
+#include "platform/boot_clock.h"
 #include "platform/fd_log_sink.h"
 #include "platform/file_lock.h"
 #include "platform/filename.h"
@@ -228,12 +232,19 @@ class Daemon {
     if (Status s = Load(); !s.ok()) return ExitFor(env_, s);
     if (Status s = Start(); !s.ok()) return ExitFor(env_, s);
     Serve();
-    return Drain().ok() ? kExitOk : kExitFailure;
+    // A leader that lost its lease exits non-zero, so that systemd
+    // (Restart=on-failure) starts it again as a standby.
+    return Drain().ok() && !lost_leadership_ ? kExitOk : kExitFailure;
   }
 
  private:
   // Config, logging, the state directory and its lock, the state.
   Status Load();
+  // HA mode: the DSN file and the node name (the state waits in PostgreSQL
+  // until this node leads).
+  Status LoadHa();
+  // HA mode: the lease's keeper and the state store on PostgreSQL.
+  void StartHa(scheduler::ReconcilerDeps& deps);
   // Metrics, tofu, the reconciler (with crash recovery), probes, API,
   // listener, config watcher.
   Status Start();
@@ -312,6 +323,17 @@ class Daemon {
   std::unique_ptr<TracingObserver> tracing_observer_;
   scheduler::ObserverList observers_;
   std::unique_ptr<platform::PosixProcessRunner> runner_;
+  // HA mode only (ha.enabled): declared before the reconciler, which uses
+  // them, so that they outlive it.
+  std::string ha_node_;
+  coordination::PgOptions ha_pg_;
+  std::unique_ptr<coordination::PgLeaseDb> lease_db_;
+  std::unique_ptr<coordination::LeaseKeeper> keeper_;
+  std::unique_ptr<coordination::PgStateStore> pg_store_;
+  bool lost_leadership_ = false;
+  // The keeper thread's own: the last failed lease attempt logged, and when.
+  std::string lease_error_;
+  MonotonicTime lease_error_logged_{};
   std::unique_ptr<scheduler::Reconciler> reconciler_;
 
   std::mutex health_mu_;  // guards health_base_ and health_
@@ -389,7 +411,12 @@ Status Daemon::Load() {
   }
   daemon_lock_ = std::move(lock).value();
 
-  state::StateStore store(env_.fs, env_.clock, dir);
+  if (config_->ha.enabled) {
+    if (Status s = LoadHa(); !s.ok()) return s;
+    loaded_ = state::LoadReport{};
+    return Status::Ok();
+  }
+  state::JsonStateStore store(env_.fs, env_.clock, dir);
   auto loaded = store.Load();
   if (!loaded.ok()) {
     LOG(*log_, kError, "state")
@@ -414,6 +441,67 @@ Status Daemon::Load() {
   }
   loaded_ = std::move(loaded).value();
   return Status::Ok();
+}
+
+Status Daemon::LoadHa() {
+  const config::HaConfig& ha = config_->ha;
+  // A connection string is a few hundred bytes; 64 KiB is not one.
+  auto dsn = env_.fs.ReadFile(ha.dsn_file, 64 << 10);
+  if (!dsn.ok()) {
+    return Status::FailedPrecondition("ha.dsn_file " + ha.dsn_file + ": " + dsn.status().message());
+  }
+  ha_pg_.dsn = std::string(Trim(*dsn));
+  if (ha_pg_.dsn.empty()) {
+    return Status::FailedPrecondition("ha.dsn_file " + ha.dsn_file +
+                                      " is empty: it must hold a libpq connection string");
+  }
+  ha_node_ = ha.node_name.empty() ? platform::HostName() : ha.node_name;
+  if (ha_node_.empty()) {
+    return Status::FailedPrecondition("ha.node_name is not set and the host name is unknown");
+  }
+  ha_pg_.application_name = "provisioner " + ha_node_;
+  LOG(*log_, kInfo, "ha")
+      .Field("node", ha_node_)
+      .Printf("HA mode: node %s; the state is in PostgreSQL (connection from %s)", ha_node_.c_str(),
+              ha.dsn_file.c_str());
+  return Status::Ok();
+}
+
+void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
+  const config::HaConfig& ha = config_->ha;
+  lease_db_ = std::make_unique<coordination::PgLeaseDb>(ha_pg_, PROVISIONER_VERSION);
+  coordination::LeaseKeeper::Options options;
+  options.node = ha_node_;
+  options.timings.ttl = ha.lease_ttl;
+  options.timings.renew_interval = ha.renew_interval;
+  options.timings.renew_deadline = ha.renew_deadline;
+  // A standby tries as often as a leader renews, at most every 2 s (the
+  // reference's §6.3), so that short test timings fail over quickly too.
+  options.timings.retry_interval = std::min<milliseconds>(ha.renew_interval, seconds(2));
+  options.now = platform::BootTimeNow;
+  options.on_change = [this](const coordination::LeaseChange& change) {
+    if (change.changed) {
+      const bool leader = change.role == coordination::Role::kLeader;
+      LOG_AT(*log_, leader ? log::Level::kInfo : log::Level::kWarn, "ha")
+          .Field("term", change.term)
+          .Field("role", leader ? "leader" : "standby")
+          .Message("lease: " + change.why);
+    } else {
+      // Attempts come every few seconds: a failure that goes on is logged
+      // when its reason changes, and once a minute.
+      const MonotonicTime now = env_.clock.Monotonic();
+      if (change.why != lease_error_ || now - lease_error_logged_ >= std::chrono::minutes(1)) {
+        LOG(*log_, kWarn, "ha").Error(change.why).Message("lease attempt failed");
+        lease_error_ = change.why;
+        lease_error_logged_ = now;
+      }
+    }
+    events_.Wake();
+  };
+  keeper_ = std::make_unique<coordination::LeaseKeeper>(*lease_db_, std::move(options));
+  pg_store_ = std::make_unique<coordination::PgStateStore>(ha_pg_, ha_node_, *keeper_);
+  deps.store = pg_store_.get();
+  deps.coordinator = keeper_.get();
 }
 
 Status Daemon::Start() {
@@ -457,6 +545,7 @@ Status Daemon::Start() {
   }
 
   scheduler::ReconcilerDeps deps{env_.clock, env_.fs, *runner_, observers_, *log_, env_.environ};
+  if (config.ha.enabled) StartHa(deps);
 
   reconciler_ =
       std::make_unique<scheduler::Reconciler>(deps, config_, std::move(loaded_->state), binary);
@@ -473,19 +562,31 @@ Status Daemon::Start() {
                    : std::map<std::string, std::string>();
       });
   reconciler_->SetWake([this] { events_.Wake(); });
-  if (Status s = reconciler_->Recover(); !s.ok()) {
+  if (keeper_ != nullptr) {
+    // The Tick that first finds this node leader loads and recovers.
+    keeper_->Start();
+  } else if (Status s = reconciler_->Recover(); !s.ok()) {
     return Status::FailedPrecondition("cannot save state: " + s.message());
   }
   SetMetricWorkspaces(config);
   // health_checker_ exists before the listener starts, so before any scrape.
   metrics_->SetGaugeSource([this] {
-    return GaugesFrom(*reconciler_->snapshot(), templates_.load(), health_checker_->LastDeep());
+    telemetry::GaugeSnapshot gauges =
+        GaugesFrom(*reconciler_->snapshot(), templates_.load(), health_checker_->LastDeep());
+    if (keeper_ != nullptr) {
+      const coordination::CoordinationStatus st = keeper_->status();
+      gauges.coordination = telemetry::GaugeSnapshot::Coordination{
+          st.role == coordination::Role::kLeader, st.term, st.transitions, st.attempt_failures,
+          pg_store_->fenced_rejections()};
+    }
+    return gauges;
   });
 
   // Probes and API, then the listener.
   health_base_.started_at = env_.clock.Now();
   health_base_.tofu_binary = binary;
   health_base_.tofu_problem = binary_problem;
+  if (pg_store_ != nullptr) health_base_.state_store = pg_store_->Describe();
   RebuildHealthBase(config);
   PublishHealth();
   health_checker_ = std::make_unique<http::HealthChecker>(
@@ -508,6 +609,15 @@ Status Daemon::Start() {
   api_.fs = &env_.fs;
   api_.state_dir = config.state.dir;
   api_.stopping = &stopping_;
+  if (keeper_ != nullptr) {
+    api_.not_leader = [this]() -> std::string {
+      if (keeper_->IsLeader()) return "";
+      const coordination::CoordinationStatus st = keeper_->status();
+      return std::string(scheduler::kNotLeaderError) + (st.holder.empty() || st.holder == ha_node_
+                                                            ? " (no leader seen yet)"
+                                                            : " (the leader is " + st.holder + ")");
+    };
+  }
 
   http_observer_ = std::make_unique<HttpMetricsObserver>(*metrics_);
   http::ServerOptions server_options;
@@ -570,6 +680,10 @@ void Daemon::Serve() {
     PendingReload reload = BeginReload(std::move(batch.reloads));
     next = Tick();
     FinishReload(reload);
+    if (reconciler_->lost_leadership()) {
+      lost_leadership_ = true;
+      return;
+    }
   }
 }
 
@@ -614,6 +728,14 @@ Status Daemon::Drain() {
   server_->Stop();
   // 7. Spans still queued: at most the exporter's 2 s budget, then dropped.
   if (exporter_ != nullptr) exporter_->Shutdown();
+  // 8. HA: the lease, released only now, after the last fenced save, so
+  //    that a standby takes over at its next attempt.
+  if (keeper_ != nullptr) keeper_->Stop();
+  if (lost_leadership_) {
+    LOG(*log_, kWarn, "daemon")
+        .Message("stopped after losing the leader lease; the new leader owns the state");
+    return flushed;
+  }
   LOG(*log_, kInfo, "daemon")
       .Message(flushed.ok() ? "stopped; state saved" : "stopped; STATE NOT SAVED");
   return flushed;
@@ -625,7 +747,9 @@ SystemTime Daemon::Tick() {
   PublishHealth();
   if (watchdog_) notifier_.Watchdog();
   if (!shutting_down_) {
-    std::string status = StatusLine(*reconciler_->snapshot(), ReloadFailed());
+    std::string status = reconciler_->standby()
+                             ? "HA standby (node " + ha_node_ + "): waiting for the leader lease"
+                             : StatusLine(*reconciler_->snapshot(), ReloadFailed());
     if (status != last_status_) {
       notifier_.Status(status);
       last_status_ = std::move(status);
@@ -785,6 +909,11 @@ void Daemon::PublishHealth() {
   health_base_.scheduler_running = ticked_;
   health_base_.shutting_down = shutting_down_;
   health_base_.last_tick = env_.clock.Monotonic();
+  if (keeper_ != nullptr) {
+    const coordination::CoordinationStatus st = keeper_->status();
+    health_base_.coordination = http::DaemonHealth::Coordination{
+        keeper_->IsLeader(), st.term, st.holder, st.database_reachable, st.last_error};
+  }
   health_ = std::make_shared<const http::DaemonHealth>(health_base_);
 }
 

@@ -38,8 +38,18 @@ void RegisterRoutes(http::Server& server, http::ApiContext& api, http::HealthChe
       },
       read);
 
-  auto api_route = [&api](Response (*handler)(http::ApiContext&, const Request&)) {
-    return [&api, handler](const Request& req) { return handler(api, req); };
+  // HA mode: a standby answers 503 naming the leader; a reload stays
+  // every node's own.
+  auto api_route = [&api](Response (*handler)(http::ApiContext&, const Request&),
+                          bool leader_only = true) {
+    return [&api, handler, leader_only](const Request& req) {
+      if (leader_only && api.not_leader) {
+        if (std::string why = api.not_leader(); !why.empty()) {
+          return Response::Error(503, "not_leader", why);
+        }
+      }
+      return handler(api, req);
+    };
   };
   server.Route(Method::kGet, "/api/v1/workspaces", api_route(http::ListWorkspaces), read);
   server.Route(Method::kGet, "/api/v1/workspaces/:name", api_route(http::GetWorkspace), read);
@@ -55,7 +65,7 @@ void RegisterRoutes(http::Server& server, http::ApiContext& api, http::HealthChe
   server.Route(Method::kGet, "/api/v1/jobs", api_route(http::ListJobs), read);
   server.Route(Method::kGet, "/api/v1/jobs/:id", api_route(http::GetJob), read);
   server.Route(Method::kGet, "/api/v1/jobs/:id/log", api_route(http::GetJobLog), read);
-  server.Route(Method::kPost, "/api/v1/reload", api_route(http::Reload), write);
+  server.Route(Method::kPost, "/api/v1/reload", api_route(http::Reload, false), write);
 }
 
 }  // namespace provisioner::app

@@ -115,7 +115,8 @@ struct TracingConfig {
 };
 
 // High availability on PostgreSQL (DESIGN.md §11, docs/ha.md). Read once, at
-// start-up. Not available yet: `enabled: true` is refused by the parser.
+// start-up. In this version the leader runs every job: `runs_jobs: false`
+// is refused, and claim_ttl is read but not used yet.
 struct HaConfig {
   bool enabled = false;
   // A file holding the libpq connection string (it may carry a password:

@@ -88,21 +88,34 @@ void LeaseKeeper::Stop() {
   }
   stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (left_) return;
+    left_ = true;
+  }
+  bool leader = false;
   int64_t term = 0;
   {
     MutexLock lock(mu_);
-    if (!state_.leader()) return;
+    leader = state_.leader();
     term = state_.term();
   }
-  // Released or not (the database may be gone), this node leads no more.
-  Result<bool> released = db_.Release(options_.node, term);
-  LeaseChange change;
-  {
-    MutexLock lock(mu_);
-    change = state_.OnReleased();
+  if (leader) {
+    // Released or not (the database may be gone), this node leads no more.
+    Result<bool> released = db_.Release(options_.node, term);
+    LeaseChange change;
+    {
+      MutexLock lock(mu_);
+      change = state_.OnReleased();
+    }
+    if (!released.ok()) {
+      change.why += " (the release failed: " + released.status().message() + ")";
+    }
+    if (options_.on_change) options_.on_change(change);
   }
-  if (!released.ok()) change.why += " (the release failed: " + released.status().message() + ")";
-  if (options_.on_change) options_.on_change(change);
+  // Best effort: a name not freed here is free lease_ttl after the last
+  // heartbeat anyway.
+  (void)db_.Leave(options_.node);
 }
 
 bool LeaseKeeper::IsLeader() const {

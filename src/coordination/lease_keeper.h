@@ -33,6 +33,8 @@ class LeaseDb {
                                           std::chrono::milliseconds ttl) = 0;
   // A clean shutdown's release; whether the lease was still ours.
   virtual Result<bool> Release(const std::string& node, int64_t term) = 0;
+  // The keeper stops for good: the node's name is free for its next start.
+  virtual Status Leave(const std::string& /*node*/) { return Status::Ok(); }
 };
 
 class LeaseKeeper final : public Coordinator {
@@ -62,7 +64,8 @@ class LeaseKeeper final : public Coordinator {
   // Starts the thread.
   void Start();
   // Stops the thread, then releases the lease if this node holds it, so that
-  // another node takes over at its next attempt instead of after lease_ttl.
+  // another node takes over at its next attempt instead of after lease_ttl,
+  // and leaves (LeaseDb::Leave). Idempotent.
   void Stop();
 
   bool IsLeader() const override;
@@ -88,6 +91,7 @@ class LeaseKeeper final : public Coordinator {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_ = false;  // guarded by stop_mu_
+  bool left_ = false;  // guarded by stop_mu_
   std::thread thread_;
 };
 

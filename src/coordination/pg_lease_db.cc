@@ -1,6 +1,7 @@
 #include "coordination/pg_lease_db.h"
 
 #include <charconv>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -8,9 +9,6 @@
 
 namespace provisioner::coordination {
 namespace {
-
-// pg_advisory_xact_lock key for schema changes: "pvschema" in ASCII.
-constexpr const char* kSchemaLockKey = "8103791450290220385";
 
 Result<int64_t> ParseTerm(const std::optional<std::string>& text) {
   int64_t v = 0;
@@ -34,6 +32,13 @@ Result<LeaseRow> RowOf(const std::vector<PgRow>& rows) {
   return row;
 }
 
+// 16 hex digits, new at every process start.
+std::string RandomInstance() {
+  std::random_device rd;
+  const uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  return StringPrintf("%016llx", static_cast<unsigned long long>(v));
+}
+
 }  // namespace
 
 Status EnsureLeaseTable(PgConnection& conn) {
@@ -51,12 +56,19 @@ Status EnsureLeaseTable(PgConnection& conn) {
        " expires_at timestamptz NOT NULL DEFAULT '-infinity')",
        {}},
       {"INSERT INTO pv_leader (id) VALUES (1) ON CONFLICT (id) DO NOTHING", {}},
+      {"CREATE TABLE IF NOT EXISTS pv_nodes ("
+       " name text PRIMARY KEY,"
+       " instance text NOT NULL,"
+       " started_at timestamptz NOT NULL,"
+       " heartbeat_at timestamptz NOT NULL,"
+       " version text NOT NULL DEFAULT '')",
+       {}},
   };
   for (const auto& [sql, params] : statements) {
     s = conn.Run(sql, params);
     if (!s.ok()) {
       (void)conn.Run("ROLLBACK");
-      return s.WithContext("creating pv_leader");
+      return s.WithContext("creating pv_leader and pv_nodes");
     }
   }
   return conn.Run("COMMIT");
@@ -88,6 +100,45 @@ Result<LeaseRow> AcquireOrRenew(PgConnection& conn, const std::string& node,
   auto rows = conn.Exec(kSql, {node, renewing, std::to_string(ttl.count())});
   if (!rows.ok()) return rows.status();
   return RowOf(*rows);
+}
+
+Status HeartbeatNode(PgConnection& conn, const std::string& node, const std::string& instance,
+                     const std::string& version, std::chrono::milliseconds ttl) {
+  static const std::string kSql =
+      "INSERT INTO pv_nodes AS n (name, instance, started_at, heartbeat_at, version)"
+      " VALUES ($1, $2, clock_timestamp(), clock_timestamp(), $3)"
+      " ON CONFLICT (name) DO UPDATE SET"
+      "  started_at = CASE WHEN n.instance = EXCLUDED.instance THEN n.started_at"
+      "               ELSE EXCLUDED.started_at END,"
+      "  instance = EXCLUDED.instance,"
+      "  heartbeat_at = clock_timestamp(),"
+      "  version = EXCLUDED.version"
+      " WHERE n.instance = EXCLUDED.instance"
+      "  OR n.heartbeat_at <= clock_timestamp() - $4::bigint * interval '1 millisecond'"
+      " RETURNING instance";
+  auto rows = conn.Exec(kSql, {node, instance, version, std::to_string(ttl.count())});
+  if (!rows.ok()) return rows.status();
+  if (!rows->empty()) return Status::Ok();
+  auto holder = conn.Exec(
+      "SELECT instance, version,"
+      " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+      " round(extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::bigint"
+      " FROM pv_nodes WHERE name = $1",
+      {node});
+  std::string who;
+  if (holder.ok() && holder->size() == 1 && (*holder)[0].size() == 4) {
+    const PgRow& r = (*holder)[0];
+    who = " (instance " + r[0].value_or("?") + ", version " + r[1].value_or("?") + ", started " +
+          r[2].value_or("?") + ", last heartbeat " + r[3].value_or("?") + " ms ago)";
+  }
+  return Status::FailedPrecondition(
+      "node name " + node + " is in use by another running provisioner" + who +
+      "; this node does not stand for leader until that one has been silent for lease_ttl; "
+      "give each node its own ha.node_name");
+}
+
+Status LeaveNode(PgConnection& conn, const std::string& node, const std::string& instance) {
+  return conn.Run("DELETE FROM pv_nodes WHERE name = $1 AND instance = $2", {node, instance});
 }
 
 Result<bool> ReleaseLease(PgConnection& conn, const std::string& node, int64_t term) {
@@ -128,11 +179,15 @@ Status PgLeaseDb::Check(const Status& s) {
   return s;
 }
 
+PgLeaseDb::PgLeaseDb(PgOptions options, std::string version)
+    : options_(std::move(options)), version_(std::move(version)), instance_(RandomInstance()) {}
+
 Result<LeaseRow> PgLeaseDb::AcquireOrRenew(const std::string& node,
                                            std::optional<int64_t> renewing_term,
                                            std::chrono::milliseconds ttl) {
   auto conn = Connection();
   if (!conn.ok()) return conn.status();
+  if (Status s = HeartbeatNode(**conn, node, instance_, version_, ttl); !s.ok()) return Check(s);
   Result<LeaseRow> row = coordination::AcquireOrRenew(**conn, node, renewing_term, ttl);
   if (!row.ok()) return Check(row.status());
   return row;
@@ -144,6 +199,12 @@ Result<bool> PgLeaseDb::Release(const std::string& node, int64_t term) {
   Result<bool> released = ReleaseLease(**conn, node, term);
   if (!released.ok()) return Check(released.status());
   return released;
+}
+
+Status PgLeaseDb::Leave(const std::string& node) {
+  auto conn = Connection();
+  if (!conn.ok()) return conn.status();
+  return Check(LeaveNode(**conn, node, instance_));
 }
 
 }  // namespace provisioner::coordination

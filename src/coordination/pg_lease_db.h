@@ -20,9 +20,30 @@
 
 namespace provisioner::coordination {
 
-// Creates pv_leader and its one row if they are missing. Safe to run from
-// several nodes at once (it serializes on an advisory transaction lock).
+// The pg_advisory_xact_lock key that every schema change takes (pv_leader
+// here, the state tables in pg_state_store.h): "pvschema" in ASCII.
+inline constexpr const char* kSchemaLockKey = "8103791450290220385";
+
+// Creates pv_leader and its one row, and pv_nodes, if they are missing.
+// Safe to run from several nodes at once (it serializes on an advisory
+// transaction lock).
+//
+//   pv_nodes(name, instance, started_at, heartbeat_at, version)
+//
+// holds one row per node name: the process that uses it now (`instance`,
+// drawn at random when the process starts) and its last heartbeat.
 Status EnsureLeaseTable(PgConnection& conn);
+
+// The heartbeat of `node` as process `instance`: claims the name when it is
+// free, already this instance's, or its holder's heartbeat is older than
+// `ttl` on the database's clock. FailedPrecondition "node name X is in use
+// by another running provisioner ..." otherwise: two processes under one
+// name would both pass for the lease's holder.
+Status HeartbeatNode(PgConnection& conn, const std::string& node, const std::string& instance,
+                     const std::string& version, std::chrono::milliseconds ttl);
+
+// A clean exit frees the name at once (only if it is still `instance`'s).
+Status LeaveNode(PgConnection& conn, const std::string& node, const std::string& instance);
 
 // The acquire-or-renew statement: takes the row when it is free, expired or
 // already `node`'s, in one conditional UPDATE. The term stays only when
@@ -45,13 +66,19 @@ Status CheckFence(PgConnection& conn, const std::string& node, int64_t term);
 
 // The LeaseDb of the daemon: one dedicated connection, made on first use and
 // again after it was lost, with pv_leader ensured on each new one.
+// Each attempt first sends the node's heartbeat (HeartbeatNode), so that a
+// second process under a name in use never stands for the lease.
 class PgLeaseDb final : public LeaseDb {
  public:
-  explicit PgLeaseDb(PgOptions options) : options_(std::move(options)) {}
+  // `version` goes to pv_nodes. The instance is drawn at random here.
+  explicit PgLeaseDb(PgOptions options, std::string version = "");
 
   Result<LeaseRow> AcquireOrRenew(const std::string& node, std::optional<int64_t> renewing_term,
                                   std::chrono::milliseconds ttl) override;
   Result<bool> Release(const std::string& node, int64_t term) override;
+  Status Leave(const std::string& node) override;
+
+  const std::string& instance() const { return instance_; }
 
   // The session's server process, 0 when not connected (for tests).
   int backend_pid() const { return conn_ ? conn_->backend_pid() : 0; }
@@ -62,6 +89,8 @@ class PgLeaseDb final : public LeaseDb {
   Status Check(const Status& s);
 
   const PgOptions options_;
+  const std::string version_;
+  const std::string instance_;
   std::optional<PgConnection> conn_;
 };
 

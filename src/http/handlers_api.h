@@ -42,6 +42,9 @@ struct ApiContext {
   // Notified when the daemon begins to stop: followed logs end with
   // kDaemonStoppingLine instead of waiting for their job. May be null.
   const Notification* stopping = nullptr;
+  // HA mode: "" while this node leads, else why it cannot serve the API
+  // (a standby, and who leads). Unset in the default mode.
+  std::function<std::string()> not_leader;
   // How long a command may wait for the scheduler to apply it.
   std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
   // How often a followed log is checked for new output.

@@ -143,7 +143,8 @@ std::vector<HealthChecker::Check> HealthChecker::Basic(const DaemonHealth& h) {
   }
   out.push_back(config);
 
-  Check state{"state_loaded", std::string(kHealthy), "state loaded from " + h.state_dir, now, 0};
+  Check state{"state_loaded", std::string(kHealthy),
+              "state loaded from " + (h.state_store.empty() ? h.state_dir : h.state_store), now, 0};
   if (!h.state_warning.empty()) {
     state.status = kDegraded;
     state.message = h.state_warning;
@@ -154,7 +155,8 @@ std::vector<HealthChecker::Check> HealthChecker::Basic(const DaemonHealth& h) {
   // retries at every tick, and a restart (what an orchestrator does with an
   // unhealthy probe) would lose the changes that are not on disk yet.
   Check saved{"state_saved", std::string(kHealthy), "", now, 0};
-  const std::string file = platform::JoinPath(h.state_dir, "state.json");
+  const std::string file = h.state_store.empty() ? platform::JoinPath(h.state_dir, "state.json")
+                                                 : "the state in " + h.state_store;
   if (!h.state_save_error.empty()) {
     saved.status = kDegraded;
     saved.message = StringPrintf(
@@ -168,6 +170,31 @@ std::vector<HealthChecker::Check> HealthChecker::Basic(const DaemonHealth& h) {
     saved.message = "no save of " + file + " yet";
   }
   out.push_back(saved);
+  if (h.coordination) out.push_back(Coordination(*h.coordination));
+  return out;
+}
+
+// Degraded at worst: a standby that cannot reach the database is no less
+// able to take over once it can, and a leader whose renewals fail demotes
+// itself at renew_deadline; restarting either would not help.
+HealthChecker::Check HealthChecker::Coordination(const DaemonHealth::Coordination& c) {
+  Check out{"coordination", std::string(kHealthy), "", clock_.Now(), 0};
+  const std::string leader = c.holder.empty()
+                                 ? std::string("no leader seen yet")
+                                 : StringPrintf("the leader is %s (term %lld)", c.holder.c_str(),
+                                                static_cast<long long>(c.term));
+  if (c.leader) {
+    out.message = StringPrintf("leader, term %lld", static_cast<long long>(c.term));
+  } else {
+    out.message = "standby; " + leader;
+  }
+  if (!c.reachable) {
+    out.status = kDegraded;
+    out.message += "; the last lease attempt failed: " + c.error +
+                   (c.leader ? " (this node demotes itself at ha.renew_deadline unless one "
+                               "succeeds)"
+                             : "");
+  }
   return out;
 }
 
@@ -379,6 +406,18 @@ Response HealthChecker::Ready() {
   auto h = health_();
   std::vector<Check> checks = Basic(*h);
   checks.push_back(Dependencies(*h));
+  if (h->coordination) {
+    Check role{"serving_role", std::string(kHealthy), "leader: serves the API", clock_.Now(), 0};
+    if (!h->coordination->leader) {
+      role.status = kUnhealthy;
+      role.message =
+          "HA standby: only the leader serves the API in this version (" +
+          (h->coordination->holder.empty() ? std::string("no leader seen yet")
+                                           : "the leader is " + h->coordination->holder) +
+          ")";
+    }
+    checks.push_back(role);
+  }
   return Reply(checks);
 }
 

@@ -4,8 +4,10 @@
 //    "timestamp","version"}
 // HTTP 200 for healthy or degraded, 503 for unhealthy.
 //
-//   /health       scheduler_running, config_loaded, state_loaded, state_saved
-//   /ready        the same, plus dependencies_available
+//   /health       scheduler_running, config_loaded, state_loaded, state_saved,
+//                 and coordination in HA mode
+//   /ready        the same, plus dependencies_available, and serving_role in
+//                 HA mode (unhealthy on a standby: only the leader serves)
 //   /health/deep  the same, plus opentofu_available, state_accessible,
 //                 templates_available, disk_space, reconcile_age, tracing_exporter
 //
@@ -55,11 +57,23 @@ struct DaemonHealth {
   SystemTime state_save_failing_since{};      // the first failure in a row
   int64_t state_save_failures = 0;            // failures in a row
   std::string state_dir;
+  // Where the state lives when not in state_dir's state.json (HA mode:
+  // "PostgreSQL"), for the messages.
+  std::string state_store;
   std::string templates_dir;
   std::vector<std::string> templates;  // templates the config uses
   std::string tofu_binary;             // "" when none was found
   std::string tofu_problem;
   std::map<std::string, std::string> tofu_env;  // for running `tofu version -json`
+  // HA mode only (docs/ha.md): the lease as this node last saw it.
+  struct Coordination {
+    bool leader = false;
+    int64_t term = 0;
+    std::string holder;  // the leader as last seen, "" when unknown
+    bool reachable = true;
+    std::string error;  // of the last failed lease attempt
+  };
+  std::optional<Coordination> coordination;
 };
 
 struct HealthOptions {
@@ -128,6 +142,7 @@ class HealthChecker {
  private:
   std::vector<Check> Basic(const DaemonHealth& h);
   Check Dependencies(const DaemonHealth& h);
+  Check Coordination(const DaemonHealth::Coordination& c);
   Check Opentofu(const DaemonHealth& h);
   Check StateAccessible(const DaemonHealth& h);
   Check Templates(const DaemonHealth& h);

@@ -31,6 +31,7 @@ tofu::TofuJobSpec MakeTofuJobSpec(const config::Config& config, const config::Wo
   spec.lock_timeout = config.opentofu.lock_timeout;
   spec.timeout = config.JobTimeout(ws);
   spec.kill_grace = config.scheduler.kill_grace;
+  spec.require_locking_backend = config.ha.enabled;
   spec.log_path = log_path;
   return spec;
 }

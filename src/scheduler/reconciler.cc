@@ -29,6 +29,8 @@ constexpr auto kHeartbeat = std::chrono::seconds(60);
 // How often a leftover tofu (not our child: nothing signals its exit) is
 // looked at.
 constexpr auto kLeftoverPoll = std::chrono::milliseconds(250);
+// HA: how soon a leader that could not load the state tries again.
+constexpr auto kPromoteRetry = std::chrono::seconds(1);
 // A wall-clock step back larger than this is taken as a deliberate clock
 // change rather than NTP noise: logical time follows it (with a warning)
 // instead of freezing for that long.
@@ -142,7 +144,8 @@ Reconciler::Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config
       config_(std::move(config)),
       planner_(std::make_unique<Planner>(*config_)),
       state_(std::move(state)),
-      store_(deps_.fs, deps_.clock, config_->state.dir),
+      own_store_(deps_.fs, deps_.clock, config_->state.dir),
+      store_(deps_.store != nullptr ? deps_.store : &own_store_),
       history_(deps_.fs, config_->state.dir, config_->state.history_limit),
       tofu_binary_(std::move(tofu_binary)) {
   std::random_device rd;
@@ -151,6 +154,7 @@ Reconciler::Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config
   started_at_ = logical_now_;
   last_heartbeat_ = logical_now_;
   last_savings_ = logical_now_;
+  standby_ = deps_.coordinator != nullptr;
   RebuildRuntimes();
   Publish(logical_now_);
 }
@@ -181,7 +185,12 @@ std::string Reconciler::NewJobId(const std::string& workspace, SystemTime now) {
 void Reconciler::MarkDirty(const std::string& name) { changed_views_.insert(name); }
 
 Status Reconciler::Save() {
-  Status s = store_.Save(state_);
+  // HA: a standby owns no state yet, and a demoted leader no longer does.
+  if (standby_ || lost_leadership_) {
+    dirty_ = false;
+    return Status::Ok();
+  }
+  Status s = store_->Save(state_);
   deps_.observer.OnStateSaved(s, deps_.clock.Now());
   if (s.ok()) {
     dirty_ = false;
@@ -281,11 +290,27 @@ Status Reconciler::Recover() {
       }
       continue;
     }
-    if (record.process && deps_.runner.LeftoverRunning(*record.process)) {
+    if (deps_.coordinator != nullptr) {
+      // HA: the job ran under an earlier leader, maybe on another machine,
+      // whose tofu this node can neither see nor signal. That leader stops
+      // it when it notices the lost lease, at most renew_deadline after its
+      // last renewal and so before this node could take over; its SIGKILL
+      // comes kill_grace later. Until then the workspace runs nothing.
+      const auto hold = config_->scheduler.kill_grace + config_->ha.renew_deadline;
+      leftovers_[name] =
+          Leftover{{}, deps_.clock.Monotonic(), true, deps_.clock.Monotonic() + hold};
+      LOG(deps_.log, kWarn, "job")
+          .Workspace(name)
+          .JobId(record.id)
+          .Printf(
+              "job was running under the previous leader; the workspace runs nothing for %s "
+              "(kill_grace + ha.renew_deadline), until that leader's tofu has surely been stopped",
+              FormatDuration(hold).c_str());
+    } else if (record.process && deps_.runner.LeftoverRunning(*record.process)) {
       // The daemon died but its tofu did not (nothing ties a child to its
       // parent's life). It must end before anything else runs in that
       // directory: the stop ladder, as for a job of our own.
-      leftovers_[name] = Leftover{*record.process, deps_.clock.Monotonic(), false};
+      leftovers_[name] = Leftover{*record.process, deps_.clock.Monotonic(), false, std::nullopt};
       deps_.runner.SignalLeftover(*record.process, platform::LeftoverSignal::kInterrupt);
       LOG(deps_.log, kWarn, "job")
           .Workspace(name)
@@ -413,9 +438,80 @@ std::shared_ptr<const StatusSnapshot> Reconciler::snapshot() const {
   return snapshot_;
 }
 
+SystemTime Reconciler::StandbyTick(SystemTime now) {
+  std::vector<std::pair<Command, std::promise<CommandResult>>> inbox;
+  {
+    MutexLock lock(mu_);
+    inbox.swap(inbox_);
+  }
+  for (auto& [command, promise] : inbox) {
+    CommandResult result;
+    if (const auto* reload = std::get_if<ReloadCommand>(&command)) {
+      result = Apply(*reload, now);  // the config is every node's
+    } else {
+      result.status = Status::Unavailable(std::string(kNotLeaderError));
+    }
+    promise.set_value(std::move(result));
+  }
+  Publish(now);
+  // The keeper wakes the loop when the role changes.
+  return SystemTime::max();
+}
+
+Status Reconciler::Promote() {
+  // The term first: a state loaded after the term moved on is caught by
+  // the next Tick's comparison (and by the store's fence).
+  led_term_ = deps_.coordinator->term();
+  auto loaded = store_->Load();
+  if (!loaded.ok()) {
+    return loaded.status().WithContext("loading the state from " + store_->Describe());
+  }
+  state_ = std::move(loaded->state);
+  runtimes_.clear();
+  RebuildRuntimes();
+  standby_ = false;
+  LOG(deps_.log, kInfo, "ha")
+      .Field("term", led_term_)
+      .Printf("this node leads (term %lld): loaded %zu workspace record(s) from %s",
+              static_cast<long long>(led_term_), state_.workspaces.size(),
+              store_->Describe().c_str());
+  // A failed save is logged by Save() and retried at the next ticks, as
+  // any other: the state taken over is this node's now.
+  (void)Recover();
+  return Status::Ok();
+}
+
+void Reconciler::Demote() {
+  LOG(deps_.log, kError, "ha")
+      .Field("term", led_term_)
+      .Message(
+          "lost the leader lease: stopping every job and exiting, so that systemd starts this "
+          "node again as a standby; the new leader owns the state from now on");
+  BeginShutdown();
+  lost_leadership_ = true;
+}
+
 SystemTime Reconciler::Tick() {
   const MonotonicTime started = deps_.clock.Monotonic();
   const SystemTime now = Now();
+  if (deps_.coordinator != nullptr) {
+    const bool leader = deps_.coordinator->IsLeader();
+    if (standby_) {
+      if (!leader) return StandbyTick(now);
+      if (Status s = Promote(); !s.ok()) {
+        // The state could not be read: nothing was taken over, so this
+        // node stands by until the next try (or its demotion).
+        LOG(deps_.log, kError, "ha").Error(s).Message("cannot take over as leader; retrying");
+        StandbyTick(now);
+        return now + kPromoteRetry;
+      }
+    } else if ((!leader || deps_.coordinator->term() != led_term_) && !lost_leadership_) {
+      // Also a lease that lapsed and came back under a new term between two
+      // Ticks: another node may have led meanwhile, so the state in memory
+      // is not to be trusted.
+      Demote();
+    }
+  }
   // Replies wait until the commands' effects are saved and published, so
   // that a client that got its answer reads them back (a queued job's log,
   // the workspace's status) and a crash right after cannot lose them.
@@ -945,6 +1041,19 @@ void Reconciler::CheckLeftovers() {
   for (auto it = leftovers_.begin(); it != leftovers_.end();) {
     const std::string& name = it->first;
     Leftover& l = it->second;
+    if (l.hold_until) {
+      if (mono < *l.hold_until) {
+        ++it;
+        continue;
+      }
+      LOG(deps_.log, kInfo, "job")
+          .Workspace(name)
+          .Message("the previous leader's hold on the workspace has passed; reconciled again");
+      if (auto rt = runtimes_.find(name); rt != runtimes_.end()) rt->second.evaluated = false;
+      MarkDirty(name);
+      it = leftovers_.erase(it);
+      continue;
+    }
     if (!deps_.runner.LeftoverRunning(l.id)) {
       LOG(deps_.log, kInfo, "job")
           .Workspace(name)

@@ -36,6 +36,7 @@
 #include "base/thread_annotations.h"
 #include "base/trace_context.h"
 #include "config/config.h"
+#include "coordination/coordinator.h"
 #include "platform/file_lock.h"
 #include "platform/file_system.h"
 #include "platform/process_runner.h"
@@ -90,6 +91,9 @@ struct CommandResult {
 
 // The error of commands posted while the daemon shuts down (HTTP 503).
 inline constexpr std::string_view kShuttingDownError = "the daemon is shutting down";
+// The error of commands posted to an HA standby (HTTP 503).
+inline constexpr std::string_view kNotLeaderError =
+    "this node is an HA standby, not the leader: send commands to the leader";
 // The error recorded on jobs that were still queued when it began to.
 inline constexpr std::string_view kShutdownCancelError =
     "cancelled before it started: the daemon is shutting down; the workspace is reconciled "
@@ -103,6 +107,10 @@ struct ReconcilerDeps {
   log::Logger& log;
   // The daemon's environment, for pass_env and PATH.
   std::map<std::string, std::string> daemon_env;
+  // Where the state is saved; null: state.json in config.state.dir.
+  state::StateStore* store = nullptr;
+  // Who may decide (HA mode); null: always this node (the default).
+  const coordination::Coordinator* coordinator = nullptr;
 };
 
 class Reconciler {
@@ -121,6 +129,8 @@ class Reconciler {
   // A job's tofu that outlived the daemon (its identity is in the state and
   // it still runs) gets the stop ladder: SIGINT now, SIGKILL to its group
   // after kill_grace; its workspace starts nothing until it has ended.
+  // HA mode: not called by the daemon; the Tick that first finds this node
+  // leader loads the state from the store and recovers (see standby()).
   Status Recover();
 
   // One step. Returns the wall time at which the next Tick is due; the
@@ -162,6 +172,19 @@ class Reconciler {
   // Changes the tofu binary for jobs started from now on.
   void SetTofuBinary(std::string binary, std::string problem);
 
+  // HA mode (deps.coordinator set). A Reconciler starts as a standby: its
+  // Ticks decide nothing, and commands other than a reload are answered
+  // Unavailable (kNotLeaderError). The first Tick that finds the node leader
+  // loads the state from the store and runs Recover(); a job that was running
+  // under the previous leader holds its workspace for kill_grace plus a
+  // renew_deadline, the longest the old leader's tofu can outlive its lease
+  // (docs/ha.md). When the lease is lost again the Reconciler does what
+  // BeginShutdown does, saves nothing more (the state is the next leader's),
+  // and reports lost_leadership(): the daemon then drains and exits, and
+  // systemd starts it again as a standby.
+  bool standby() const { return standby_; }
+  bool lost_leadership() const { return lost_leadership_; }
+
   const config::Config& config() const { return *config_; }
   state::JobHistory& history() { return history_; }
 
@@ -178,9 +201,17 @@ class Reconciler {
     platform::ProcessIdentity id;
     MonotonicTime signalled;  // SIGINT sent
     bool killed = false;      // SIGKILL sent
+    // HA mode: the tofu of another node, which this one cannot see nor
+    // signal; the workspace is held until then instead.
+    std::optional<MonotonicTime> hold_until;
   };
 
   SystemTime Now();
+  // HA mode: a standby's Tick; the promotion to leader (an error when the
+  // state could not be loaded: still a standby); the demotion.
+  SystemTime StandbyTick(SystemTime now);
+  Status Promote();
+  void Demote();
   // Applies the posted commands; the caller replies once they are saved.
   std::vector<std::pair<std::promise<CommandResult>, CommandResult>> DrainInbox(SystemTime now);
   CommandResult Apply(const ManualCommand& c, SystemTime now);
@@ -235,7 +266,8 @@ class Reconciler {
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<Planner> planner_;
   state::State state_;
-  state::StateStore store_;
+  state::JsonStateStore own_store_;
+  state::StateStore* store_;  // deps.store, or own_store_
   state::JobHistory history_;
   std::string tofu_binary_;
   std::string tofu_problem_;  // why there is no binary, when tofu_binary_ is ""
@@ -251,7 +283,10 @@ class Reconciler {
   SystemTime last_heartbeat_{};
   SystemTime last_savings_{};
   bool shutting_down_ = false;
-  bool dirty_ = false;  // state_ differs from disk
+  bool standby_ = false;          // HA mode, not leading yet
+  bool lost_leadership_ = false;  // HA mode, led and lost the lease
+  int64_t led_term_ = 0;          // HA mode, the term this node leads
+  bool dirty_ = false;            // state_ differs from disk
   std::set<std::string> changed_views_;
   bool snapshot_all_ = true;
   uint64_t id_seed_ = 0;

@@ -168,6 +168,72 @@ void AppendJob(std::string* out, const JobRecord& j) {
   out->push_back('}');
 }
 
+void AppendWorkspace(std::string* out, const WorkspaceState& ws) {
+  out->push_back('{');
+  bool f = true;
+  PutString(out, "actual", ActualName(ws.actual), &f);
+  PutTime(out, "actual_since", ws.actual_since, &f);
+  PutTime(out, "last_fire", ws.last_fire, &f);
+  Key(out, "manual", &f);
+  out->push_back('[');
+  for (size_t i = 0; i < ws.manual.size(); ++i) {
+    const ManualAction& m = ws.manual[i];
+    if (i > 0) out->push_back(',');
+    bool mf = true;
+    out->push_back('{');
+    PutString(out, "operation", OperationName(m.operation), &mf);
+    PutTime(out, "at", m.at, &mf);
+    PutTime(out, "until", m.until, &mf);
+    PutString(out, "requested_by", m.requested_by, &mf);
+    out->push_back('}');
+  }
+  out->push_back(']');
+  Key(out, "pause", &f);
+  if (ws.pause) {
+    bool pf = true;
+    out->push_back('{');
+    PutTime(out, "from", ws.pause->from, &pf);
+    PutTime(out, "until", ws.pause->until, &pf);
+    PutString(out, "requested_by", ws.pause->requested_by, &pf);
+    out->push_back('}');
+  } else {
+    out->append("null");
+  }
+  Key(out, "running", &f);
+  if (ws.running) {
+    AppendJob(out, *ws.running);
+  } else {
+    out->append("null");
+  }
+  Key(out, "last_job", &f);
+  if (ws.last_job) {
+    AppendJob(out, *ws.last_job);
+  } else {
+    out->append("null");
+  }
+  Key(out, "retry", &f);
+  if (ws.retry) {
+    bool rf = true;
+    out->push_back('{');
+    PutString(out, "operation", OperationName(ws.retry->operation), &rf);
+    PutInt(out, "attempt", ws.retry->attempt, &rf);
+    PutTime(out, "not_before", ws.retry->not_before, &rf);
+    out->push_back('}');
+  } else {
+    out->append("null");
+  }
+  PutTime(out, "gave_up_for", ws.gave_up_for, &f);
+  PutBool(out, "drift", ws.drift, &f);
+  PutBool(out, "orphaned", ws.orphaned, &f);
+  Key(out, "saved_seconds", &f);
+  AppendDouble(out, ws.saved_seconds);
+  // The field of binaries before the rename, so that a downgrade keeps
+  // the count; never read while saved_seconds is there.
+  Key(out, "saved_hours", &f);
+  AppendDouble(out, ws.saved_seconds / 3600);
+  out->push_back('}');
+}
+
 // Reads fields out of a parsed document, recording the first problem with
 // its key path. Reading goes on after a problem so that the code stays
 // linear; the first one is what gets reported.
@@ -316,6 +382,63 @@ class Reader {
     return j;
   }
 
+  // One workspace record; `path` is "workspaces.<name>".
+  WorkspaceState Workspace(const nlohmann::json& w, const std::string& path) {
+    WorkspaceState ws;
+    if (!w.is_object()) {
+      Fail(path, "expected an object");
+      return ws;
+    }
+    ws.actual = Enum(w, path, "actual", ParseActual, Actual::kUnknown);
+    ws.actual_since = Time(w, path, "actual_since");
+    ws.last_fire = Time(w, path, "last_fire");
+    if (const nlohmann::json* manual = Field(w, path, "manual"); manual != nullptr) {
+      if (!manual->is_array()) {
+        Fail(path + ".manual", "expected an array");
+      } else {
+        for (size_t i = 0; i < manual->size(); ++i) {
+          const std::string mp = path + ".manual[" + std::to_string(i) + "]";
+          const nlohmann::json& m = (*manual)[i];
+          ManualAction a;
+          a.operation = Enum(m, mp, "operation", ParseOperation, Operation::kDeploy);
+          a.at = RequiredTime(m, mp, "at");
+          a.until = Time(m, mp, "until");
+          a.requested_by = String(m, mp, "requested_by");
+          ws.manual.push_back(std::move(a));
+        }
+      }
+    }
+    if (const nlohmann::json* p = Field(w, path, "pause"); p != nullptr) {
+      PauseWindow pause;
+      pause.from = RequiredTime(*p, path + ".pause", "from");
+      pause.until = Time(*p, path + ".pause", "until");
+      pause.requested_by = String(*p, path + ".pause", "requested_by");
+      ws.pause = pause;
+    }
+    if (const nlohmann::json* j = Field(w, path, "running"); j != nullptr) {
+      ws.running = Job(*j, path + ".running");
+    }
+    if (const nlohmann::json* j = Field(w, path, "last_job"); j != nullptr) {
+      ws.last_job = Job(*j, path + ".last_job");
+    }
+    if (const nlohmann::json* rt = Field(w, path, "retry"); rt != nullptr) {
+      RetryState retry;
+      retry.operation = Enum(*rt, path + ".retry", "operation", ParseOperation, Operation::kDeploy);
+      retry.attempt = static_cast<int>(Int(*rt, path + ".retry", "attempt", 1));
+      retry.not_before = RequiredTime(*rt, path + ".retry", "not_before");
+      ws.retry = retry;
+    }
+    ws.gave_up_for = Time(w, path, "gave_up_for");
+    ws.drift = Bool(w, path, "drift");
+    ws.orphaned = Bool(w, path, "orphaned");
+    // A state written before the metric was renamed to seconds has only
+    // saved_hours: carry it over.
+    ws.saved_seconds = Field(w, path, "saved_seconds") != nullptr
+                           ? Double(w, path, "saved_seconds")
+                           : Double(w, path, "saved_hours") * 3600;
+    return ws;
+  }
+
  private:
   std::string problem_;
 };
@@ -354,69 +477,8 @@ std::string StateToJson(const State& s) {
     first_ws = false;
     out.push_back('\n');
     AppendJsonString(&out, name);
-    out.append(":{");
-    bool f = true;
-    PutString(&out, "actual", ActualName(ws.actual), &f);
-    PutTime(&out, "actual_since", ws.actual_since, &f);
-    PutTime(&out, "last_fire", ws.last_fire, &f);
-    Key(&out, "manual", &f);
-    out.push_back('[');
-    for (size_t i = 0; i < ws.manual.size(); ++i) {
-      const ManualAction& m = ws.manual[i];
-      if (i > 0) out.push_back(',');
-      bool mf = true;
-      out.push_back('{');
-      PutString(&out, "operation", OperationName(m.operation), &mf);
-      PutTime(&out, "at", m.at, &mf);
-      PutTime(&out, "until", m.until, &mf);
-      PutString(&out, "requested_by", m.requested_by, &mf);
-      out.push_back('}');
-    }
-    out.push_back(']');
-    Key(&out, "pause", &f);
-    if (ws.pause) {
-      bool pf = true;
-      out.push_back('{');
-      PutTime(&out, "from", ws.pause->from, &pf);
-      PutTime(&out, "until", ws.pause->until, &pf);
-      PutString(&out, "requested_by", ws.pause->requested_by, &pf);
-      out.push_back('}');
-    } else {
-      out.append("null");
-    }
-    Key(&out, "running", &f);
-    if (ws.running) {
-      AppendJob(&out, *ws.running);
-    } else {
-      out.append("null");
-    }
-    Key(&out, "last_job", &f);
-    if (ws.last_job) {
-      AppendJob(&out, *ws.last_job);
-    } else {
-      out.append("null");
-    }
-    Key(&out, "retry", &f);
-    if (ws.retry) {
-      bool rf = true;
-      out.push_back('{');
-      PutString(&out, "operation", OperationName(ws.retry->operation), &rf);
-      PutInt(&out, "attempt", ws.retry->attempt, &rf);
-      PutTime(&out, "not_before", ws.retry->not_before, &rf);
-      out.push_back('}');
-    } else {
-      out.append("null");
-    }
-    PutTime(&out, "gave_up_for", ws.gave_up_for, &f);
-    PutBool(&out, "drift", ws.drift, &f);
-    PutBool(&out, "orphaned", ws.orphaned, &f);
-    Key(&out, "saved_seconds", &f);
-    AppendDouble(&out, ws.saved_seconds);
-    // The field of binaries before the rename, so that a downgrade keeps
-    // the count; never read while saved_seconds is there.
-    Key(&out, "saved_hours", &f);
-    AppendDouble(&out, ws.saved_seconds / 3600);
-    out.push_back('}');
+    out.push_back(':');
+    AppendWorkspace(&out, ws);
   }
   out.append(s.workspaces.empty() ? "}}\n" : "\n}}\n");
   return out;
@@ -445,65 +507,29 @@ Result<State> StateFromJson(std::string_view text) {
   if (workspaces != nullptr) {
     if (!workspaces->is_object()) return Status::Corruption("workspaces: expected an object");
     for (const auto& [name, w] : workspaces->items()) {
-      const std::string path = "workspaces." + name;
-      if (!w.is_object()) {
-        r.Fail(path, "expected an object");
-        continue;
-      }
-      WorkspaceState ws;
-      ws.actual = r.Enum(w, path, "actual", ParseActual, Actual::kUnknown);
-      ws.actual_since = r.Time(w, path, "actual_since");
-      ws.last_fire = r.Time(w, path, "last_fire");
-      if (const nlohmann::json* manual = r.Field(w, path, "manual"); manual != nullptr) {
-        if (!manual->is_array()) {
-          r.Fail(path + ".manual", "expected an array");
-        } else {
-          for (size_t i = 0; i < manual->size(); ++i) {
-            const std::string mp = path + ".manual[" + std::to_string(i) + "]";
-            const nlohmann::json& m = (*manual)[i];
-            ManualAction a;
-            a.operation = r.Enum(m, mp, "operation", ParseOperation, Operation::kDeploy);
-            a.at = r.RequiredTime(m, mp, "at");
-            a.until = r.Time(m, mp, "until");
-            a.requested_by = r.String(m, mp, "requested_by");
-            ws.manual.push_back(std::move(a));
-          }
-        }
-      }
-      if (const nlohmann::json* p = r.Field(w, path, "pause"); p != nullptr) {
-        PauseWindow pause;
-        pause.from = r.RequiredTime(*p, path + ".pause", "from");
-        pause.until = r.Time(*p, path + ".pause", "until");
-        pause.requested_by = r.String(*p, path + ".pause", "requested_by");
-        ws.pause = pause;
-      }
-      if (const nlohmann::json* j = r.Field(w, path, "running"); j != nullptr) {
-        ws.running = r.Job(*j, path + ".running");
-      }
-      if (const nlohmann::json* j = r.Field(w, path, "last_job"); j != nullptr) {
-        ws.last_job = r.Job(*j, path + ".last_job");
-      }
-      if (const nlohmann::json* rt = r.Field(w, path, "retry"); rt != nullptr) {
-        RetryState retry;
-        retry.operation =
-            r.Enum(*rt, path + ".retry", "operation", ParseOperation, Operation::kDeploy);
-        retry.attempt = static_cast<int>(r.Int(*rt, path + ".retry", "attempt", 1));
-        retry.not_before = r.RequiredTime(*rt, path + ".retry", "not_before");
-        ws.retry = retry;
-      }
-      ws.gave_up_for = r.Time(w, path, "gave_up_for");
-      ws.drift = r.Bool(w, path, "drift");
-      ws.orphaned = r.Bool(w, path, "orphaned");
-      // A state written before the metric was renamed to seconds has only
-      // saved_hours: carry it over.
-      ws.saved_seconds = r.Field(w, path, "saved_seconds") != nullptr
-                             ? r.Double(w, path, "saved_seconds")
-                             : r.Double(w, path, "saved_hours") * 3600;
-      s.workspaces.emplace(name, std::move(ws));
+      s.workspaces.emplace(name, r.Workspace(w, "workspaces." + name));
     }
   }
   if (!r.ok()) return r.status();
   return s;
+}
+
+std::string WorkspaceToJson(const WorkspaceState& ws) {
+  std::string out;
+  out.reserve(640);
+  AppendWorkspace(&out, ws);
+  return out;
+}
+
+Result<WorkspaceState> WorkspaceFromJson(std::string_view text, std::string_view name) {
+  const std::string path = "workspaces." + std::string(name);
+  std::string error;
+  nlohmann::json doc = ParseCapped(text, &error);
+  if (!error.empty()) return Status::Corruption(path + ": not valid JSON", error);
+  Reader r;
+  WorkspaceState ws = r.Workspace(doc, path);
+  if (!r.ok()) return r.status();
+  return ws;
 }
 
 std::string JobToJsonLine(const JobRecord& job) {

@@ -20,6 +20,14 @@ std::string StateToJson(const State& state);
 // same version.
 Result<State> StateFromJson(std::string_view text);
 
+// One workspace's record, exactly as it appears inside StateToJson's
+// "workspaces" object: one compact JSON object, no newline. For stores that
+// keep a row per workspace (coordination/pg_state_store.h).
+std::string WorkspaceToJson(const WorkspaceState& ws);
+// Errors are Corruption naming the place as StateFromJson does, under
+// `workspaces.<name>` (e.g. `workspaces.dev-env.actual: ...`).
+Result<WorkspaceState> WorkspaceFromJson(std::string_view text, std::string_view name);
+
 // One compact line without the newline, for history.jsonl.
 std::string JobToJsonLine(const JobRecord& job);
 Result<JobRecord> JobFromJson(std::string_view text);

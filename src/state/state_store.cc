@@ -13,12 +13,12 @@ constexpr uint64_t kMaxStateBytes = 256ull << 20;
 
 }  // namespace
 
-StateStore::StateStore(platform::FileSystem& fs, Clock& clock, std::string dir)
+JsonStateStore::JsonStateStore(platform::FileSystem& fs, Clock& clock, std::string dir)
     : fs_(fs), clock_(clock), dir_(std::move(dir)), path_(platform::StateFileName(dir_)) {}
 
 // Reads and parses one file. Returns the I/O error as the Result's status;
 // a parse failure is OK-with-no-value reported through `parse_error`.
-Result<State> StateStore::ReadAndParse(const std::string& path, Status* parse_error) {
+Result<State> JsonStateStore::ReadAndParse(const std::string& path, Status* parse_error) {
   auto text = fs_.ReadFile(path, kMaxStateBytes);
   if (!text.ok()) return text.status();
   auto state = StateFromJson(*text);
@@ -29,7 +29,7 @@ Result<State> StateStore::ReadAndParse(const std::string& path, Status* parse_er
   return state;
 }
 
-Result<LoadReport> StateStore::Load() {
+Result<LoadReport> JsonStateStore::Load() {
   LoadReport report;
   const std::string tmp = platform::StateTempFileName(dir_);
   const std::string bak = platform::StateBackupFileName(dir_);
@@ -90,7 +90,7 @@ Result<LoadReport> StateStore::Load() {
   return report;
 }
 
-Status StateStore::Save(const State& state) {
+Status JsonStateStore::Save(const State& state) {
   const std::string tmp = platform::StateTempFileName(dir_);
   const std::string bak = platform::StateBackupFileName(dir_);
   RETURN_IF_ERROR(fs_.WriteFile(tmp, StateToJson(state)));

@@ -1,4 +1,8 @@
-// StateStore: state.json on disk, written so that a crash at any instant
+// StateStore: where the daemon's State lives. JsonStateStore below is the
+// default (state.json); HA mode keeps it in PostgreSQL instead
+// (coordination/pg_state_store.h). The Reconciler sees only this interface.
+//
+// JsonStateStore: state.json on disk, written so that a crash at any instant
 // leaves a state that loads (DESIGN.md §6).
 //
 // Save:  state.json.tmp  <- new content, fsync
@@ -33,19 +37,33 @@ struct LoadReport {
 
 class StateStore {
  public:
+  virtual ~StateStore() = default;
+
+  // Errors: FailedPrecondition when the state was written by a newer
+  // provisioner; Corruption when it cannot be read back; IoError,
+  // Unavailable and the like when its medium cannot be reached.
+  virtual Result<LoadReport> Load() = 0;
+
+  // Durable when it returns OK. HA mode: FailedPrecondition "ownership
+  // lost: ..." when this node no longer holds the lease it writes under.
+  virtual Status Save(const State& state) = 0;
+
+  // For logs and errors: the file, or "PostgreSQL".
+  virtual std::string Describe() const = 0;
+};
+
+class JsonStateStore final : public StateStore {
+ public:
   // `dir` is config.state.dir. Never owns fs or clock.
-  StateStore(platform::FileSystem& fs, Clock& clock, std::string dir);
-  StateStore(const StateStore&) = delete;
-  StateStore& operator=(const StateStore&) = delete;
+  JsonStateStore(platform::FileSystem& fs, Clock& clock, std::string dir);
+  JsonStateStore(const JsonStateStore&) = delete;
+  JsonStateStore& operator=(const JsonStateStore&) = delete;
 
-  // Errors: FailedPrecondition when the file is from a newer provisioner;
-  // Corruption when both state.json and its backup are unreadable (nothing
-  // is moved or deleted then, so an operator can look); IoError and the like
-  // when the directory cannot be read.
-  Result<LoadReport> Load();
-
-  // Durable when it returns OK.
-  Status Save(const State& state);
+  // Also: Corruption when both state.json and its backup are unreadable
+  // (nothing is moved or deleted then, so an operator can look).
+  Result<LoadReport> Load() override;
+  Status Save(const State& state) override;
+  std::string Describe() const override { return path_; }
 
   const std::string& path() const { return path_; }
 

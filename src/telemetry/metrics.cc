@@ -804,6 +804,36 @@ class Metrics::Impl {
       }
       out.push_back(std::move(checks));
     }
+    if (const auto& ha = snapshot->coordination) {
+      const std::pair<const char*, const char*> gauges[] = {
+          {"provisioner_leader", "1 while this node holds the HA leader lease, else 0."},
+          {"provisioner_leader_term",
+           "The lease term this node last saw; it moves up by one at every takeover."},
+      };
+      const double gauge_values[] = {ha->leader ? 1.0 : 0.0, static_cast<double>(ha->term)};
+      const std::pair<const char*, const char*> counters[] = {
+          {"provisioner_leader_transitions_total",
+           "Changes of this node's role (standby to leader and back) or of the term it leads."},
+          {"provisioner_lease_renew_failures_total",
+           "Acquire-or-renew statements on the lease that got no answer or an error."},
+          {"provisioner_fenced_writes_rejected_total",
+           "State writes refused because this node no longer held the lease term it wrote "
+           "under."},
+      };
+      const double counter_values[] = {static_cast<double>(ha->transitions),
+                                       static_cast<double>(ha->renew_failures),
+                                       static_cast<double>(ha->fenced_writes_rejected)};
+      for (size_t i = 0; i < std::size(gauges); ++i) {
+        MetricFamily f = SmallFamily(gauges[i].first, gauges[i].second, MetricType::Gauge);
+        AddSample(f, {}, gauge_values[i]);
+        out.push_back(std::move(f));
+      }
+      for (size_t i = 0; i < std::size(counters); ++i) {
+        MetricFamily f = SmallFamily(counters[i].first, counters[i].second, MetricType::Counter);
+        AddSample(f, {}, counter_values[i]);
+        out.push_back(std::move(f));
+      }
+    }
   }
 
   // ---- per-workspace event families, straight from children_ ----

@@ -61,6 +61,16 @@ struct GaugeSnapshot {
   // provisioner_health_check{check,status}: the last /health/deep result of
   // each check (healthy, degraded or unhealthy); empty until the first one.
   std::map<std::string, std::string> health_checks;
+  // HA mode only (docs/ha.md); unset in the default mode, whose series
+  // then do not exist.
+  struct Coordination {
+    bool leader = false;
+    int64_t term = 0;
+    uint64_t transitions = 0;
+    uint64_t renew_failures = 0;
+    uint64_t fenced_writes_rejected = 0;
+  };
+  std::optional<Coordination> coordination;
 };
 
 class Metrics {

@@ -339,6 +339,12 @@ bool TofuJob::OnFinished(const FinishedProcess& f) {
         fail("init exited with " + std::to_string(f.exit_code));
         return true;
       }
+      if (spec_.require_locking_backend) {
+        if (Status s = CheckLockingBackend(fs_, spec_.workspace_dir, spec_.env); !s.ok()) {
+          Complete(Outcome::kFailed, s.message(), false);
+          return true;
+        }
+      }
       StartStep(spec_.operation == Operation::kDeploy ? Step::kPlan : Step::kDestroy);
       return done_;
     case Step::kPlan:

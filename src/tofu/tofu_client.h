@@ -85,7 +85,19 @@ struct TofuJobSpec {
   // Handed to every step as its descriptor 3 (ProcessSpec::inherit_fd): the
   // workspace lock, so that a step that outlives the daemon keeps it.
   int inherit_fd = -1;
+  // HA mode: after init, the job fails (not retryable) unless the workspace
+  // uses a remote backend with locking (CheckLockingBackend).
+  bool require_locking_backend = false;
 };
+
+// What init recorded in $TF_DATA_DIR/terraform.tfstate (.terraform/ by
+// default, relative to `workspace_dir`) must name a remote backend that
+// locks: FailedPrecondition for none (the implied local backend writes no
+// such file), `local`, an `s3` without `dynamodb_table` or `use_lockfile`,
+// and an `http` without `lock_address`; Corruption for a file that does
+// not parse. Every other backend type is taken as locking.
+Status CheckLockingBackend(platform::FileSystem& fs, const std::string& workspace_dir,
+                           const std::map<std::string, std::string>& env);
 
 std::vector<std::string> InitArgv(const TofuJobSpec& spec);
 std::vector<std::string> PlanArgv(const TofuJobSpec& spec);

@@ -266,7 +266,7 @@ TEST_SUITE("app") {
     CHECK(s_plan.events[0].name == "state lock acquire");
   }
 
-  TEST_CASE("tracing observer: unsampled jobs are not tracked; plan exit 2 is no error") {
+  TEST_CASE("tracing observer: unsampled jobs are not tracked, and plan exit 2 is no error") {
     testing::FakeClock clock;
     VectorSink sink;
     telemetry::Tracer tracer(clock, &sink, 0.0);

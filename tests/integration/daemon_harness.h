@@ -19,8 +19,11 @@
 
 #include "base/strings.h"
 #include "base/time_format.h"
+#include "platform/posix_clock.h"
+#include "platform/posix_file_system.h"
 #include "state/history.h"
 #include "state/state_json.h"
+#include "state/state_store.h"
 #include "support/fake_tofu_env.h"
 #include "support/test_util.h"
 
@@ -130,6 +133,9 @@ class DaemonHarness {
   std::string config_path() const { return root_.Join("config.yaml"); }
   // The `server:` mapping's contents for the next WriteConfig.
   std::string server_settings = "listen: \"127.0.0.1:0\"";
+  // More top-level keys for the next WriteConfig (e.g. an `ha:` block), one
+  // or more whole lines.
+  std::string extra_config;
 
   // The port the daemon listens on, from its start-up log line.
   int port() {
@@ -166,7 +172,8 @@ class DaemonHarness {
         "}\n"
         "opentofu: {lock_timeout: 20s, plugin_cache_dir: cache, pass_env: [\"FAKE_TOFU_*\"]}\n"
         "state: {dir: state}\n"
-        "logging: {level: debug, format: text}\n"
+        "logging: {level: debug, format: text}\n" +
+        extra_config +
         "templates_dir: templates\n"
         "workspaces:\n" +
         workspaces;
@@ -261,10 +268,16 @@ class DaemonHarness {
     return out;
   }
 
+  // As the daemon would load it: a save in flight has state.json missing
+  // between its two renames, and then the complete .tmp is the state.
   state::State ReadState() {
-    auto s = state::StateFromJson(ReadFileOrDie(state_dir() + "/state.json"));
-    REQUIRE_OK(s);
-    return *s;
+    platform::PosixFileSystem fs;
+    platform::PosixClock clock;
+    state::JsonStateStore store(fs, clock, state_dir());
+    auto loaded = store.Load();
+    REQUIRE_OK(loaded);
+    REQUIRE_MESSAGE(!loaded->fresh, "no state in " << state_dir());
+    return loaded->state;
   }
 
   // Fake tofu invocation-log lines that are "start" events of `command`.

@@ -11,7 +11,7 @@ std::vector<std::string> RunArgv(DaemonHarness& h, const std::string& op, const 
 }
 
 TEST_SUITE("integration") {
-  TEST_CASE("integration: run deploy shows progress and exits 0; run destroy too") {
+  TEST_CASE("integration: run deploy shows progress and exits 0, and run destroy too") {
     DaemonHarness h;
     h.fake().WriteControl(R"({"resources": ["null_resource.web", "null_resource.db"]})");
     h.WriteConfig("  - {name: w, template: t, variables: {greeting: hi}}\n");

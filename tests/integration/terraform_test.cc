@@ -21,7 +21,10 @@
 #include <vector>
 
 #include "integration/daemon_harness.h"
+#include "platform/posix_file_system.h"
 #include "platform/process_info.h"
+#include "support/postgres_server.h"
+#include "tofu/tofu_client.h"
 
 namespace provisioner::testing {
 namespace {
@@ -656,6 +659,45 @@ attempt("wx", lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)
     struct stat st {};
     REQUIRE(::stat(tree.dir.Join("state/state.json").c_str(), &st) == 0);
     CHECK(st.st_uid == 65534);
+  }
+
+  TEST_CASE("integration: terraform: HA's backend check reads what terraform init records") {
+    if (TerraformUnavailable()) return;
+    auto server = PostgresServer::StartOrSkip();
+    if (!server) return;
+    TempDir root;
+    WriteFileOrDie(root.Join(std::string(kCliConfigName)), "");
+    const std::map<std::string, std::string> env = {
+        {"PATH", "/usr/bin:/bin"}, {"HOME", root.path()},
+        {"LANG", "C.UTF-8"},       {"CHECKPOINT_DISABLE", "1"},
+        {"TF_IN_AUTOMATION", "1"}, {"TF_CLI_CONFIG_FILE", root.Join(std::string(kCliConfigName))}};
+    // Initializes a working directory whose terraform block is `block`.
+    auto init = [&](const std::string& name, const std::string& block,
+                    std::vector<std::string> extra) {
+      const std::string dir = root.Join(name);
+      REQUIRE(::mkdir(dir.c_str(), 0755) == 0);
+      WriteFileOrDie(dir + "/main.tf", block + "resource \"terraform_data\" \"x\" {}\n");
+      std::vector<std::string> argv = {Probe().path, "init", "-input=false", "-no-color"};
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      ProcessResult r = RunProcess(argv, env, dir, seconds(120));
+      REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+      return dir;
+    };
+    platform::PosixFileSystem fs;
+    // A pg backend on the test server: it locks (advisory locks).
+    const std::string pg = init("pg", "terraform {\n  backend \"pg\" {}\n}\n",
+                                {"-backend-config=conn_str=postgres://prov@127.0.0.1:" +
+                                 std::to_string(server->port()) + "/postgres?sslmode=disable"});
+    CHECK_OK(tofu::CheckLockingBackend(fs, pg, {}));
+    // An explicit local backend, and none at all: the state stays on the node.
+    const std::string local = init("local", "terraform {\n  backend \"local\" {}\n}\n", {});
+    Status s = tofu::CheckLockingBackend(fs, local, {});
+    CHECK(s.code() == Status::Code::kFailedPrecondition);
+    CHECK(s.message().starts_with("the workspace's backend is \"local\""));
+    const std::string none = init("none", "", {});
+    s = tofu::CheckLockingBackend(fs, none, {});
+    CHECK(s.code() == Status::Code::kFailedPrecondition);
+    CHECK(s.message().starts_with("the workspace has no backend block"));
   }
 }  // TEST_SUITE
 

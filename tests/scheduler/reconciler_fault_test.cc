@@ -60,7 +60,7 @@ class Harness {
   }
 
   state::State OnDisk() {
-    state::StateStore store(posix_, clock_, tmp_.Join("state"));
+    state::JsonStateStore store(posix_, clock_, tmp_.Join("state"));
     auto r = store.Load();
     REQUIRE_OK(r);
     return r->state;

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <thread>
 
 #include "base/strings.h"
@@ -115,6 +116,16 @@ class Harness {
     return *reconciler_;
   }
 
+  // HA mode: the state comes from `store` once `coordinator` says this
+  // node leads (no Recover here: the promotion runs it).
+  Reconciler& StartHa(state::StateStore& store, const coordination::Coordinator& coordinator) {
+    ReconcilerDeps deps{clock_, fs_, runner_, observer_, logger_, {{"PATH", "/usr/bin"}}};
+    deps.store = &store;
+    deps.coordinator = &coordinator;
+    reconciler_ = std::make_unique<Reconciler>(deps, config_, state::State{}, "tofu");
+    return *reconciler_;
+  }
+
   // Finishes running steps and ticks until no process is left running.
   void RunJobsToEnd() {
     for (int i = 0; i < 50 && !runner_.running_handles().empty(); ++i) {
@@ -132,7 +143,7 @@ class Harness {
   }
 
   state::State LoadState() {
-    state::StateStore store(fs_, clock_, tmp_.Join("state"));
+    state::JsonStateStore store(fs_, clock_, tmp_.Join("state"));
     auto r = store.Load();
     REQUIRE_OK(r);
     return r->state;
@@ -148,6 +159,36 @@ class Harness {
   std::string yaml_head_;
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<Reconciler> reconciler_;
+};
+
+// HA mode's seams: a coordinator whose role and term the test sets, and a
+// state store in memory that counts its loads and saves.
+class TestCoordinator final : public coordination::Coordinator {
+ public:
+  bool IsLeader() const override { return leader.load(); }
+  int64_t term() const override { return current_term.load(); }
+  coordination::CoordinationStatus status() const override { return {}; }
+  std::atomic<bool> leader{false};
+  std::atomic<int64_t> current_term{0};
+};
+
+class MemoryStateStore final : public state::StateStore {
+ public:
+  Result<state::LoadReport> Load() override {
+    ++loads;
+    state::LoadReport report;
+    report.state = state;
+    return report;
+  }
+  Status Save(const state::State& s) override {
+    ++saves;
+    state = s;
+    return Status::Ok();
+  }
+  std::string Describe() const override { return "memory"; }
+  state::State state;
+  int loads = 0;
+  int saves = 0;
 };
 
 const char* kUtcOfficeHours =
@@ -527,6 +568,96 @@ TEST_SUITE("scheduler") {
     CHECK(h.runner_.leftover_signals().size() == 2);
   }
 
+  TEST_CASE("scheduler: HA: a standby decides nothing, and once it leads it loads and recovers") {
+    // Given the shared state of a leader that died while its deploy ran,
+    Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+    MemoryStateStore store;
+    store.state =
+        CrashedWhileRunning(platform::ProcessIdentity{4242, 777, FakeProcessRunner::kFakeBootId});
+    h.runner_.AddLeftover(*store.state.workspaces["w"].running->process, true);
+    TestCoordinator coordinator;
+    Reconciler& r = h.StartHa(store, coordinator);
+    // a standby evaluates nothing, reads and writes no state, and refuses
+    // commands with the not-leader error;
+    auto command = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ann", {}});
+    r.Tick();
+    CHECK(r.standby());
+    CHECK(h.runner_.started().empty());
+    CHECK(store.loads == 0);
+    CHECK(store.saves == 0);
+    REQUIRE(command.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+    const CommandResult refused = command.get();
+    CHECK(refused.status.code() == Status::Code::kUnavailable);
+    CHECK(refused.status.message() == kNotLeaderError);
+
+    // when it leads, it loads the state once, records the job interrupted,
+    coordinator.current_term = 7;
+    coordinator.leader = true;
+    r.Tick();
+    CHECK_FALSE(r.standby());
+    CHECK(store.loads == 1);
+    CHECK(store.saves >= 1);
+    CHECK_FALSE(store.state.workspaces.at("w").running.has_value());
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
+    CHECK(h.sink_.Find("this node leads (term 7)").size() == 1);
+    // never signals a tofu that belongs to the previous leader's machine,
+    CHECK(h.runner_.leftover_signals().empty());
+    // holds the workspace for kill_grace (2 min) + ha.renew_deadline (10 s),
+    h.clock_.Advance(std::chrono::seconds(129));
+    r.Tick();
+    CHECK(h.runner_.started().empty());
+    // and then converges it, once.
+    h.clock_.Advance(std::chrono::seconds(1));
+    r.Tick();
+    r.Tick();
+    h.RunJobsToEnd();
+    r.Tick();
+    CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
+    CHECK(h.observer_.Finished() ==
+          std::vector<std::string>{"w deploy schedule interrupted", "w deploy catch_up succeeded"});
+    CHECK(store.state.workspaces.at("w").actual == state::Actual::kDeployed);
+    CHECK(store.loads == 1);
+  }
+
+  TEST_CASE(
+      "scheduler: HA: a leader that loses its lease, or whose term moves, stops and writes no "
+      "more") {
+    for (const bool term_moves : {false, true}) {
+      CAPTURE(term_moves);
+      // Given a leader running its catch-up deploy,
+      Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+      MemoryStateStore store;
+      TestCoordinator coordinator;
+      coordinator.current_term = 3;
+      coordinator.leader = true;
+      Reconciler& r = h.StartHa(store, coordinator);
+      r.Tick();
+      REQUIRE(h.Steps() == std::vector<std::string>{"init"});
+      const int saves = store.saves;
+      // when the lease is lost, or lapsed and came back under a new term
+      // (another node may have led meanwhile),
+      if (term_moves) {
+        coordinator.current_term = 5;
+      } else {
+        coordinator.leader = false;
+      }
+      r.Tick();
+      // it stops its job and saves nothing more: the state is the next leader's.
+      CHECK(r.lost_leadership());
+      CHECK(h.sink_.Find("lost the leader lease").size() == 1);
+      h.RunJobsToEnd();
+      r.Tick();
+      CHECK(r.idle());
+      CHECK(h.Steps() == std::vector<std::string>{"init"});
+      CHECK(store.saves == saves);
+      CHECK_OK(r.Flush());
+      CHECK(store.saves == saves);
+      auto late = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "ann", {}});
+      r.Tick();
+      CHECK(late.get().status.code() == Status::Code::kUnavailable);
+    }
+  }
+
   TEST_CASE("scheduler: a leftover that ended, or a recycled pid, holds nothing up") {
     // The recorded process is not running (it ended with the daemon, or its
     // pid now belongs to someone else): no signal, the workspace runs at once.
@@ -710,7 +841,7 @@ TEST_SUITE("scheduler") {
           std::vector<std::string>{"schedule.destroy"});
   }
 
-  TEST_CASE("scheduler: pause skips scheduled fires; manual actions still run") {
+  TEST_CASE("scheduler: pause skips scheduled fires, but manual actions still run") {
     Harness h(kUtcOfficeHours, "2026-11-24T18:00:00Z");
     state::State s;
     s.workspaces["w"].last_fire = T("2026-11-24T08:00:00Z");

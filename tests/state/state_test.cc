@@ -196,7 +196,7 @@ TEST_SUITE("state") {
     MemoryFileSystem fs;
     FakeClock clock;
     REQUIRE_OK(fs.CreateDirs("/var/lib/provisioner"));
-    StateStore store(fs, clock, "/var/lib/provisioner");
+    JsonStateStore store(fs, clock, "/var/lib/provisioner");
     auto first = store.Load();
     REQUIRE_OK(first);
     CHECK(first->fresh);
@@ -220,7 +220,7 @@ TEST_SUITE("state") {
     MemoryFileSystem fs;
     FakeClock clock(T("2026-11-23T10:30:00Z"));
     REQUIRE_OK(fs.CreateDirs("/s"));
-    StateStore store(fs, clock, "/s");
+    JsonStateStore store(fs, clock, "/s");
     State a = SampleState();
     REQUIRE_OK(store.Save(a));
     State b = a;
@@ -245,7 +245,7 @@ TEST_SUITE("state") {
     REQUIRE_OK(fs.CreateDirs("/s"));
     REQUIRE_OK(fs.WriteFile("/s/state.json", "garbage"));
     REQUIRE_OK(fs.WriteFile("/s/state.json.bak", "more garbage"));
-    StateStore store(fs, clock, "/s");
+    JsonStateStore store(fs, clock, "/s");
     auto loaded = store.Load();
     CHECK(loaded.status().IsCorruption());
     CHECK(loaded.status().message().find("nothing was changed on disk") != std::string::npos);
@@ -268,7 +268,7 @@ TEST_SUITE("state") {
       FaultyFileSystem probe(mem);
       FakeClock clock;
       REQUIRE_OK(mem.CreateDirs("/s"));
-      StateStore store(probe, clock, "/s");
+      JsonStateStore store(probe, clock, "/s");
       REQUIRE_OK(store.Save(a));
       steps = probe.calls();
     }
@@ -289,13 +289,13 @@ TEST_SUITE("state") {
         FaultyFileSystem faulty(mem);
         FakeClock clock;
         REQUIRE_OK(mem.CreateDirs("/s"));
-        StateStore store(faulty, clock, "/s");
+        JsonStateStore store(faulty, clock, "/s");
         REQUIRE_OK(store.Save(a));
         faulty.FailOn(op, nth);
         CHECK_FALSE(store.Save(b).ok());
         CHECK(faulty.fired());
         if (crash) mem.SimulateCrash();
-        StateStore reader(mem, clock, "/s");
+        JsonStateStore reader(mem, clock, "/s");
         auto loaded = reader.Load();
         REQUIRE_OK(loaded);
         CHECK_FALSE(loaded->fresh);
@@ -316,7 +316,7 @@ TEST_SUITE("state") {
       FaultyFileSystem faulty(mem);
       FakeClock clock;
       REQUIRE_OK(mem.CreateDirs("/s"));
-      StateStore store(faulty, clock, "/s");
+      JsonStateStore store(faulty, clock, "/s");
       REQUIRE_OK(store.Save(a));
       // Stop the save after `completed` steps by failing the next one.
       const std::pair<Op, int> next_step[] = {{Op::kWrite, 1},
@@ -331,7 +331,7 @@ TEST_SUITE("state") {
         REQUIRE_OK(store.Save(b));
       }
       mem.SimulateCrash();
-      StateStore reader(mem, clock, "/s");
+      JsonStateStore reader(mem, clock, "/s");
       auto loaded = reader.Load();
       REQUIRE_OK(loaded);
       CHECK((loaded->state == a || loaded->state == b));
@@ -361,7 +361,7 @@ TEST_SUITE("state") {
       FaultyFileSystem faulty(mem);
       FakeClock clock;
       REQUIRE_OK(mem.CreateDirs("/s"));
-      StateStore store(faulty, clock, "/s");
+      JsonStateStore store(faulty, clock, "/s");
       REQUIRE_OK(store.Save(a));
       faulty.FailOn(steps[i].first, steps[i].second, enospc);
       Status failed = store.Save(b);
@@ -369,7 +369,7 @@ TEST_SUITE("state") {
       CHECK(failed.code() == Status::Code::kResourceExhausted);
       CHECK(failed.message().find("No space left on device") != std::string::npos);
 
-      StateStore reader(mem, clock, "/s");
+      JsonStateStore reader(mem, clock, "/s");
       auto loaded = reader.Load();
       REQUIRE_OK(loaded);
       CHECK_FALSE(loaded->fresh);
@@ -409,7 +409,7 @@ TEST_SUITE("state") {
     FaultyFileSystem faulty(mem);
     FakeClock clock;
     REQUIRE_OK(mem.CreateDirs("/s"));
-    StateStore store(faulty, clock, "/s");
+    JsonStateStore store(faulty, clock, "/s");
     REQUIRE_OK(store.Save(a));
     faulty.FailOn(Op::kWrite, 1);
     CHECK_FALSE(store.Save(b).ok());
@@ -420,7 +420,7 @@ TEST_SUITE("state") {
     for (bool crash : {false, true}) {
       CAPTURE(crash);
       if (crash) mem.SimulateCrash();
-      StateStore reader(mem, clock, "/s");
+      JsonStateStore reader(mem, clock, "/s");
       auto loaded = reader.Load();
       REQUIRE_OK(loaded);
       CHECK_FALSE(loaded->fresh);

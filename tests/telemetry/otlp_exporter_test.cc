@@ -286,7 +286,7 @@ TEST_SUITE("telemetry") {
     CHECK(f.listener.count("exported") == 4);
   }
 
-  TEST_CASE("otlp exporter: 503 then 200 loses nothing; headers go with every export") {
+  TEST_CASE("otlp exporter: 503 then 200 loses nothing, and headers go with every export") {
     Fixture f;
     f.client.Script({{.status = 503}, {.transport_error = true}, {.status = 200}});
     ExporterOptions o = f.Options();

@@ -141,7 +141,8 @@ TEST_SUITE("tofu") {
     CHECK(out.changes->remove == 2);
   }
 
-  TEST_CASE("tofu: the environment is built explicitly; the daemon's other variables stay out") {
+  TEST_CASE(
+      "tofu: the environment is built explicitly, and the daemon's other variables stay out") {
     Fixture f;
     f.Run(f.Spec(Operation::kDeploy));
     nlohmann::json env = EnvOf(f.fake, 1);  // the plan

@@ -1668,6 +1668,20 @@ int RunInit(Context& ctx) {
   record["args"] = ctx.args;
   record["inits"] = (prev.is_object() ? prev.value("inits", 0) : 0) + 1;
   WriteFile(ctx.data_dir + "/fake_init.json", record.dump(2) + "\n");
+  // As tofu records a configured backend (version 3 of the file, with the
+  // merged settings and a hash of the block); none for the implied local one.
+  if (!o.backend.empty()) {
+    MapJson config = MapJson::object();
+    for (const std::string& kv : flags.All("backend-config")) {
+      const size_t eq = kv.find('=');
+      if (eq != std::string::npos) config[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    MapJson backend;
+    backend["version"] = 3;
+    backend["terraform_version"] = o.version;
+    backend["backend"] = {{"type", o.backend}, {"config", config}, {"hash", 1234567890}};
+    WriteFile(ctx.data_dir + "/terraform.tfstate", backend.dump(2) + "\n");
+  }
   return 0;
 }
 

@@ -125,6 +125,10 @@ struct Options {
   bool provider_child = false;
   double provider_linger_seconds = 30;  // real seconds; bounds an orphan's life
   bool legacy_init_json = false;
+  // A `terraform { backend "<type>" {} }` block: init records it in
+  // $TF_DATA_DIR/terraform.tfstate as tofu does, with the -backend-config
+  // pairs as its config. "" = none (the implied local backend, no file).
+  std::string backend;
   // Misbehaviour (README.md "Control-file keys"): written right after the
   // version line by init, plan, apply and destroy.
   double stdout_flood_bytes = 0;  // this many bytes of non-JSON 100-byte lines on stdout

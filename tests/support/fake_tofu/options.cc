@@ -73,6 +73,7 @@ const Key kKeys[] = {
     {"provider_child", &Options::provider_child},
     {"provider_linger_seconds", &Options::provider_linger_seconds},
     {"legacy_init_json", &Options::legacy_init_json},
+    {"backend", &Options::backend},
     {"stdout_flood_bytes", &Options::stdout_flood_bytes},
     {"long_line_bytes", &Options::long_line_bytes},
     {"grandchild", &Options::grandchild},

@@ -1,0 +1,264 @@
+// HA mode (docs/ha.md): two real `provisioner serve` processes, each with its
+// own fake tofu and state dir, on one real PostgreSQL, with the shortened
+// timings of the reference's §6.12 (lease 3 s, renew 0.5 s, deadline 2 s).
+#include <httplib.h>
+#include <signal.h>
+
+#include "integration/daemon_harness.h"
+#include "support/postgres_server.h"
+
+namespace provisioner::testing {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+// A node of the pair: its own root, state dir and fake tofu.
+class HaNode : public DaemonHarness {
+ public:
+  HaNode(const std::string& dsn_file, const std::string& name) {
+    extra_config = "ha: {enabled: true, dsn_file: \"" + dsn_file + "\", node_name: " + name +
+                   ", lease_ttl: 3s, renew_interval: 500ms, renew_deadline: 2s}\n";
+    // HA mode runs only workspaces whose state is in a locking backend.
+    fake().WriteControl(R"({"backend": "pg"})");
+  }
+  httplib::Result Get(const std::string& path) {
+    httplib::Client client("127.0.0.1", port());
+    client.set_read_timeout(seconds(10));
+    return client.Get(path);
+  }
+};
+
+// Waits until `node` serves workspace w deployed with no job: its state,
+// saved before it is published, is then in the database.
+bool WaitDeployedAndIdle(HaNode& node) {
+  return WaitUntil(
+      [&] {
+        auto r = node.Get("/api/v1/workspaces/w");
+        return r && r->status == 200 &&
+               r->body.find("\"actual\":{\"state\":\"deployed\"") != std::string::npos &&
+               r->body.find("\"running_job\":null") != std::string::npos &&
+               r->body.find("\"queued_job\":null") != std::string::npos;
+      },
+      seconds(30));
+}
+
+struct HaSetup {
+  std::unique_ptr<PostgresServer> server;
+  TempDir dir;
+  std::string dsn_file;
+};
+
+// The database and a DSN file; null (after a message) when the server is
+// missing and tools are not required.
+std::unique_ptr<HaSetup> StartDatabase() {
+  auto setup = std::make_unique<HaSetup>();
+  setup->server = PostgresServer::StartOrSkip();
+  if (!setup->server) return nullptr;
+  setup->dsn_file = setup->dir.Join("ha.dsn");
+  WriteFileOrDie(setup->dsn_file, setup->server->dsn() + "\n");
+  return setup;
+}
+
+std::string Workspace(SystemTime deploy, SystemTime destroy) {
+  return "  - {name: w, template: t, schedule: {deploy: \"" + OneShot(deploy) + "\", destroy: \"" +
+         OneShot(destroy) + "\"}}\n";
+}
+
+TEST_SUITE("integration") {
+  TEST_CASE("integration: ha: a standby takes over a killed leader and each fire runs once") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    HaNode b(db->dsn_file, "node-b");
+    const SystemTime deploy = WholeSecondsFromNow(5);
+    const SystemTime destroy = deploy + seconds(9);
+    a.WriteConfig(Workspace(deploy, destroy));
+    b.WriteConfig(Workspace(deploy, destroy));
+
+    // Given node-a leading and node-b standing by,
+    a.Start();
+    REQUIRE_MESSAGE(a.WaitLog({"this node leads (term 1)"}, seconds(20)), a.daemon().err());
+    b.Start();
+    auto ready = b.Get("/ready");
+    REQUIRE(ready);
+    CHECK(ready->status == 503);
+    CHECK(ready->body.find("HA standby: only the leader serves the API") != std::string::npos);
+    // (once its keeper has read the lease row)
+    int list_status = 0;
+    std::string list_body;
+    CHECK(WaitUntil(
+        [&] {
+          auto list = b.Get("/api/v1/workspaces");
+          if (!list) return false;
+          list_status = list->status;
+          list_body = list->body;
+          return list_body.find("(the leader is node-a)") != std::string::npos;
+        },
+        seconds(10)));
+    INFO(list_body);
+    CHECK(list_status == 503);
+    CHECK(list_body.find("\"code\":\"not_leader\"") != std::string::npos);
+    auto metrics_b = b.Get("/metrics");
+    REQUIRE(metrics_b);
+    CHECK(metrics_b->body.find("\nprovisioner_leader 0\n") != std::string::npos);
+    auto metrics_a = a.Get("/metrics");
+    REQUIRE(metrics_a);
+    CHECK(metrics_a->body.find("\nprovisioner_leader 1\n") != std::string::npos);
+    CHECK(metrics_a->body.find("\nprovisioner_leader_term 1\n") != std::string::npos);
+    auto ready_a = a.Get("/ready");
+    REQUIRE(ready_a);
+    INFO(ready_a->body);
+    CHECK(ready_a->status == 200);
+
+    // when node-a runs the deploy fire and is then killed,
+    REQUIRE(a.WaitLog({"job finished", "operation=deploy", "trigger=schedule"}, seconds(30)));
+    REQUIRE(WaitDeployedAndIdle(a));
+    a.daemon().Signal(SIGKILL);
+    a.daemon().Wait(seconds(10));
+    const auto killed = steady_clock::now();
+
+    // then node-b leads within the lease and one retry (3 s + 0.6 s, and
+    // the time to load the state),
+    REQUIRE_MESSAGE(b.WaitLog({"this node leads (term 2)"}, seconds(20)), b.daemon().err());
+    const auto failover = duration_cast<milliseconds>(steady_clock::now() - killed);
+    MESSAGE("failover after SIGKILL: " << failover.count() << " ms");
+    CHECK(failover < seconds(10));
+    // runs the destroy fire at its time, and never the deploy node-a ran.
+    REQUIRE(b.WaitLog({"job finished", "operation=destroy", "trigger=schedule"}, seconds(30)));
+    CHECK(b.Stop() == 0);
+    CHECK(a.HistorySummary("w") ==
+          std::vector<std::string>{"destroy catch_up succeeded", "deploy schedule succeeded"});
+    INFO(Join(b.HistorySummary("w"), "; "));
+    CHECK(b.HistorySummary("w") == std::vector<std::string>{"destroy schedule succeeded"});
+    CHECK(b.FakeStarts("apply") + b.FakeStarts("destroy") == 1);
+  }
+
+  TEST_CASE("integration: ha: a leader paused past its lease demotes itself and exits on SIGCONT") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    HaNode b(db->dsn_file, "node-b");
+    const SystemTime deploy = WholeSecondsFromNow(3);
+    const SystemTime destroy = deploy + std::chrono::hours(2);
+    a.WriteConfig(Workspace(deploy, destroy));
+    b.WriteConfig(Workspace(deploy, destroy));
+    a.Start();
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    b.Start();
+    REQUIRE(a.WaitLog({"job finished", "operation=deploy", "trigger=schedule"}, seconds(30)));
+    REQUIRE(WaitDeployedAndIdle(a));
+
+    // Given node-a frozen past its lease, node-b takes over;
+    a.daemon().Signal(SIGSTOP);
+    REQUIRE_MESSAGE(b.WaitLog({"this node leads (term 2)"}, seconds(20)), b.daemon().err());
+    // when node-a wakes up, it finds its deadline passed, demotes itself
+    // without writing, and exits non-zero for systemd to restart it.
+    a.daemon().Signal(SIGCONT);
+    REQUIRE_MESSAGE(a.WaitLog({"lost the leader lease"}, seconds(20)), a.daemon().err());
+    ProcessResult exited = a.daemon().Wait(seconds(30));
+    CHECK_FALSE(exited.timed_out);
+    CHECK(exited.exit_code == 1);
+
+    // node-b serves the state node-a saved, and runs nothing again.
+    CHECK(WaitDeployedAndIdle(b));
+    CHECK(b.Stop() == 0);
+    CHECK(b.FakeStarts("apply") == 0);
+    INFO(Join(b.HistorySummary("w"), "; "));
+    CHECK(b.HistorySummary("w").empty());
+  }
+
+  TEST_CASE("integration: ha: a second node under a name in use never stands for leader") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    HaNode twin(db->dsn_file, "node-a");
+    const SystemTime far = WholeSecondsFromNow(3600);
+    a.WriteConfig(Workspace(far, far + seconds(60)));
+    twin.WriteConfig(Workspace(far, far + seconds(60)));
+    a.Start();
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    // Given a second process that calls itself node-a too,
+    twin.Start();
+    // it says why it stays out, in its log and its health,
+    REQUIRE_MESSAGE(twin.WaitLog({"lease attempt failed",
+                                  "node name node-a is in use by another running provisioner"},
+                                 seconds(20)),
+                    twin.daemon().err());
+    CHECK(WaitUntil(
+        [&] {
+          auto health = twin.Get("/health");
+          return health && health->status == 200 &&
+                 health->body.find("\"name\":\"coordination\",\"status\":\"degraded\"") !=
+                     std::string::npos;
+        },
+        seconds(10)));
+    // and the lease stays the first one's, under its first term, while the
+    // twin's attempts (every 0.5 s) fail for longer than a lease lasts.
+    CHECK(WaitUntil(
+        [&] {
+          auto m = twin.Get("/metrics");
+          if (!m) return false;
+          const std::string key = "\nprovisioner_lease_renew_failures_total ";
+          const size_t at = m->body.find(key);
+          return at != std::string::npos && std::stod(m->body.substr(at + key.size())) >= 8;
+        },
+        seconds(20)));
+    CHECK_FALSE(a.LogHas({"lost the leader lease"}));
+    CHECK_FALSE(twin.LogHas({"this node leads"}));
+    auto metrics = a.Get("/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->body.find("\nprovisioner_leader_term 1\n") != std::string::npos);
+    // Once the first one stops cleanly, the name is free and the twin leads.
+    CHECK(a.Stop() == 0);
+    REQUIRE(twin.WaitLog({"this node leads (term 2)"}, seconds(20)));
+    CHECK(twin.Stop() == 0);
+  }
+
+  TEST_CASE("integration: ha: a workspace whose state would be local is refused after init") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    a.fake().WriteControl("{}");  // no backend block: the implied local backend
+    const SystemTime far = WholeSecondsFromNow(3600);
+    a.WriteConfig(Workspace(far, far + seconds(60)));
+    a.Start();
+    // The start-up catch-up destroy runs init, and stops there.
+    REQUIRE(a.WaitLog({"job finished", "result=failed"}, seconds(30)));
+    CHECK(a.Stop() == 0);
+    auto history = a.History("w");
+    REQUIRE(history.size() == 1);
+    CHECK(history[0].error ==
+          "the workspace has no backend block: its state would be local to this node: HA mode "
+          "runs a workspace on whichever node leads, so its state must be in a remote backend "
+          "that locks (docs/ha.md)");
+    CHECK(a.FakeStarts("init") == 1);
+    CHECK(a.FakeStarts("destroy") + a.FakeStarts("plan") == 0);
+  }
+
+  TEST_CASE("integration: ha: a clean stop hands the lease over before it expires") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    HaNode b(db->dsn_file, "node-b");
+    const SystemTime far = WholeSecondsFromNow(3600);
+    a.WriteConfig(Workspace(far, far + seconds(60)));
+    b.WriteConfig(Workspace(far, far + seconds(60)));
+    a.Start();
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    b.Start();
+    const auto stopping = steady_clock::now();
+    CHECK(a.Stop() == 0);
+    REQUIRE(b.WaitLog({"this node leads (term 2)"}, seconds(20)));
+    const auto handover = duration_cast<milliseconds>(steady_clock::now() - stopping);
+    MESSAGE("handover after SIGTERM: " << handover.count() << " ms");
+    // Released: well before the 3 s lease would have run out on its own.
+    CHECK(handover < seconds(3));
+    CHECK(b.Stop() == 0);
+  }
+}
+
+}  // namespace
+}  // namespace provisioner::testing
