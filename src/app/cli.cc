@@ -40,6 +40,7 @@ int RunCli(int argc, const char* const* argv, CliEnv& env) {
   RegisterConfigCommands(app, env, &exit_code);
   RegisterRunCommand(app, env, &exit_code);
   RegisterServeCommand(app, env, &exit_code);
+  RegisterStateCommands(app, env, &exit_code);
   RegisterClientCommands(app, env, &exit_code);
 
   // `provisioner --version` is answered before CLI11 insists on a subcommand.

@@ -14,6 +14,7 @@ void RegisterCronCommands(CLI::App& app, CliEnv& env, int* exit_code);
 void RegisterConfigCommands(CLI::App& app, CliEnv& env, int* exit_code);  // validate, next
 void RegisterRunCommand(CLI::App& app, CliEnv& env, int* exit_code);
 void RegisterServeCommand(CLI::App& app, CliEnv& env, int* exit_code);
+void RegisterStateCommands(CLI::App& app, CliEnv& env, int* exit_code);  // state export, import
 // status, deploy, destroy, pause, resume, cancel, jobs, logs, report
 void RegisterClientCommands(CLI::App& app, CliEnv& env, int* exit_code);
 

@@ -10,6 +10,7 @@
 
 #include "app/cli_commands.h"
 #include "app/config_file.h"
+#include "app/ha_dsn.h"
 #include "app/routes.h"
 #include "app/telemetry_adapters.h"
 #include "app/tracing.h"
@@ -445,16 +446,9 @@ Status Daemon::Load() {
 
 Status Daemon::LoadHa() {
   const config::HaConfig& ha = config_->ha;
-  // A connection string is a few hundred bytes; 64 KiB is not one.
-  auto dsn = env_.fs.ReadFile(ha.dsn_file, 64 << 10);
-  if (!dsn.ok()) {
-    return Status::FailedPrecondition("ha.dsn_file " + ha.dsn_file + ": " + dsn.status().message());
-  }
-  ha_pg_.dsn = std::string(Trim(*dsn));
-  if (ha_pg_.dsn.empty()) {
-    return Status::FailedPrecondition("ha.dsn_file " + ha.dsn_file +
-                                      " is empty: it must hold a libpq connection string");
-  }
+  auto dsn = ReadDsnFile(env_.fs, ha.dsn_file);
+  if (!dsn.ok()) return dsn.status();
+  ha_pg_.dsn = std::move(*dsn);
   ha_node_ = ha.node_name.empty() ? platform::HostName() : ha.node_name;
   if (ha_node_.empty()) {
     return Status::FailedPrecondition("ha.node_name is not set and the host name is unknown");

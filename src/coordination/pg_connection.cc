@@ -1,7 +1,9 @@
 #include "coordination/pg_connection.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <cerrno>
 #include <string_view>
 #include <utility>
 
@@ -35,6 +37,23 @@ Status StatusOf(PGconn* conn, PGresult* res) {
     return Status::FailedPrecondition(text);  // serialization, deadlock, unique index
   }
   return Status::Internal(text);
+}
+
+// Waits for the whole answer to a statement sent, at most `timeout`. False
+// when it did not come; a broken connection returns true, and the results
+// say what broke.
+bool WaitForAnswer(PGconn* conn, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (PQisBusy(conn)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0 || (ready > 0 && !PQconsumeInput(conn))) return true;
+  }
+  return true;
 }
 
 }  // namespace
@@ -84,16 +103,17 @@ Result<PgConnection> PgConnection::Connect(const PgOptions& o) {
   // would go to stderr; the statuses say what matters.
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  return PgConnection(conn);
+  return PgConnection(conn, o.answer_timeout);
 }
 
 PgConnection::PgConnection(PgConnection&& other) noexcept
-    : conn_(std::exchange(other.conn_, nullptr)) {}
+    : conn_(std::exchange(other.conn_, nullptr)), answer_timeout_(other.answer_timeout_) {}
 
 PgConnection& PgConnection::operator=(PgConnection&& other) noexcept {
   if (this != &other) {
     if (conn_ != nullptr) PQfinish(conn_);
     conn_ = std::exchange(other.conn_, nullptr);
+    answer_timeout_ = other.answer_timeout_;
   }
   return *this;
 }
@@ -112,8 +132,34 @@ Result<std::vector<PgRow>> PgConnection::Exec(const std::string& sql,
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr, /*resultFormat=*/0);
+  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                         values.data(), nullptr, nullptr, /*resultFormat=*/0)) {
+    return StatusOf(conn_, nullptr);
+  }
+  // The server's own timeouts end a slow statement well within this; an
+  // answer that does not come at all is a server or network gone silent
+  // (a hung proxy, a half-open connection that the kernel still
+  // acknowledges), which TCP settings alone may never notice.
+  if (!WaitForAnswer(conn_, answer_timeout_)) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+    return Status::Unavailable(
+        "postgresql: connection lost",
+        "no answer within " + std::to_string(answer_timeout_.count()) + " ms; dropped it");
+  }
+  // One statement, one result; the first error wins if there are more.
+  PGresult* res = nullptr;
+  while (PGresult* next = PQgetResult(conn_)) {
+    const ExecStatusType st = PQresultStatus(next);
+    const bool failed_before = res != nullptr && PQresultStatus(res) != PGRES_TUPLES_OK &&
+                               PQresultStatus(res) != PGRES_COMMAND_OK;
+    if (res == nullptr || (!failed_before && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)) {
+      if (res != nullptr) PQclear(res);
+      res = next;
+    } else {
+      PQclear(next);
+    }
+  }
   const ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
     Status st = StatusOf(conn_, res);

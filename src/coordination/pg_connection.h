@@ -35,6 +35,10 @@ struct PgOptions {
   std::chrono::seconds keepalive_interval{2};
   int keepalive_count = 3;
   std::chrono::milliseconds tcp_user_timeout{10'000};
+  // How long a statement may go without its answer before the connection is
+  // taken for dead and dropped (Unavailable): past the server's own
+  // timeouts, so that their errors come first.
+  std::chrono::milliseconds answer_timeout{8'000};
 };
 
 using PgParam = std::optional<std::string>;  // nullopt is SQL NULL
@@ -52,7 +56,8 @@ class PgConnection {
   ~PgConnection();
 
   // Runs one statement. Rows for a statement that returns them, none
-  // otherwise. Errors: Unavailable when the connection is gone (the caller
+  // otherwise. Errors: Unavailable when the connection is gone, or gave no
+  // answer within answer_timeout (it is dropped then; the caller
   // reconnects), DeadlineExceeded for a timeout or lock timeout the server
   // reported, FailedPrecondition for a serialization or unique-index
   // conflict, Internal for the rest; the message carries the server's
@@ -67,8 +72,10 @@ class PgConnection {
   int backend_pid() const;
 
  private:
-  explicit PgConnection(pg_conn* conn) : conn_(conn) {}
+  PgConnection(pg_conn* conn, std::chrono::milliseconds answer_timeout)
+      : conn_(conn), answer_timeout_(answer_timeout) {}
   pg_conn* conn_ = nullptr;
+  std::chrono::milliseconds answer_timeout_;
 };
 
 }  // namespace provisioner::coordination

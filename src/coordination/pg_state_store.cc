@@ -258,6 +258,16 @@ Result<state::LoadReport> PgStateStore::Load() {
 }
 
 Status PgStateStore::Save(const state::State& state) {
+  Status s = SaveOnce(state);
+  // A session that died since the last save (a server restart, a
+  // pg_terminate_backend, an idle timeout) is noticed only now: one more
+  // try on a new connection, rather than failing a command for it. The
+  // first try was rolled back, or its commit's outcome forgotten.
+  if (s.code() == Status::Code::kUnavailable) s = SaveOnce(state);
+  return s;
+}
+
+Status PgStateStore::SaveOnce(const state::State& state) {
   // The term first: if leadership moves in between, the fence catches it.
   // A state loaded as leader is only ever written under the term it was
   // loaded under: after the lease lapsed and came back (a new term), it may

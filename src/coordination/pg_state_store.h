@@ -57,7 +57,8 @@ class PgStateStore final : public state::StateStore {
   // be reached.
   Result<state::LoadReport> Load() override;
 
-  // One fenced transaction: migrates the schema first on each new
+  // One fenced transaction, tried again once on a new connection when the
+  // old one turns out to be gone: migrates the schema first on each new
   // connection (MigrateStateSchema), then upserts the changed workspaces,
   // deletes the removed ones and writes pv_state_meta. Errors:
   // FailedPrecondition "ownership lost: ..." (the message exactly so, with
@@ -75,6 +76,8 @@ class PgStateStore final : public state::StateStore {
   int backend_pid() const { return conn_ ? conn_->backend_pid() : 0; }
 
  private:
+  // One try of Save().
+  Status SaveOnce(const state::State& state);
   Result<PgConnection*> Connection();
   // Drops the connection when `s` says it is gone, counts an ownership
   // lost; returns `s`.

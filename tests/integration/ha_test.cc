@@ -4,12 +4,16 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include "coordination/pg_connection.h"
 #include "integration/daemon_harness.h"
 #include "support/postgres_server.h"
+#include "support/tcp_proxy.h"
 
 namespace provisioner::testing {
 namespace {
 
+using coordination::PgConnection;
+using coordination::PgOptions;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -236,6 +240,74 @@ TEST_SUITE("integration") {
           "that locks (docs/ha.md)");
     CHECK(a.FakeStarts("init") == 1);
     CHECK(a.FakeStarts("destroy") + a.FakeStarts("plan") == 0);
+  }
+
+  TEST_CASE("integration: ha: a leader whose database goes silent demotes itself and exits") {
+    auto db = StartDatabase();
+    if (!db) return;
+    // node-a reaches the database through a proxy that will stop
+    // forwarding without closing anything; node-b directly.
+    TcpProxy proxy(db->server->port());
+    const std::string via_proxy = db->dir.Join("proxy.dsn");
+    WriteFileOrDie(via_proxy, "host=127.0.0.1 port=" + std::to_string(proxy.port()) +
+                                  " user=prov dbname=postgres\n");
+    HaNode a(via_proxy, "node-a");
+    HaNode b(db->dsn_file, "node-b");
+    const SystemTime far = WholeSecondsFromNow(3600);
+    a.WriteConfig(Workspace(far, far + seconds(60)));
+    b.WriteConfig(Workspace(far, far + seconds(60)));
+    a.Start();
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    b.Start();
+    REQUIRE(a.WaitLog({"job finished", "trigger=catch_up"}, seconds(30)));
+    // Given the leader's network gone silent,
+    proxy.Blackhole();
+    const auto silent = steady_clock::now();
+    // the standby takes over once the lease expires on the database's clock,
+    REQUIRE_MESSAGE(b.WaitLog({"this node leads (term 2)"}, seconds(30)), b.daemon().err());
+    MESSAGE("takeover after the leader's network went silent: "
+            << duration_cast<milliseconds>(steady_clock::now() - silent).count() << " ms");
+    // and the old leader, whose statements get no answer, gives up by its
+    // own deadline and exits for systemd to restart it.
+    REQUIRE_MESSAGE(a.WaitLog({"lost the leader lease"}, seconds(30)), a.daemon().err());
+    ProcessResult exited = a.daemon().Wait(seconds(60));
+    CHECK_FALSE(exited.timed_out);
+    CHECK(exited.exit_code == 1);
+    CHECK(b.Stop() == 0);
+  }
+
+  TEST_CASE("integration: ha: the leader outlives pg_terminate_backend on its sessions") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    const SystemTime far = WholeSecondsFromNow(3600);
+    a.WriteConfig(Workspace(far, far + seconds(60)));
+    a.Start();
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    REQUIRE(a.WaitLog({"job finished", "trigger=catch_up"}, seconds(30)));
+    // Given every session of node-a ended by the server,
+    PgOptions admin_options;
+    admin_options.dsn = db->server->dsn();
+    auto admin = PgConnection::Connect(admin_options);
+    REQUIRE_OK(admin);
+    auto ended = admin->Exec(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = 'provisioner node-a') t");
+    REQUIRE_OK(ended);
+    CHECK((*ended)[0][0].value_or("0") != "0");
+    // a command still commits (the store reconnects), and node-a still
+    // leads under its first term.
+    httplib::Client client("127.0.0.1", a.port());
+    auto deploy = client.Post("/api/v1/workspaces/w/deploy", "{}", "application/json");
+    REQUIRE(deploy);
+    CHECK(deploy->status == 202);
+    REQUIRE(a.WaitLog({"job finished", "operation=deploy", "trigger=manual"}, seconds(30)));
+    CHECK(WaitDeployedAndIdle(a));
+    CHECK_FALSE(a.LogHas({"lost the leader lease"}));
+    auto metrics = a.Get("/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->body.find("\nprovisioner_leader_term 1\n") != std::string::npos);
+    CHECK(a.Stop() == 0);
   }
 
   TEST_CASE("integration: ha: a clean stop hands the lease over before it expires") {
