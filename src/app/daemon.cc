@@ -18,6 +18,7 @@
 #include "base/notification.h"
 #include "base/strings.h"
 #include "build_info.h"
+#include "config/config_diff.h"
 #include "config/web_config.h"
 #include "coordination/lease_keeper.h"
 #include "coordination/pg_lease_db.h"
@@ -33,6 +34,7 @@
 #include "platform/inotify_watcher.h"
 #include "platform/posix_process_runner.h"
 #include "platform/process_info.h"
+#include "platform/sha256.h"
 #include "platform/signal_watcher.h"
 #include "platform/systemd_notifier.h"
 #include "scheduler/job_spec.h"
@@ -246,6 +248,8 @@ class Daemon {
   Status LoadHa();
   // HA mode: the lease's keeper and the state store on PostgreSQL.
   void StartHa(scheduler::ReconcilerDeps& deps);
+  // HA mode: the hash of `config`'s workspaces, for the heartbeat.
+  void PublishConfigHash(const config::Config& config);
   // Metrics, tofu, the reconciler (with crash recovery), probes, API,
   // listener, config watcher.
   Status Start();
@@ -492,10 +496,17 @@ void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
     }
     events_.Wake();
   };
+  PublishConfigHash(*config_);
   keeper_ = std::make_unique<coordination::LeaseKeeper>(*lease_db_, std::move(options));
   pg_store_ = std::make_unique<coordination::PgStateStore>(ha_pg_, ha_node_, *keeper_);
   deps.store = pg_store_.get();
   deps.coordinator = keeper_.get();
+}
+
+void Daemon::PublishConfigHash(const config::Config& config) {
+  platform::Sha256 sha;
+  sha.Update(config::WorkspacesFingerprint(config));
+  lease_db_->SetConfigHash(sha.HexDigest());
 }
 
 Status Daemon::Start() {
@@ -596,6 +607,20 @@ Status Daemon::Start() {
       });
   if (exporter_ != nullptr) {
     health_checker_->SetTracing([this] { return exporter_->health(); }, tracing_.endpoint);
+  }
+  if (keeper_ != nullptr) {
+    health_checker_->SetCoordination([this] {
+      const coordination::CoordinationStatus st = keeper_->status();
+      const bool leader = keeper_->IsLeader();
+      const std::string leader_hash = lease_db_->leader_config_hash();
+      return http::DaemonHealth::Coordination{
+          leader,
+          st.term,
+          st.holder,
+          st.database_reachable,
+          st.last_error,
+          !leader && !leader_hash.empty() && leader_hash != lease_db_->config_hash()};
+    });
   }
   api_.snapshot = [this] { return reconciler_->snapshot(); };
   api_.post = [this](scheduler::Command c) { return reconciler_->Post(std::move(c)); };
@@ -819,6 +844,7 @@ void Daemon::FinishReload(PendingReload& pending) {
     scheduler::CommandResult applied = pending.applied->get();
     pending.report.diff = applied.diff;
     SetMetricWorkspaces(reconciler_->config());
+    if (lease_db_ != nullptr) PublishConfigHash(reconciler_->config());
     platform::ReleaseFreeMemory();  // the old config and the re-plan
   }
   notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));
@@ -903,11 +929,6 @@ void Daemon::PublishHealth() {
   health_base_.scheduler_running = ticked_;
   health_base_.shutting_down = shutting_down_;
   health_base_.last_tick = env_.clock.Monotonic();
-  if (keeper_ != nullptr) {
-    const coordination::CoordinationStatus st = keeper_->status();
-    health_base_.coordination = http::DaemonHealth::Coordination{
-        keeper_->IsLeader(), st.term, st.holder, st.database_reachable, st.last_error};
-  }
   health_ = std::make_shared<const http::DaemonHealth>(health_base_);
 }
 

@@ -1,5 +1,6 @@
 #include "config/config_diff.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "base/strings.h"
@@ -134,6 +135,40 @@ std::string ConfigDiff::Summary() const {
   }
   if (!settings.empty()) parts.push_back("settings: " + Join(settings, ", "));
   return Join(parts, "; ");
+}
+
+std::string WorkspacesFingerprint(const Config& config) {
+  std::vector<const WorkspaceConfig*> sorted;
+  sorted.reserve(config.workspaces.size());
+  for (const WorkspaceConfig& ws : config.workspaces) sorted.push_back(&ws);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const WorkspaceConfig* a, const WorkspaceConfig* b) { return a->name < b->name; });
+  // Each value is preceded by its length, so no value can pass for another
+  // field's.
+  std::string out;
+  auto put = [&out](std::string_view key, std::string_view value) {
+    out.append(key);
+    out += '=';
+    out.append(std::to_string(value.size()));
+    out += ':';
+    out.append(value);
+    out += '\n';
+  };
+  put("catch_up", config.scheduler.catch_up ? "true" : "false");
+  for (const WorkspaceConfig* ws : sorted) {
+    put("workspace", ws->name);
+    put("template", ws->template_name);
+    put("variables", ws->variables_json);
+    for (const auto& [k, v] : ws->backend_config) put("backend_config." + k, v);
+    for (const auto& [k, v] : ws->env) put("env." + k, v);
+    put("schedule.deploy", ws->schedule.deploy);
+    put("schedule.destroy", ws->schedule.destroy);
+    put("schedule.timezone", ws->schedule.timezone);
+    put("enabled", ws->enabled ? "true" : "false");
+    put("protected", ws->is_protected ? "true" : "false");
+    put("timeout", ws->timeout ? std::to_string(ws->timeout->count()) : "");
+  }
+  return out;
 }
 
 }  // namespace provisioner::config

@@ -35,4 +35,13 @@ struct ConfigDiff {
 // Linear in the number of workspaces.
 ConfigDiff Diff(const Config& before, const Config& after);
 
+// What decides what each workspace does, as one canonical text (HA mode
+// hashes it to compare nodes, docs/ha.md): every workspace's name,
+// template, variables, backend_config, env, schedule, enabled, protected
+// and timeout, sorted by name, and scheduler.catch_up. Labels, costs and
+// the settings of the node itself (listen address, state dir, ha) are left
+// out: they may differ between nodes. Holds env values: hash it, never log
+// it.
+std::string WorkspacesFingerprint(const Config& config);
+
 }  // namespace provisioner::config

@@ -61,8 +61,10 @@ Status EnsureLeaseTable(PgConnection& conn) {
        " instance text NOT NULL,"
        " started_at timestamptz NOT NULL,"
        " heartbeat_at timestamptz NOT NULL,"
-       " version text NOT NULL DEFAULT '')",
+       " version text NOT NULL DEFAULT '',"
+       " config_hash text NOT NULL DEFAULT '')",
        {}},
+      {"ALTER TABLE pv_nodes ADD COLUMN IF NOT EXISTS config_hash text NOT NULL DEFAULT ''", {}},
   };
   for (const auto& [sql, params] : statements) {
     s = conn.Run(sql, params);
@@ -103,20 +105,22 @@ Result<LeaseRow> AcquireOrRenew(PgConnection& conn, const std::string& node,
 }
 
 Status HeartbeatNode(PgConnection& conn, const std::string& node, const std::string& instance,
-                     const std::string& version, std::chrono::milliseconds ttl) {
+                     const std::string& version, const std::string& config_hash,
+                     std::chrono::milliseconds ttl) {
   static const std::string kSql =
-      "INSERT INTO pv_nodes AS n (name, instance, started_at, heartbeat_at, version)"
-      " VALUES ($1, $2, clock_timestamp(), clock_timestamp(), $3)"
+      "INSERT INTO pv_nodes AS n (name, instance, started_at, heartbeat_at, version, config_hash)"
+      " VALUES ($1, $2, clock_timestamp(), clock_timestamp(), $3, $5)"
       " ON CONFLICT (name) DO UPDATE SET"
       "  started_at = CASE WHEN n.instance = EXCLUDED.instance THEN n.started_at"
       "               ELSE EXCLUDED.started_at END,"
       "  instance = EXCLUDED.instance,"
       "  heartbeat_at = clock_timestamp(),"
-      "  version = EXCLUDED.version"
+      "  version = EXCLUDED.version,"
+      "  config_hash = EXCLUDED.config_hash"
       " WHERE n.instance = EXCLUDED.instance"
       "  OR n.heartbeat_at <= clock_timestamp() - $4::bigint * interval '1 millisecond'"
       " RETURNING instance";
-  auto rows = conn.Exec(kSql, {node, instance, version, std::to_string(ttl.count())});
+  auto rows = conn.Exec(kSql, {node, instance, version, std::to_string(ttl.count()), config_hash});
   if (!rows.ok()) return rows.status();
   if (!rows->empty()) return Status::Ok();
   auto holder = conn.Exec(
@@ -135,6 +139,15 @@ Status HeartbeatNode(PgConnection& conn, const std::string& node, const std::str
       "node name " + node + " is in use by another running provisioner" + who +
       "; this node does not stand for leader until that one has been silent for lease_ttl; "
       "give each node its own ha.node_name");
+}
+
+Result<std::string> LeaderConfigHash(PgConnection& conn) {
+  auto rows = conn.Exec(
+      "SELECT n.config_hash FROM pv_leader l JOIN pv_nodes n ON n.name = l.holder"
+      " WHERE l.id = 1 AND l.expires_at > clock_timestamp()");
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::string();
+  return (*rows)[0][0].value_or("");
 }
 
 Status LeaveNode(PgConnection& conn, const std::string& node, const std::string& instance) {
@@ -187,10 +200,40 @@ Result<LeaseRow> PgLeaseDb::AcquireOrRenew(const std::string& node,
                                            std::chrono::milliseconds ttl) {
   auto conn = Connection();
   if (!conn.ok()) return conn.status();
-  if (Status s = HeartbeatNode(**conn, node, instance_, version_, ttl); !s.ok()) return Check(s);
+  std::string config_hash;
+  {
+    MutexLock lock(mu_);
+    config_hash = config_hash_;
+  }
+  if (Status s = HeartbeatNode(**conn, node, instance_, version_, config_hash, ttl); !s.ok()) {
+    return Check(s);
+  }
   Result<LeaseRow> row = coordination::AcquireOrRenew(**conn, node, renewing_term, ttl);
   if (!row.ok()) return Check(row.status());
+  // For /health: a standby whose workspaces differ from the leader's would
+  // act on another config when it takes over.
+  auto leader_hash = LeaderConfigHash(**conn);
+  if (!leader_hash.ok()) return Check(leader_hash.status());
+  {
+    MutexLock lock(mu_);
+    leader_config_hash_ = std::move(*leader_hash);
+  }
   return row;
+}
+
+void PgLeaseDb::SetConfigHash(std::string hash) {
+  MutexLock lock(mu_);
+  config_hash_ = std::move(hash);
+}
+
+std::string PgLeaseDb::config_hash() const {
+  MutexLock lock(mu_);
+  return config_hash_;
+}
+
+std::string PgLeaseDb::leader_config_hash() const {
+  MutexLock lock(mu_);
+  return leader_config_hash_;
 }
 
 Result<bool> PgLeaseDb::Release(const std::string& node, int64_t term) {

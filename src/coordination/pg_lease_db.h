@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "base/thread_annotations.h"
 #include "coordination/lease.h"
 #include "coordination/lease_keeper.h"
 #include "coordination/pg_connection.h"
@@ -28,7 +29,7 @@ inline constexpr const char* kSchemaLockKey = "8103791450290220385";
 // Safe to run from several nodes at once (it serializes on an advisory
 // transaction lock).
 //
-//   pv_nodes(name, instance, started_at, heartbeat_at, version)
+//   pv_nodes(name, instance, started_at, heartbeat_at, version, config_hash)
 //
 // holds one row per node name: the process that uses it now (`instance`,
 // drawn at random when the process starts) and its last heartbeat.
@@ -40,7 +41,12 @@ Status EnsureLeaseTable(PgConnection& conn);
 // by another running provisioner ..." otherwise: two processes under one
 // name would both pass for the lease's holder.
 Status HeartbeatNode(PgConnection& conn, const std::string& node, const std::string& instance,
-                     const std::string& version, std::chrono::milliseconds ttl);
+                     const std::string& version, const std::string& config_hash,
+                     std::chrono::milliseconds ttl);
+
+// The config hash the lease's holder last published in pv_nodes, "" when it
+// published none (or nobody holds the lease).
+Result<std::string> LeaderConfigHash(PgConnection& conn);
 
 // A clean exit frees the name at once (only if it is still `instance`'s).
 Status LeaveNode(PgConnection& conn, const std::string& node, const std::string& instance);
@@ -80,6 +86,13 @@ class PgLeaseDb final : public LeaseDb {
 
   const std::string& instance() const { return instance_; }
 
+  // Thread-safe. The hash of this node's workspace config
+  // (config::WorkspacesFingerprint), sent with every heartbeat; and the
+  // one the leader published, as of the last attempt ("" when unknown).
+  void SetConfigHash(std::string hash);
+  std::string config_hash() const;
+  std::string leader_config_hash() const;
+
   // The session's server process, 0 when not connected (for tests).
   int backend_pid() const { return conn_ ? conn_->backend_pid() : 0; }
 
@@ -92,6 +105,9 @@ class PgLeaseDb final : public LeaseDb {
   const std::string version_;
   const std::string instance_;
   std::optional<PgConnection> conn_;
+  mutable Mutex mu_;
+  std::string config_hash_ GUARDED_BY(mu_);
+  std::string leader_config_hash_ GUARDED_BY(mu_);
 };
 
 }  // namespace provisioner::coordination

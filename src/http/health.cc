@@ -170,7 +170,7 @@ std::vector<HealthChecker::Check> HealthChecker::Basic(const DaemonHealth& h) {
     saved.message = "no save of " + file + " yet";
   }
   out.push_back(saved);
-  if (h.coordination) out.push_back(Coordination(*h.coordination));
+  if (coordination_) out.push_back(Coordination(coordination_()));
   return out;
 }
 
@@ -187,6 +187,12 @@ HealthChecker::Check HealthChecker::Coordination(const DaemonHealth::Coordinatio
     out.message = StringPrintf("leader, term %lld", static_cast<long long>(c.term));
   } else {
     out.message = "standby; " + leader;
+  }
+  if (c.config_differs) {
+    out.status = kDegraded;
+    out.message +=
+        "; this node's workspace config differs from the leader's: if it took over, it would "
+        "act on another config (give every node the same workspaces and templates)";
   }
   if (!c.reachable) {
     out.status = kDegraded;
@@ -406,14 +412,14 @@ Response HealthChecker::Ready() {
   auto h = health_();
   std::vector<Check> checks = Basic(*h);
   checks.push_back(Dependencies(*h));
-  if (h->coordination) {
+  if (coordination_) {
+    const DaemonHealth::Coordination c = coordination_();
     Check role{"serving_role", std::string(kHealthy), "leader: serves the API", clock_.Now(), 0};
-    if (!h->coordination->leader) {
+    if (!c.leader) {
       role.status = kUnhealthy;
       role.message =
           "HA standby: only the leader serves the API in this version (" +
-          (h->coordination->holder.empty() ? std::string("no leader seen yet")
-                                           : "the leader is " + h->coordination->holder) +
+          (c.holder.empty() ? std::string("no leader seen yet") : "the leader is " + c.holder) +
           ")";
     }
     checks.push_back(role);

@@ -65,15 +65,18 @@ struct DaemonHealth {
   std::string tofu_binary;             // "" when none was found
   std::string tofu_problem;
   std::map<std::string, std::string> tofu_env;  // for running `tofu version -json`
-  // HA mode only (docs/ha.md): the lease as this node last saw it.
+  // HA mode only (docs/ha.md): the lease as this node last saw it. Read
+  // live at each probe from the source SetCoordination gives, not from the
+  // published DaemonHealth: a standby's loop ticks seldom.
   struct Coordination {
     bool leader = false;
     int64_t term = 0;
     std::string holder;  // the leader as last seen, "" when unknown
     bool reachable = true;
     std::string error;  // of the last failed lease attempt
+    // A standby whose workspace config differs from the leader's.
+    bool config_differs = false;
   };
-  std::optional<Coordination> coordination;
 };
 
 struct HealthOptions {
@@ -110,6 +113,12 @@ class HealthChecker {
   void SetTracing(std::function<telemetry::OtlpExporter::Health()> exporter, std::string endpoint) {
     tracing_ = std::move(exporter);
     tracing_endpoint_ = std::move(endpoint);
+  }
+
+  // HA mode: the `coordination` check (and /ready's serving_role) read
+  // `coordination`, which must be thread-safe. Before the first request.
+  void SetCoordination(std::function<DaemonHealth::Coordination()> coordination) {
+    coordination_ = std::move(coordination);
   }
 
   Response Health();
@@ -157,6 +166,7 @@ class HealthChecker {
   std::function<std::shared_ptr<const DaemonHealth>()> health_;
   Clock& clock_;
   std::function<telemetry::OtlpExporter::Health()> tracing_;
+  std::function<DaemonHealth::Coordination()> coordination_;
   std::string tracing_endpoint_;
   platform::FileSystem& fs_;
   platform::ProcessRunner& runner_;

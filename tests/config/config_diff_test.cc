@@ -59,6 +59,38 @@ workspaces:
     CHECK(diff.Summary() == "25 added (w0, w1, w2, w3, w4, w5, w6, w7, w8, w9 and 15 more)");
   }
 
+  TEST_CASE("config: WorkspacesFingerprint sees what workspaces do, not how a node runs") {
+    const std::string a =
+        "  - {name: a, template: t, variables: {n: 1}, schedule: {deploy: \"0 8 * * *\"}}\n";
+    const std::string b = "  - {name: b, template: t, labels: {team: x}, cost_per_hour: 2}\n";
+    const auto base = Load("workspaces:\n" + a + b);
+    const std::string print = WorkspacesFingerprint(*base);
+    // Order in the file, labels, costs and the node's own settings do not
+    // count;
+    CHECK(WorkspacesFingerprint(*Load("workspaces:\n" + b + a)) == print);
+    CHECK(WorkspacesFingerprint(
+              *Load("server: {listen: \"127.0.0.1:9\"}\nha: {node_name: other}\nworkspaces:\n" + a +
+                    "  - {name: b, template: t}\n")) == print);
+    // what a workspace does does.
+    for (const std::string& changed : {
+             std::string("  - {name: a, template: t, variables: {n: 2}, schedule: {deploy: \"0 8 "
+                         "* * *\"}}\n"),
+             std::string("  - {name: a, template: t, variables: {n: 1}, schedule: {deploy: \"0 9 "
+                         "* * *\"}}\n"),
+             std::string("  - {name: a, template: u, variables: {n: 1}, schedule: {deploy: \"0 8 "
+                         "* * *\"}}\n"),
+             std::string("  - {name: a, template: t, variables: {n: 1}, enabled: false, "
+                         "schedule: {deploy: \"0 8 * * *\"}}\n"),
+             std::string("  - {name: a, template: t, variables: {n: 1}, env: {X: y}, "
+                         "schedule: {deploy: \"0 8 * * *\"}}\n"),
+         }) {
+      CAPTURE(changed);
+      CHECK(WorkspacesFingerprint(*Load("workspaces:\n" + changed + b)) != print);
+    }
+    CHECK(WorkspacesFingerprint(*Load("workspaces:\n" + a)) != print);
+    CHECK(WorkspacesFingerprint(*Load("scheduler: {catch_up: false}\nworkspaces:\n" + a + b)) !=
+          print);
+  }
 }  // TEST_SUITE
 
 }  // namespace

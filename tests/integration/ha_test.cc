@@ -4,6 +4,8 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <nlohmann/json.hpp>
+
 #include "coordination/pg_connection.h"
 #include "integration/daemon_harness.h"
 #include "support/postgres_server.h"
@@ -138,6 +140,60 @@ TEST_SUITE("integration") {
     INFO(Join(b.HistorySummary("w"), "; "));
     CHECK(b.HistorySummary("w") == std::vector<std::string>{"destroy schedule succeeded"});
     CHECK(b.FakeStarts("apply") + b.FakeStarts("destroy") == 1);
+  }
+
+  TEST_CASE("integration: ha: a leader paused in the middle of a job: its tofu ends first") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    HaNode b(db->dsn_file, "node-b");
+    // Both fakes write one journal: its byte order is the order of events.
+    const std::string journal = db->dir.Join("journal.jsonl");
+    a.fake().WriteControl(
+        R"({"backend": "pg", "sequence": {"apply": [{"scenario": "slow", "slow_seconds": 4}]}})");
+    const SystemTime deploy = WholeSecondsFromNow(4);
+    const SystemTime destroy = deploy + std::chrono::hours(2);
+    a.WriteConfig(Workspace(deploy, destroy));
+    b.WriteConfig(Workspace(deploy, destroy));
+    a.Start({{"FAKE_TOFU_LOG", journal}});
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    b.Start({{"FAKE_TOFU_LOG", journal}});
+    // Given node-a frozen while its slow apply (4 s, within kill_grace, so
+    // that it always ends with an exit record) runs: a tofu is a process of
+    // its own, and goes on,
+    REQUIRE(WaitUntil(
+        [&] {
+          return ::access(journal.c_str(), F_OK) == 0 &&
+                 ReadFileOrDie(journal).find("\"command\":\"apply\"") != std::string::npos;
+        },
+        seconds(30)));
+    a.daemon().Signal(SIGSTOP);
+    // node-b takes over, and holds the workspace (kill_grace 5 s +
+    // renew_deadline 2 s) instead of running it at once;
+    REQUIRE_MESSAGE(b.WaitLog({"this node leads (term 2)"}, seconds(20)), b.daemon().err());
+    CHECK(b.WaitLog({"job was running under the previous leader", "runs nothing for 7s"},
+                    seconds(10)));
+    // node-a wakes, stops what still runs, and exits;
+    a.daemon().Signal(SIGCONT);
+    REQUIRE(a.WaitLog({"lost the leader lease"}, seconds(20)));
+    CHECK(a.daemon().Wait(seconds(30)).exit_code == 1);
+    // then node-b converges the workspace, and its apply starts only after
+    // node-a's ended.
+    REQUIRE(b.WaitLog({"job finished", "operation=deploy", "trigger=catch_up"}, seconds(30)));
+    const std::string text = ReadFileOrDie(journal);
+    std::vector<std::string> applies;  // "start <pid>" / "exit <pid>", in order
+    for (std::string_view line : Split(text, '\n')) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || j.value("command", "") != "apply") continue;
+      applies.push_back(j.value("event", "") + " " + std::to_string(j.value("pid", 0)));
+    }
+    INFO(Join(applies, "; "));
+    REQUIRE(applies.size() == 4);
+    CHECK(applies[0].starts_with("start "));
+    CHECK(applies[1] == "exit " + applies[0].substr(6));  // node-a's, stopped
+    CHECK(applies[2].starts_with("start "));
+    CHECK(applies[3] == "exit " + applies[2].substr(6));  // node-b's
+    CHECK(b.Stop() == 0);
   }
 
   TEST_CASE("integration: ha: a leader paused past its lease demotes itself and exits on SIGCONT") {
@@ -307,6 +363,90 @@ TEST_SUITE("integration") {
     auto metrics = a.Get("/metrics");
     REQUIRE(metrics);
     CHECK(metrics->body.find("\nprovisioner_leader_term 1\n") != std::string::npos);
+    CHECK(a.Stop() == 0);
+  }
+
+  TEST_CASE("integration: ha: after pg_ctl restart -m immediate one node leads and commits") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    HaNode b(db->dsn_file, "node-b");
+    const SystemTime far = WholeSecondsFromNow(3600);
+    a.WriteConfig(Workspace(far, far + seconds(60)));
+    b.WriteConfig(Workspace(far, far + seconds(60)));
+    a.Start();
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    b.Start();
+    REQUIRE(a.WaitLog({"job finished", "trigger=catch_up"}, seconds(30)));
+    // Given the database crashing and coming back,
+    REQUIRE(db->server->RestartImmediate());
+    // then one node leads again with the database answering (node-a, or
+    // node-b after node-a demoted itself and exited), never both,
+    HaNode* leader = nullptr;
+    CHECK(WaitUntil(
+        [&] {
+          int leaders = 0;
+          for (HaNode* n : {&a, &b}) {
+            if (!n->daemon().Running()) continue;
+            auto h = n->Get("/health");
+            if (h && h->body.find("\"name\":\"coordination\",\"status\":\"healthy\","
+                                  "\"message\":\"leader, term") != std::string::npos) {
+              ++leaders;
+              leader = n;
+            }
+          }
+          REQUIRE(leaders <= 1);
+          return leaders == 1;
+        },
+        seconds(30)));
+    REQUIRE(leader != nullptr);
+    // and it takes a command, commits it and runs the job.
+    httplib::Client client("127.0.0.1", leader->port());
+    int status = 0;
+    CHECK(WaitUntil(
+        [&] {
+          auto deploy = client.Post("/api/v1/workspaces/w/deploy", "{}", "application/json");
+          status = deploy ? deploy->status : 0;
+          return status == 202;
+        },
+        seconds(30)));
+    CHECK(WaitDeployedAndIdle(*leader));
+    for (HaNode* n : {&a, &b}) {
+      if (n->daemon().Running()) CHECK(n->Stop() == 0);
+    }
+  }
+
+  TEST_CASE("integration: ha: a standby whose workspaces differ from the leader's is degraded") {
+    auto db = StartDatabase();
+    if (!db) return;
+    HaNode a(db->dsn_file, "node-a");
+    HaNode b(db->dsn_file, "node-b");
+    const SystemTime far = WholeSecondsFromNow(3600);
+    a.WriteConfig(Workspace(far, far + seconds(60)));
+    b.WriteConfig(Workspace(far, far + seconds(120)));  // another destroy schedule
+    a.Start();
+    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
+    b.Start();
+    auto coordination = [](HaNode& n) {
+      auto h = n.Get("/health");
+      if (!h) return std::string();
+      const size_t at = h->body.find("{\"name\":\"coordination\"");
+      return at == std::string::npos ? std::string()
+                                     : h->body.substr(at, h->body.find('}', at) - at);
+    };
+    CHECK(WaitUntil(
+        [&] {
+          return coordination(b).find("\"status\":\"degraded\"") != std::string::npos &&
+                 coordination(b).find("differs from the leader's") != std::string::npos;
+        },
+        seconds(20)));
+    CHECK(coordination(a).find("\"status\":\"healthy\"") != std::string::npos);
+    // Given the same file again (reloaded on its change), the standby is healthy.
+    b.WriteConfig(Workspace(far, far + seconds(60)));
+    CHECK(WaitUntil(
+        [&] { return coordination(b).find("\"status\":\"healthy\"") != std::string::npos; },
+        seconds(20)));
+    CHECK(b.Stop() == 0);
     CHECK(a.Stop() == 0);
   }
 
