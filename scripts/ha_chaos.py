@@ -130,6 +130,8 @@ TIMINGS = {
 
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (\w+)\s+(\S+): (.*)$")
 LEADS = re.compile(r"this node leads \(term (\d+)\)")
+ACQUIRED = re.compile(r"lease: acquired the lease as term (\d+)")
+RELEASED = re.compile(r"lease: released the lease of term (\d+)")
 FIRE = re.compile(r"(deploy|destroy) fire due (\S+Z): (\w+)")
 FIELD = re.compile(r"\b(\w+)=(\S+)")
 
@@ -889,9 +891,13 @@ class Chaos:
             inst.ended, inst.exit_code = now, code
             if node.status == "stopping":
                 inst.how = "SIGTERM"
-                self.exits.append((now, inst.label(), code, "after SIGTERM", False))
-                self.say("%s exited %d after SIGTERM" % (inst.label(), code))
-                if code != 0:
+                # A leader that had just demoted itself exits 1 whatever the
+                # signal says (its keeper may still have reported it leader).
+                demotion = code == 1 and "lost the leader lease" in cc.tail(inst.log_path, 100000)
+                self.exits.append((now, inst.label(), code, "after SIGTERM", demotion))
+                self.say("%s exited %d after SIGTERM%s" % (
+                    inst.label(), code, " (it had lost the leader lease)" if demotion else ""))
+                if code != 0 and not demotion:
                     self.violate("C4: %s exited %d after SIGTERM (a clean stop); its log:\n%s" % (
                         inst.label(), code, cc.tail(inst.log_path, 15)))
                 delay = self.rng.uniform(0.5, 2.0)
@@ -1151,6 +1157,7 @@ class Chaos:
                     ws = r.cwd[len(prefix):].split(os.sep)[0]
                     mapped.append(dataclasses.replace(r, cwd=os.path.join(canon, ws)))
                     break
+        self.mapped_runs = len(mapped)
         proven, possible = cc.find_overlaps(mapped, canon)
         inst = Instances(self.nodes)
         by_first = {}
@@ -1295,7 +1302,24 @@ class Chaos:
                        if r.logger == "ha" and LEADS.search(r.text))
         self.first_lead_time = leads[0][0] if leads else self.first_leader
         leader_faults = [f for f in self.faults if f.leader]
+        by_inst = {}
+        for r in logs:
+            by_inst.setdefault(r.inst.label(), []).append(r)
+        # Terms a demoted leader took while it exited (it never leads them).
+        self.exit_terms = []
+        for label, recs in sorted(by_inst.items()):
+            lost = next((r.t for r in recs if "lost the leader lease" in r.text), None)
+            if lost is None:
+                continue
+            for r in recs:
+                m = ACQUIRED.search(r.text)
+                if r.logger == "ha" and m and r.t >= lost:
+                    rel = next((x.t for x in recs if x.t >= r.t and RELEASED.search(x.text)
+                                and RELEASED.search(x.text).group(1) == m.group(1)), None)
+                    end = rel if rel is not None else r.inst.ended
+                    self.exit_terms.append((label, int(m.group(1)), lost, r.t, end))
         out = {c: {"all": [], "clean": []} for c in CAUSES}
+        out["SIGTERM from the release"] = {"all": [], "clean": []}
         kept = {c: 0 for c in CAUSES}
         rows = []
         for i, f in enumerate(leader_faults):
@@ -1315,9 +1339,23 @@ class Chaos:
             out[f.cause]["all"].append(took)
             if clean:
                 out[f.cause]["clean"].append(took)
-            rows.append("%s %s (term %d%s) -> %s leads term %d after %.2f s%s" % (
+            extra = ""
+            if f.cause == "SIGTERM":
+                rel = next((r.t for r in by_inst.get(f.inst, []) if RELEASED.search(r.text)
+                            and int(RELEASED.search(r.text).group(1)) == f.term), None)
+                if rel is not None and rel <= t:
+                    out["SIGTERM from the release"]["all"].append(t - rel)
+                    if clean:
+                        out["SIGTERM from the release"]["clean"].append(t - rel)
+                    extra = ", %.2f s after its release" % (t - rel)
+            wasted = [e for e in self.exit_terms if f.term < e[1] < term]
+            for label, wterm, lost, acq, end in wasted:
+                extra += ("; term %d went to %s, demoted and exiting, which held it %.2f s"
+                          % (wterm, label, (end or acq) - acq))
+            rows.append("%s %s (term %d%s) -> %s leads term %d after %.2f s%s%s" % (
                 f.cause, f.inst, f.term, ", %.1f s" % f.seconds if f.seconds else "",
-                inst.label(), term, took, "" if clean else " (no healthy standby throughout)"))
+                inst.label(), term, took, extra,
+                "" if clean else " (no healthy standby throughout)"))
         return out, kept, rows, leads
 
     def report(self):
@@ -1337,14 +1375,15 @@ class Chaos:
                        "lease_ttl": self.lease_ttl, "renew_interval": self.renew_interval,
                        "renew_deadline": self.renew_deadline}}
         fo = {}
-        for cause in CAUSES:
+        for cause in CAUSES + ("SIGTERM from the release",):
             entry = {}
             for kind in ("all", "clean"):
                 xs = sorted(failover[cause][kind])
                 entry[kind] = {"n": len(xs), "min": round(xs[0], 2) if xs else None,
                                "median": round(statistics.median(xs), 2) if xs else None,
                                "max": round(xs[-1], 2) if xs else None}
-            entry["no failover (leader kept its lease)"] = kept[cause]
+            if cause in kept:
+                entry["no failover (leader kept its lease)"] = kept[cause]
             fo[cause] = entry
         summary["failover_seconds"] = fo
         faults = {}
@@ -1361,6 +1400,16 @@ class Chaos:
             key = "%s, status %s%s" % (how, code, " (demotion)" if demotion else "")
             exits[key] = exits.get(key, 0) + 1
         summary["node_exits"] = exits
+        holds = sorted((end or acq) - acq for _, _, _, acq, end in self.exit_terms)
+        summary["terms taken by a demoted node while it exited"] = {
+            "count": len(self.exit_terms),
+            "held_seconds_max": round(holds[-1], 3) if holds else None,
+            "held_seconds_median": round(statistics.median(holds), 3) if holds else None}
+        for label, term, lost, acq, end in self.exit_terms:
+            print("    finding: %s lost the lease at %s, then acquired term %d at %s (%.0f ms "
+                  "later) and held it until %s, while it exited" % (
+                      label, cc.fmt_time(lost), term, cc.fmt_time(acq), (acq - lost) * 1000,
+                      cc.fmt_time(end) if end else "?"))
         summary["node_starts"] = len(self.all_instances())
         results = {}
         for job_id, recs in jobs.items():
@@ -1369,7 +1418,7 @@ class Chaos:
             results[key] = results.get(key, 0) + 1
         summary["jobs"] = {"distinct": len(jobs), "by trigger and result": results,
                            "recorded on two nodes": sum(1 for r in jobs.values() if len(r) > 1)}
-        summary["tofu_runs"] = len(runs)
+        summary["tofu_runs"] = {"total": len(runs), "in a node's workspace": self.mapped_runs}
         summary["fires"] = fire_stats
         summary["db"] = {"polls": self.db.polls, "failed_polls": self.db.failed,
                          "row_versions_seen": self.db.versions,

@@ -506,6 +506,13 @@ void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
 void Daemon::PublishConfigHash(const config::Config& config) {
   platform::Sha256 sha;
   sha.Update(config::WorkspacesFingerprint(config));
+  // And what the templates hold (the config parse has just read them all).
+  std::set<std::string> templates;
+  for (const config::WorkspaceConfig& ws : config.workspaces) templates.insert(ws.template_name);
+  for (const std::string& name : templates) {
+    auto t = workspace::LoadTemplate(env_.fs, config.templates_dir, name);
+    sha.Update("template " + name + " " + (t.ok() ? t->hash : "unloadable") + "\n");
+  }
   lease_db_->SetConfigHash(sha.HexDigest());
 }
 
@@ -580,8 +587,9 @@ Status Daemon::Start() {
         GaugesFrom(*reconciler_->snapshot(), templates_.load(), health_checker_->LastDeep());
     if (keeper_ != nullptr) {
       const coordination::CoordinationStatus st = keeper_->status();
+      // IsLeader(), not the role: it applies the local deadline too.
       gauges.coordination = telemetry::GaugeSnapshot::Coordination{
-          st.role == coordination::Role::kLeader, st.term, st.transitions, st.attempt_failures,
+          keeper_->IsLeader(), st.term, st.transitions, st.attempt_failures,
           pg_store_->fenced_rejections()};
     }
     return gauges;
@@ -686,8 +694,8 @@ void Daemon::Serve() {
       .Field("listen", config_->server.listen)
       .Field("port", server_->port())
       .Printf("provisioner %s started: %zu workspaces, state in %s, listening on port %d",
-              PROVISIONER_VERSION, config_->workspaces.size(), config_->state.dir.c_str(),
-              server_->port());
+              PROVISIONER_VERSION, config_->workspaces.size(),
+              pg_store_ != nullptr ? "PostgreSQL" : config_->state.dir.c_str(), server_->port());
   if (hooks_.on_listening) hooks_.on_listening(server_->port());
 
   while (true) {

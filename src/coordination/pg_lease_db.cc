@@ -64,7 +64,6 @@ Status EnsureLeaseTable(PgConnection& conn) {
        " version text NOT NULL DEFAULT '',"
        " config_hash text NOT NULL DEFAULT '')",
        {}},
-      {"ALTER TABLE pv_nodes ADD COLUMN IF NOT EXISTS config_hash text NOT NULL DEFAULT ''", {}},
   };
   for (const auto& [sql, params] : statements) {
     s = conn.Run(sql, params);

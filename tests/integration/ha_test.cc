@@ -441,10 +441,16 @@ TEST_SUITE("integration") {
         },
         seconds(20)));
     CHECK(coordination(a).find("\"status\":\"healthy\"") != std::string::npos);
-    // Given the same file again (reloaded on its change), the standby is healthy.
+    // Given the same file again (reloaded on its change), the standby is healthy;
     b.WriteConfig(Workspace(far, far + seconds(60)));
     CHECK(WaitUntil(
         [&] { return coordination(b).find("\"status\":\"healthy\"") != std::string::npos; },
+        seconds(20)));
+    // a template that differs counts as well (read again at the next reload).
+    WriteFileOrDie(b.root_.Join("templates/t/main.tf"), "# edited on node-b only\n");
+    b.daemon().Signal(SIGHUP);
+    CHECK(WaitUntil(
+        [&] { return coordination(b).find("differs from the leader's") != std::string::npos; },
         seconds(20)));
     CHECK(b.Stop() == 0);
     CHECK(a.Stop() == 0);
