@@ -119,6 +119,10 @@ PROFILES = {
                "time_scale": 0.15, "heartbeat_seconds": 100},
     "slow": {"backend": "pg", "resources": 2, "apply_seconds": 3, "plan_seconds": 1,
              "time_scale": 0.3, "heartbeat_seconds": 100},
+    # --long-runs: a deploy's apply takes ~8 s (one resource of 30 fake s),
+    # with a progress line every 2.5 s (an orphan dies of SIGPIPE by then).
+    "long": {"backend": "pg", "resources": 2, "apply_seconds": 1, "slow_seconds": 30,
+             "time_scale": 0.25, "heartbeat_seconds": 10},
 }
 PROFILE_ORDER = ("fast", "medium", "slow")
 
@@ -862,7 +866,10 @@ class Chaos:
         ]
         for i, name in enumerate(self.names):
             x = self.offsets[name]
-            control = os.path.join(self.root, "control-%s.json" % PROFILE_ORDER[i % 3])
+            profile = PROFILE_ORDER[i % 3]
+            if self.args.long_runs and profile == "slow":
+                profile = "long"
+            control = os.path.join(self.root, "control-%s.json" % profile)
             lines.append('  - {name: %s, template: t, schedule: {deploy: "%d/20 * * * * *", '
                          'destroy: "%d/20 * * * * *"}, env: {FAKE_TOFU_CONTROL: "%s"}}'
                          % (name, x, x + 10, control))
@@ -1006,9 +1013,10 @@ class Chaos:
     def run(self):
         self.setup()
         self.started = time.time()
-        print("ha chaos: minutes=%g nodes=%d workspaces=%d seed=%d timings=%s (lease %gs, renew "
-              "%gs, deadline %gs) dir=%s postgres port %d" % (
-                  self.args.minutes, self.args.nodes, self.args.workspaces, self.args.seed,
+        print("ha chaos: minutes=%g nodes=%d workspaces=%d%s seed=%d timings=%s (lease %gs, "
+              "renew %gs, deadline %gs) dir=%s postgres port %d" % (
+                  self.args.minutes, self.args.nodes, self.args.workspaces,
+                  " (long runs)" if self.args.long_runs else "", self.args.seed,
                   self.args.timings, self.lease_ttl, self.renew_interval, self.renew_deadline,
                   self.root, self.pg.port), flush=True)
         for node in self.nodes:
@@ -1371,6 +1379,7 @@ class Chaos:
         for row in rows:
             print("    " + row)
         summary = {"seed": self.args.seed, "minutes": self.args.minutes, "nodes": self.args.nodes,
+                   "long_runs": self.args.long_runs,
                    "workspaces": self.args.workspaces, "timings": {
                        "lease_ttl": self.lease_ttl, "renew_interval": self.renew_interval,
                        "renew_deadline": self.renew_deadline}}
@@ -1452,6 +1461,8 @@ def parse_args(argv):
     p.add_argument("--quiet", type=float, default=None,
                    help="seconds without faults at the end (default 25, or 60 with "
                    "--timings default)")
+    p.add_argument("--long-runs", action="store_true",
+                   help="every third workspace's deploy takes ~8 s instead of ~2 s")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (kept on violations)")
     args = p.parse_args(argv)
     if args.seed is None:

@@ -1,11 +1,12 @@
 #include "coordination/pg_connection.h"
 
 #include <libpq-fe.h>
-#include <poll.h>
 
-#include <cerrno>
 #include <string_view>
 #include <utility>
+
+#include "platform/boot_clock.h"
+#include "platform/fd_wait.h"
 
 namespace provisioner::coordination {
 namespace {
@@ -43,15 +44,12 @@ Status StatusOf(PGconn* conn, PGresult* res) {
 // when it did not come; a broken connection returns true, and the results
 // say what broke.
 bool WaitForAnswer(PGconn* conn, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const MonotonicTime deadline = platform::BootTimeNow() + timeout;
   while (PQisBusy(conn)) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - platform::BootTimeNow());
     if (left.count() <= 0) return false;
-    pollfd p{PQsocket(conn), POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0 || (ready > 0 && !PQconsumeInput(conn))) return true;
+    if (platform::WaitReadable(PQsocket(conn), left) && !PQconsumeInput(conn)) return true;
   }
   return true;
 }
