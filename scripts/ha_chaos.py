@@ -13,7 +13,9 @@ from the blackhole stay silent until their client drops them).
 
 Workspaces deploy and destroy every 20 s (6-field cron: deploy at second x of
 each 20, destroy 10 s later, staggered per workspace), and the fake's runs
-take about 0.5-2 s, so fires are due all the time.
+take about 0.5-2 s, so fires are due all the time. With --long-runs every
+third workspace's deploy and destroy take ~8 s instead (one slow resource,
+a progress line every 2.5 s), longer than a takeover.
 
 Until the time is up, every 1-4 s (seeded), one fault on a node that is up
 and healthy, the current leader (from /metrics) 60 % of the time:
@@ -54,9 +56,9 @@ and the checks run:
          second take (else the second leader ignored a saved last_fire);
       d. liveness: every fire due before the end of the quiet period minus
          5 s is at or before the final last_fire;
-      e. a `ran` fire's job is in some node's history, or the node that took
-         it lost it (killed, stopped, demoted) before the job could finish:
-         counted, not a violation.
+      e. a `ran` fire's job is in some node's history, unless the instance
+         that took it ended by SIGKILL or by itself (a demotion) or was hit
+         by a fault: then it is counted as lost with its leader.
   C3  terms (the poller, one psql session, one snapshot per poll):
       pv_leader.term never decreases; no row's written_term (pv_workspaces,
       pv_state_meta) decreases; a row version first seen in a poll (a new
@@ -64,9 +66,10 @@ and the checks run:
       (the fence: a write of an older term cannot commit after the newer
       term is visible); no row carries a term above the lease's in the same
       snapshot; a workspace's last_fire never goes back.
-  C4  histories load (crash_campaign I5), every clean stop exits 0, a node
-      that exits by itself does so with status 1 after `lost the leader
-      lease`, and no tofu of the loop outlives the nodes.
+  C4  histories load (crash_campaign I5); a SIGTERM ends a node within 60 s
+      with status 0 (or 1 if it had just lost the lease: a demotion); a
+      node that exits by itself does so with status 1 after `lost the
+      leader lease`; no tofu of the loop outlives the nodes.
 
 Prints a line per fault and per leadership change, then a summary (JSON) and
 `violations=V`. Exit 0 when V is 0, 1 otherwise, 77 when PostgreSQL 15 is
@@ -78,7 +81,6 @@ Python 3 standard library only; imports scripts/crash_campaign.py.
 """
 
 import argparse
-import bisect
 import dataclasses
 import heapq
 import http.client
@@ -98,6 +100,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crash_campaign as cc  # noqa: E402
 
@@ -119,7 +122,7 @@ PROFILES = {
                "time_scale": 0.15, "heartbeat_seconds": 100},
     "slow": {"backend": "pg", "resources": 2, "apply_seconds": 3, "plan_seconds": 1,
              "time_scale": 0.3, "heartbeat_seconds": 100},
-    # --long-runs: a deploy's apply takes ~8 s (one resource of 30 fake s),
+    # --long-runs: an apply or a destroy takes ~8 s (one resource of 30 fake s),
     # with a progress line every 2.5 s (an orphan dies of SIGPIPE by then).
     "long": {"backend": "pg", "resources": 2, "apply_seconds": 1, "slow_seconds": 30,
              "time_scale": 0.25, "heartbeat_seconds": 10},
@@ -138,10 +141,6 @@ ACQUIRED = re.compile(r"lease: acquired the lease as term (\d+)")
 RELEASED = re.compile(r"lease: released the lease of term (\d+)")
 FIRE = re.compile(r"(deploy|destroy) fire due (\S+Z): (\w+)")
 FIELD = re.compile(r"\b(\w+)=(\S+)")
-
-
-def fmt_s(x):
-    return "-" if x is None else "%.2f" % x
 
 
 def free_port():
@@ -747,6 +746,7 @@ class Fault:
     leader: bool  # the target reported itself leader
     term: int
     seconds: float = None  # how long it lasted (stop, blackhole)
+    exited: float = None  # SIGTERM: when the node had exited
 
 
 class Chaos:
@@ -877,10 +877,12 @@ class Chaos:
 
     # -- timers and supervision
 
-    def at(self, t, action, node):
+    def at(self, t, action, node, token=None):
         self.seq += 1
-        # The fault count: a "healthy" timer ends only the fault it was set for.
-        heapq.heappush(self.timers, (t, self.seq, action, node, len(node.faults)))
+        # By default the fault count: a "healthy" timer ends only the fault it
+        # was set for.
+        heapq.heappush(self.timers, (t, self.seq, action, node,
+                                     len(node.faults) if token is None else token))
 
     def start_node(self, node):
         inst = node.start()
@@ -902,6 +904,10 @@ class Chaos:
                 # signal says (its keeper may still have reported it leader).
                 demotion = code == 1 and "lost the leader lease" in cc.tail(inst.log_path, 100000)
                 self.exits.append((now, inst.label(), code, "after SIGTERM", demotion))
+                for f in reversed(self.faults):
+                    if f.inst == inst.label() and f.cause == "SIGTERM":
+                        f.exited = now
+                        break
                 self.say("%s exited %d after SIGTERM%s" % (
                     inst.label(), code, " (it had lost the leader lease)" if demotion else ""))
                 if code != 0 and not demotion:
@@ -951,10 +957,16 @@ class Chaos:
                 # them after statement_timeout + 3 s (8 s).
                 self.at(now + 9.0, "healthy", node)
         elif action == "term-deadline":
-            if node.status == "stopping":
+            inst = token  # the instance that got this SIGTERM
+            if node.status == "stopping" and node.current is inst:
                 self.violate("C4: %s did not exit within %.0f s of SIGTERM; its log:\n%s" % (
-                    node.current.label(), STOP_DEADLINE, cc.tail(node.current.log_path, 15)))
+                    inst.label(), STOP_DEADLINE, cc.tail(inst.log_path, 15)))
                 node.kill_group()
+                inst.ended, inst.how, inst.exit_code = now, "SIGTERM", inst.proc.returncode
+                self.exits.append((now, inst.label(), inst.exit_code, "SIGKILL after SIGTERM",
+                                   False))
+                node.status = "down"
+                self.at(now + self.rng.uniform(0.5, 2.0), "restart", node)
 
     # -- faults
 
@@ -993,7 +1005,7 @@ class Chaos:
         elif cause == "SIGTERM":
             target.signal(signal.SIGTERM)
             target.status = "stopping"
-            self.at(now + STOP_DEADLINE, "term-deadline", target)
+            self.at(now + STOP_DEADLINE, "term-deadline", target, inst)
             self.say("SIGTERM %s (%s)" % (inst.label(), role))
         elif cause == "SIGSTOP":
             fault.seconds = self.rng.uniform(1.0, 8.0) * self.pace
@@ -1348,6 +1360,8 @@ class Chaos:
             if clean:
                 out[f.cause]["clean"].append(took)
             extra = ""
+            if f.cause == "SIGTERM" and f.exited is not None:
+                extra = ", the node exited %.2f s after SIGTERM" % (f.exited - f.t)
             if f.cause == "SIGTERM":
                 rel = next((r.t for r in by_inst.get(f.inst, []) if RELEASED.search(r.text)
                             and int(RELEASED.search(r.text).group(1)) == f.term), None)
@@ -1355,7 +1369,7 @@ class Chaos:
                     out["SIGTERM from the release"]["all"].append(t - rel)
                     if clean:
                         out["SIGTERM from the release"]["clean"].append(t - rel)
-                    extra = ", %.2f s after its release" % (t - rel)
+                    extra += ", %.2f s after its release" % (t - rel)
             wasted = [e for e in self.exit_terms if f.term < e[1] < term]
             for label, wterm, lost, acq, end in wasted:
                 extra += ("; term %d went to %s, demoted and exiting, which held it %.2f s"
@@ -1462,7 +1476,7 @@ def parse_args(argv):
                    help="seconds without faults at the end (default 25, or 60 with "
                    "--timings default)")
     p.add_argument("--long-runs", action="store_true",
-                   help="every third workspace's deploy takes ~8 s instead of ~2 s")
+                   help="every third workspace's deploy and destroy take ~8 s, not ~2 s")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (kept on violations)")
     args = p.parse_args(argv)
     if args.seed is None:

@@ -709,6 +709,8 @@ void Daemon::Serve() {
     FinishReload(reload);
     if (reconciler_->lost_leadership()) {
       lost_leadership_ = true;
+      // No new term while the jobs stop: this node passes for leader no more.
+      keeper_->Resign();
       return;
     }
   }

@@ -13,6 +13,34 @@ LeaseKeeper::~LeaseKeeper() { Stop(); }
 
 MonotonicTime LeaseKeeper::RunOnce() {
   MonotonicTime now = options_.now();
+  bool resigned = false;
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    resigned = resigned_;
+    resign_pending_ = false;
+  }
+  if (resigned) {
+    bool leader = false;
+    int64_t term = 0;
+    {
+      MutexLock lock(mu_);
+      leader = state_.leader();
+      term = state_.term();
+    }
+    if (leader) {
+      Result<bool> released = db_.Release(options_.node, term);
+      LeaseChange change;
+      {
+        MutexLock lock(mu_);
+        change = state_.OnReleased();
+      }
+      change.why += " (resigned: this node is shutting down after it lost the lease";
+      change.why +=
+          released.ok() ? ")" : "; the release failed: " + released.status().message() + ")";
+      if (options_.on_change) options_.on_change(change);
+    }
+    return now + std::chrono::hours(1);  // until Stop()
+  }
   LeaseChange change;
   std::optional<int64_t> renewing;
   bool due = false;
@@ -75,10 +103,20 @@ void LeaseKeeper::Run() {
     std::unique_lock<std::mutex> lock(stop_mu_);
     const auto wait = next - options_.now();
     if (wait > MonotonicTime::duration::zero()) {
-      stop_cv_.wait_for(lock, wait, [this] { return stop_; });
+      stop_cv_.wait_for(lock, wait, [this] { return stop_ || resign_pending_; });
     }
     if (stop_) return;
   }
+}
+
+void LeaseKeeper::Resign() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (resigned_) return;
+    resigned_ = true;
+    resign_pending_ = true;
+  }
+  stop_cv_.notify_all();
 }
 
 void LeaseKeeper::Stop() {

@@ -63,6 +63,11 @@ class LeaseKeeper final : public Coordinator {
 
   // Starts the thread.
   void Start();
+  // Thread-safe. For a node that lost its lease and is shutting down: the
+  // keeper stands for the lease no more, and gives back (on its own thread)
+  // a term it took meanwhile, so that the node does not pass for leader
+  // while its jobs stop.
+  void Resign();
   // Stops the thread, then releases the lease if this node holds it, so that
   // another node takes over at its next attempt instead of after lease_ttl,
   // and leaves (LeaseDb::Leave). Idempotent.
@@ -90,8 +95,10 @@ class LeaseKeeper final : public Coordinator {
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
-  bool stop_ = false;  // guarded by stop_mu_
-  bool left_ = false;  // guarded by stop_mu_
+  bool stop_ = false;            // guarded by stop_mu_
+  bool left_ = false;            // guarded by stop_mu_
+  bool resigned_ = false;        // guarded by stop_mu_
+  bool resign_pending_ = false;  // guarded by stop_mu_: Resign() not handled yet
   std::thread thread_;
 };
 

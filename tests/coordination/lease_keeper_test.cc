@@ -88,6 +88,32 @@ TEST_SUITE("coordination") {
     CHECK(rig.changes[1].find("lease attempt failed: postgresql: cannot connect") == 0);
   }
 
+  TEST_CASE("coordination: LeaseKeeper::Resign gives back a term and stands for no other") {
+    // Given a node that took a term while it was shutting down,
+    Rig rig;
+    LeaseKeeper a(rig.db, rig.Options("a"));
+    a.RunOnce();
+    REQUIRE(a.IsLeader());
+    // when it resigns, its next round releases the lease and makes no attempt,
+    a.Resign();
+    const MonotonicTime next = a.RunOnce();
+    CHECK(!a.IsLeader());
+    CHECK(rig.changes.back() ==
+          "released the lease of term 1 (resigned: this node is shutting down after it lost the "
+          "lease)");
+    CHECK(next >= rig.now + std::chrono::minutes(1));
+    const int attempts = rig.db.attempts();
+    rig.Advance(seconds(20));
+    a.RunOnce();
+    CHECK(rig.db.attempts() == attempts);
+    CHECK(!a.IsLeader());
+    // and another node takes over at once.
+    LeaseKeeper b(rig.db, rig.Options("b"));
+    b.RunOnce();
+    CHECK(b.IsLeader());
+    CHECK(b.term() == 2);
+  }
+
   TEST_CASE(
       "coordination: LeaseKeeper::Stop releases the lease, and the other node takes it at once") {
     Rig rig;
