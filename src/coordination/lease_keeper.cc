@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <random>
 #include <utility>
+#include <vector>
+
+#include "base/strings.h"
 
 namespace provisioner::coordination {
 
@@ -20,25 +23,7 @@ MonotonicTime LeaseKeeper::RunOnce() {
     resign_pending_ = false;
   }
   if (resigned) {
-    bool leader = false;
-    int64_t term = 0;
-    {
-      MutexLock lock(mu_);
-      leader = state_.leader();
-      term = state_.term();
-    }
-    if (leader) {
-      Result<bool> released = db_.Release(options_.node, term);
-      LeaseChange change;
-      {
-        MutexLock lock(mu_);
-        change = state_.OnReleased();
-      }
-      change.why += " (resigned: this node is shutting down after it lost the lease";
-      change.why +=
-          released.ok() ? ")" : "; the release failed: " + released.status().message() + ")";
-      if (options_.on_change) options_.on_change(change);
-    }
+    ReleaseIfLeading("resigned: this node is shutting down after it lost the lease");
     return now + std::chrono::hours(1);  // until Stop()
   }
   LeaseChange change;
@@ -109,6 +94,27 @@ void LeaseKeeper::Run() {
   }
 }
 
+void LeaseKeeper::ReleaseIfLeading(const std::string& why) {
+  int64_t term = 0;
+  {
+    MutexLock lock(mu_);
+    if (!state_.leader()) return;
+    term = state_.term();
+  }
+  // Released or not (the database may be gone), this node leads no more.
+  Result<bool> released = db_.Release(options_.node, term);
+  LeaseChange change;
+  {
+    MutexLock lock(mu_);
+    change = state_.OnReleased();
+  }
+  std::vector<std::string> notes;
+  if (!why.empty()) notes.push_back(why);
+  if (!released.ok()) notes.push_back("the release failed: " + released.status().message());
+  if (!notes.empty()) change.why += " (" + Join(notes, "; ") + ")";
+  if (options_.on_change) options_.on_change(change);
+}
+
 void LeaseKeeper::Resign() {
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
@@ -131,26 +137,7 @@ void LeaseKeeper::Stop() {
     if (left_) return;
     left_ = true;
   }
-  bool leader = false;
-  int64_t term = 0;
-  {
-    MutexLock lock(mu_);
-    leader = state_.leader();
-    term = state_.term();
-  }
-  if (leader) {
-    // Released or not (the database may be gone), this node leads no more.
-    Result<bool> released = db_.Release(options_.node, term);
-    LeaseChange change;
-    {
-      MutexLock lock(mu_);
-      change = state_.OnReleased();
-    }
-    if (!released.ok()) {
-      change.why += " (the release failed: " + released.status().message() + ")";
-    }
-    if (options_.on_change) options_.on_change(change);
-  }
+  ReleaseIfLeading("");
   // Best effort: a name not freed here is free lease_ttl after the last
   // heartbeat anyway.
   (void)db_.Leave(options_.node);

@@ -82,6 +82,9 @@ class LeaseKeeper final : public Coordinator {
   // When the next round is due: the next attempt, or a leader's deadline if
   // that comes first.
   MonotonicTime NextRoundLocked() const REQUIRES(mu_);
+  // Releases the lease if this node holds it (`why` goes into the change's
+  // reason); any thread, but not while another round runs.
+  void ReleaseIfLeading(const std::string& why);
   // Leader, and still within the local deadline now.
   bool LeadingLocked() const REQUIRES(mu_);
 
