@@ -21,6 +21,7 @@
 #include "config/config_diff.h"
 #include "config/web_config.h"
 #include "coordination/lease_keeper.h"
+#include "coordination/pg_job_claims.h"
 #include "coordination/pg_lease_db.h"
 #include "coordination/pg_state_store.h"
 #include "http/handlers_api.h"
@@ -335,6 +336,10 @@ class Daemon {
   std::unique_ptr<coordination::PgLeaseDb> lease_db_;
   std::unique_ptr<coordination::LeaseKeeper> keeper_;
   std::unique_ptr<coordination::PgStateStore> pg_store_;
+  // The job claims: the scheduler's connection, and the keeper's.
+  std::unique_ptr<coordination::PgJobClaims> claims_;
+  std::unique_ptr<coordination::PgJobClaims> claim_renewer_;
+  std::unique_ptr<coordination::ClaimKeeper> claim_keeper_;
   bool lost_leadership_ = false;
   // The keeper thread's own: the last failed lease attempt logged, and when.
   std::string lease_error_;
@@ -497,23 +502,48 @@ void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
     events_.Wake();
   };
   PublishConfigHash(*config_);
+  lease_db_->SetOnDifferingChange([this] { events_.Wake(); });
   keeper_ = std::make_unique<coordination::LeaseKeeper>(*lease_db_, std::move(options));
   pg_store_ = std::make_unique<coordination::PgStateStore>(ha_pg_, ha_node_, *keeper_);
   deps.store = pg_store_.get();
   deps.coordinator = keeper_.get();
+  claims_ = std::make_unique<coordination::PgJobClaims>(ha_pg_, ha_node_, ha.claim_ttl);
+  claim_renewer_ = std::make_unique<coordination::PgJobClaims>(ha_pg_, ha_node_, ha.claim_ttl);
+  coordination::ClaimKeeper::Options claim_options;
+  claim_options.ttl = ha.claim_ttl;
+  claim_options.now = platform::BootTimeNow;
+  claim_options.on_lost = [this](const std::string& job_id, const std::string& why) {
+    LOG(*log_, kError, "ha").JobId(job_id).Error(why).Message("job claim lost; stopping its tofu");
+    events_.Wake();
+  };
+  claim_keeper_ = std::make_unique<coordination::ClaimKeeper>(*claim_renewer_, *runner_,
+                                                              std::move(claim_options));
+  deps.claims = claims_.get();
+  deps.claim_keeper = claim_keeper_.get();
 }
 
 void Daemon::PublishConfigHash(const config::Config& config) {
-  platform::Sha256 sha;
-  sha.Update(config::WorkspacesFingerprint(config));
-  // And what the templates hold (the config parse has just read them all).
-  std::set<std::string> templates;
-  for (const config::WorkspaceConfig& ws : config.workspaces) templates.insert(ws.template_name);
-  for (const std::string& name : templates) {
-    auto t = workspace::LoadTemplate(env_.fs, config.templates_dir, name);
-    sha.Update("template " + name + " " + (t.ok() ? t->hash : "unloadable") + "\n");
+  // What the templates hold counts too (the config parse has just read
+  // them all).
+  std::map<std::string, std::string> templates;
+  for (const config::WorkspaceConfig& ws : config.workspaces) {
+    if (templates.count(ws.template_name) > 0) continue;
+    auto t = workspace::LoadTemplate(env_.fs, config.templates_dir, ws.template_name);
+    templates[ws.template_name] =
+        "template " + ws.template_name + " " + (t.ok() ? t->hash : "unloadable") + "\n";
   }
-  lease_db_->SetConfigHash(sha.HexDigest());
+  coordination::ConfigHashes hashes;
+  platform::Sha256 whole;
+  whole.Update(config::WorkspacesFingerprint(config));
+  for (const auto& [name, line] : templates) whole.Update(line);
+  hashes.config = whole.HexDigest();
+  for (const config::WorkspaceConfig& ws : config.workspaces) {
+    platform::Sha256 one;
+    one.Update(config::WorkspaceFingerprint(config, ws));
+    one.Update(templates[ws.template_name]);
+    hashes.workspaces[ws.name] = one.HexDigest();
+  }
+  lease_db_->SetConfigHashes(std::move(hashes));
 }
 
 Status Daemon::Start() {
@@ -577,6 +607,7 @@ Status Daemon::Start() {
   if (keeper_ != nullptr) {
     // The Tick that first finds this node leader loads and recovers.
     keeper_->Start();
+    claim_keeper_->Start();
   } else if (Status s = reconciler_->Recover(); !s.ok()) {
     return Status::FailedPrecondition("cannot save state: " + s.message());
   }
@@ -588,9 +619,12 @@ Status Daemon::Start() {
     if (keeper_ != nullptr) {
       const coordination::CoordinationStatus st = keeper_->status();
       // IsLeader(), not the role: it applies the local deadline too.
-      gauges.coordination = telemetry::GaugeSnapshot::Coordination{
-          keeper_->IsLeader(), st.term, st.transitions, st.attempt_failures,
-          pg_store_->fenced_rejections()};
+      gauges.coordination = telemetry::GaugeSnapshot::Coordination{keeper_->IsLeader(),
+                                                                   st.term,
+                                                                   st.transitions,
+                                                                   st.attempt_failures,
+                                                                   pg_store_->fenced_rejections(),
+                                                                   claim_keeper_->claims_lost()};
     }
     return gauges;
   });
@@ -627,7 +661,8 @@ Status Daemon::Start() {
           st.holder,
           st.database_reachable,
           st.last_error,
-          !leader && !leader_hash.empty() && leader_hash != lease_db_->config_hash()};
+          !leader && !leader_hash.empty() && leader_hash != lease_db_->config_hash(),
+          keeper_->differing_workspaces()};
     });
   }
   api_.snapshot = [this] { return reconciler_->snapshot(); };
@@ -759,6 +794,9 @@ Status Daemon::Drain() {
   if (exporter_ != nullptr) exporter_->Shutdown();
   // 8. HA: the lease, released only now, after the last fenced save, so
   //    that a standby takes over at its next attempt.
+  //    The claims were released as their jobs ended; the keeper renewed
+  //    them until then.
+  if (claim_keeper_ != nullptr) claim_keeper_->Stop();
   if (keeper_ != nullptr) keeper_->Stop();
   if (lost_leadership_) {
     LOG(*log_, kWarn, "daemon")

@@ -137,12 +137,7 @@ std::string ConfigDiff::Summary() const {
   return Join(parts, "; ");
 }
 
-std::string WorkspacesFingerprint(const Config& config) {
-  std::vector<const WorkspaceConfig*> sorted;
-  sorted.reserve(config.workspaces.size());
-  for (const WorkspaceConfig& ws : config.workspaces) sorted.push_back(&ws);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const WorkspaceConfig* a, const WorkspaceConfig* b) { return a->name < b->name; });
+std::string WorkspaceFingerprint(const Config& config, const WorkspaceConfig& ws) {
   // Each value is preceded by its length, so no value can pass for another
   // field's.
   std::string out;
@@ -155,19 +150,28 @@ std::string WorkspacesFingerprint(const Config& config) {
     out += '\n';
   };
   put("catch_up", config.scheduler.catch_up ? "true" : "false");
-  for (const WorkspaceConfig* ws : sorted) {
-    put("workspace", ws->name);
-    put("template", ws->template_name);
-    put("variables", ws->variables_json);
-    for (const auto& [k, v] : ws->backend_config) put("backend_config." + k, v);
-    for (const auto& [k, v] : ws->env) put("env." + k, v);
-    put("schedule.deploy", ws->schedule.deploy);
-    put("schedule.destroy", ws->schedule.destroy);
-    put("schedule.timezone", ws->schedule.timezone);
-    put("enabled", ws->enabled ? "true" : "false");
-    put("protected", ws->is_protected ? "true" : "false");
-    put("timeout", ws->timeout ? std::to_string(ws->timeout->count()) : "");
-  }
+  put("workspace", ws.name);
+  put("template", ws.template_name);
+  put("variables", ws.variables_json);
+  for (const auto& [k, v] : ws.backend_config) put("backend_config." + k, v);
+  for (const auto& [k, v] : ws.env) put("env." + k, v);
+  put("schedule.deploy", ws.schedule.deploy);
+  put("schedule.destroy", ws.schedule.destroy);
+  put("schedule.timezone", ws.schedule.timezone);
+  put("enabled", ws.enabled ? "true" : "false");
+  put("protected", ws.is_protected ? "true" : "false");
+  put("timeout", ws.timeout ? std::to_string(ws.timeout->count()) : "");
+  return out;
+}
+
+std::string WorkspacesFingerprint(const Config& config) {
+  std::vector<const WorkspaceConfig*> sorted;
+  sorted.reserve(config.workspaces.size());
+  for (const WorkspaceConfig& ws : config.workspaces) sorted.push_back(&ws);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const WorkspaceConfig* a, const WorkspaceConfig* b) { return a->name < b->name; });
+  std::string out = "workspaces=" + std::to_string(sorted.size()) + "\n";
+  for (const WorkspaceConfig* ws : sorted) out += WorkspaceFingerprint(config, *ws);
   return out;
 }
 

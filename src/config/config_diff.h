@@ -43,5 +43,8 @@ ConfigDiff Diff(const Config& before, const Config& after);
 // out: they may differ between nodes. Holds env values: hash it, never log
 // it.
 std::string WorkspacesFingerprint(const Config& config);
+// The part of it that is about workspace `ws` (with scheduler.catch_up),
+// so that nodes can tell which workspaces differ.
+std::string WorkspaceFingerprint(const Config& config, const WorkspaceConfig& ws);
 
 }  // namespace provisioner::config

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "coordination/lease.h"
@@ -33,6 +34,9 @@ class Coordinator {
   virtual bool IsLeader() const = 0;
   virtual int64_t term() const = 0;
   virtual CoordinationStatus status() const = 0;
+  // Thread-safe. The workspaces the leader must not act on, because another
+  // node defines them otherwise (name -> that node); empty on a standby.
+  virtual std::map<std::string, std::string> differing_workspaces() const { return {}; }
 };
 
 class AlwaysLeader final : public Coordinator {

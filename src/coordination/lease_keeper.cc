@@ -143,6 +143,10 @@ void LeaseKeeper::Stop() {
   (void)db_.Leave(options_.node);
 }
 
+std::map<std::string, std::string> LeaseKeeper::differing_workspaces() const {
+  return IsLeader() ? db_.DifferingWorkspaces() : std::map<std::string, std::string>();
+}
+
 bool LeaseKeeper::IsLeader() const {
   MutexLock lock(mu_);
   return LeadingLocked();

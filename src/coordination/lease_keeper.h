@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,6 +36,9 @@ class LeaseDb {
   virtual Result<bool> Release(const std::string& node, int64_t term) = 0;
   // The keeper stops for good: the node's name is free for its next start.
   virtual Status Leave(const std::string& /*node*/) { return Status::Ok(); }
+  // Thread-safe. While this node leads: the workspaces another node defines
+  // otherwise (name -> that node), as of the last attempt.
+  virtual std::map<std::string, std::string> DifferingWorkspaces() const { return {}; }
 };
 
 class LeaseKeeper final : public Coordinator {
@@ -76,6 +80,7 @@ class LeaseKeeper final : public Coordinator {
   bool IsLeader() const override;
   int64_t term() const override;
   CoordinationStatus status() const override;
+  std::map<std::string, std::string> differing_workspaces() const override;
 
  private:
   void Run();

@@ -189,4 +189,22 @@ Status PgConnection::Run(const std::string& sql, const std::vector<PgParam>& par
   return Exec(sql, params).status();
 }
 
+Result<PgConnection*> PgSession::Get() {
+  if (conn_ && conn_->ok()) return &*conn_;
+  conn_.reset();
+  schema_ready = false;
+  auto conn = PgConnection::Connect(options_);
+  if (!conn.ok()) return conn.status();
+  conn_ = std::move(*conn);
+  return &*conn_;
+}
+
+Status PgSession::Check(const Status& s) {
+  if (s.code() == Status::Code::kUnavailable) {
+    conn_.reset();
+    schema_ready = false;
+  }
+  return s;
+}
+
 }  // namespace provisioner::coordination

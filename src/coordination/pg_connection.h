@@ -11,6 +11,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -76,6 +77,29 @@ class PgConnection {
       : conn_(conn), answer_timeout_(answer_timeout) {}
   pg_conn* conn_ = nullptr;
   std::chrono::milliseconds answer_timeout_;
+};
+
+// A dedicated connection made on first use, and again after it was lost:
+// what each HA component keeps for itself.
+class PgSession {
+ public:
+  explicit PgSession(PgOptions options) : options_(std::move(options)) {}
+
+  // The connection, made now if there is none or it broke.
+  Result<PgConnection*> Get();
+  // Drops the connection when `s` says it is gone (Unavailable), so that
+  // the next Get() makes a new one; returns `s`.
+  Status Check(const Status& s);
+  // The server process of the session, 0 when not connected.
+  int backend_pid() const { return conn_ ? conn_->backend_pid() : 0; }
+
+  // For the owner: set once the schema is checked on this connection;
+  // false again with every new one.
+  bool schema_ready = false;
+
+ private:
+  const PgOptions options_;
+  std::optional<PgConnection> conn_;
 };
 
 }  // namespace provisioner::coordination

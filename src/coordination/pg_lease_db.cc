@@ -64,6 +64,10 @@ Status EnsureLeaseTable(PgConnection& conn) {
        " version text NOT NULL DEFAULT '',"
        " config_hash text NOT NULL DEFAULT '')",
        {}},
+      // Added after the first HA version; its nodes leave it '{}'.
+      {"ALTER TABLE pv_nodes ADD COLUMN IF NOT EXISTS"
+       " workspace_hashes jsonb NOT NULL DEFAULT '{}'",
+       {}},
   };
   for (const auto& [sql, params] : statements) {
     s = conn.Run(sql, params);
@@ -105,21 +109,27 @@ Result<LeaseRow> AcquireOrRenew(PgConnection& conn, const std::string& node,
 
 Status HeartbeatNode(PgConnection& conn, const std::string& node, const std::string& instance,
                      const std::string& version, const std::string& config_hash,
+                     const std::optional<std::string>& workspace_hashes,
                      std::chrono::milliseconds ttl) {
   static const std::string kSql =
-      "INSERT INTO pv_nodes AS n (name, instance, started_at, heartbeat_at, version, config_hash)"
-      " VALUES ($1, $2, clock_timestamp(), clock_timestamp(), $3, $5)"
+      "INSERT INTO pv_nodes AS n (name, instance, started_at, heartbeat_at, version, config_hash,"
+      "  workspace_hashes)"
+      " VALUES ($1, $2, clock_timestamp(), clock_timestamp(), $3, $5,"
+      "  coalesce($6::jsonb, '{}'::jsonb))"
       " ON CONFLICT (name) DO UPDATE SET"
       "  started_at = CASE WHEN n.instance = EXCLUDED.instance THEN n.started_at"
       "               ELSE EXCLUDED.started_at END,"
       "  instance = EXCLUDED.instance,"
       "  heartbeat_at = clock_timestamp(),"
       "  version = EXCLUDED.version,"
-      "  config_hash = EXCLUDED.config_hash"
+      "  config_hash = EXCLUDED.config_hash,"
+      "  workspace_hashes = CASE WHEN $6::jsonb IS NULL AND n.instance = EXCLUDED.instance"
+      "                     THEN n.workspace_hashes ELSE EXCLUDED.workspace_hashes END"
       " WHERE n.instance = EXCLUDED.instance"
       "  OR n.heartbeat_at <= clock_timestamp() - $4::bigint * interval '1 millisecond'"
       " RETURNING instance";
-  auto rows = conn.Exec(kSql, {node, instance, version, std::to_string(ttl.count()), config_hash});
+  auto rows = conn.Exec(
+      kSql, {node, instance, version, std::to_string(ttl.count()), config_hash, workspace_hashes});
   if (!rows.ok()) return rows.status();
   if (!rows->empty()) return Status::Ok();
   auto holder = conn.Exec(
@@ -147,6 +157,38 @@ Result<std::string> LeaderConfigHash(PgConnection& conn) {
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::string();
   return (*rows)[0][0].value_or("");
+}
+
+Result<std::map<std::string, std::string>> DifferingWorkspaces(PgConnection& conn,
+                                                               const std::string& node,
+                                                               std::chrono::milliseconds ttl) {
+  // Nodes with no workspace hashes (an older version) are left out: they
+  // cannot say, and counting them would stop every workspace.
+  auto rows = conn.Exec(
+      "SELECT m.key, min(n.name) FROM pv_nodes n CROSS JOIN"
+      "  jsonb_each_text((SELECT workspace_hashes FROM pv_nodes WHERE name = $1)) m"
+      " WHERE n.name <> $1"
+      "  AND n.heartbeat_at > clock_timestamp() - $2::bigint * interval '1 millisecond'"
+      "  AND n.workspace_hashes <> '{}'::jsonb"
+      "  AND (n.workspace_hashes ->> m.key) IS DISTINCT FROM m.value"
+      " GROUP BY m.key",
+      {node, std::to_string(ttl.count())});
+  if (!rows.ok()) return rows.status();
+  std::map<std::string, std::string> out;
+  for (const PgRow& row : *rows) out.emplace(row[0].value_or(""), row[1].value_or(""));
+  return out;
+}
+
+std::string ConfigHashes::WorkspacesJson() const {
+  std::string json = "{";
+  for (const auto& [name, hash] : workspaces) {
+    if (json.size() > 1) json.push_back(',');
+    AppendJsonString(&json, name);
+    json.push_back(':');
+    AppendJsonString(&json, hash);
+  }
+  json.push_back('}');
+  return json;
 }
 
 Status LeaveNode(PgConnection& conn, const std::string& node, const std::string& instance) {
@@ -177,57 +219,88 @@ Status CheckFence(PgConnection& conn, const std::string& node, int64_t term) {
 }
 
 Result<PgConnection*> PgLeaseDb::Connection() {
-  if (conn_ && conn_->ok()) return &*conn_;
-  conn_.reset();
-  auto conn = PgConnection::Connect(options_);
-  if (!conn.ok()) return conn.status();
-  if (Status s = EnsureLeaseTable(*conn); !s.ok()) return s;
-  conn_ = std::move(*conn);
-  return &*conn_;
+  auto conn = session_.Get();
+  if (!conn.ok() || session_.schema_ready) return conn;
+  if (Status s = session_.Check(EnsureLeaseTable(**conn)); !s.ok()) return s;
+  session_.schema_ready = true;
+  return conn;
 }
 
-Status PgLeaseDb::Check(const Status& s) {
-  if (s.code() == Status::Code::kUnavailable) conn_.reset();
-  return s;
-}
+Status PgLeaseDb::Check(const Status& s) { return session_.Check(s); }
 
 PgLeaseDb::PgLeaseDb(PgOptions options, std::string version)
-    : options_(std::move(options)), version_(std::move(version)), instance_(RandomInstance()) {}
+    : session_(std::move(options)), version_(std::move(version)), instance_(RandomInstance()) {}
 
 Result<LeaseRow> PgLeaseDb::AcquireOrRenew(const std::string& node,
                                            std::optional<int64_t> renewing_term,
                                            std::chrono::milliseconds ttl) {
   auto conn = Connection();
   if (!conn.ok()) return conn.status();
+  // The workspace hashes (up to a megabyte for 10,000 workspaces) only go
+  // with the first heartbeat after they changed.
   std::string config_hash;
+  std::optional<std::string> workspaces;
+  uint64_t generation = 0;
   {
     MutexLock lock(mu_);
-    config_hash = config_hash_;
+    config_hash = hashes_.config;
+    generation = hashes_generation_;
+    if (published_generation_ != generation) workspaces = hashes_.WorkspacesJson();
   }
-  if (Status s = HeartbeatNode(**conn, node, instance_, version_, config_hash, ttl); !s.ok()) {
+  if (Status s = HeartbeatNode(**conn, node, instance_, version_, config_hash, workspaces, ttl);
+      !s.ok()) {
     return Check(s);
+  }
+  {
+    MutexLock lock(mu_);
+    published_generation_ = generation;
   }
   Result<LeaseRow> row = coordination::AcquireOrRenew(**conn, node, renewing_term, ttl);
   if (!row.ok()) return Check(row.status());
+  // The leader does not act on workspaces that another node defines
+  // otherwise.
+  std::map<std::string, std::string> differing;
+  if (row->holder == node) {
+    auto found = coordination::DifferingWorkspaces(**conn, node, ttl);
+    if (!found.ok()) return Check(found.status());
+    differing = std::move(*found);
+  }
   // For /health: a standby whose workspaces differ from the leader's would
   // act on another config when it takes over.
   auto leader_hash = LeaderConfigHash(**conn);
   if (!leader_hash.ok()) return Check(leader_hash.status());
+  bool changed = false;
+  std::function<void()> on_change;
   {
     MutexLock lock(mu_);
     leader_config_hash_ = std::move(*leader_hash);
+    changed = differing != differing_;
+    differing_ = std::move(differing);
+    on_change = on_differing_change_;
   }
+  if (changed && on_change) on_change();
   return row;
 }
 
-void PgLeaseDb::SetConfigHash(std::string hash) {
+void PgLeaseDb::SetConfigHashes(ConfigHashes hashes) {
   MutexLock lock(mu_);
-  config_hash_ = std::move(hash);
+  hashes_ = std::move(hashes);
+  ++hashes_generation_;
+}
+
+void PgLeaseDb::SetOnDifferingChange(std::function<void()> callback) {
+  MutexLock lock(mu_);
+  on_differing_change_ = std::move(callback);
 }
 
 std::string PgLeaseDb::config_hash() const {
   MutexLock lock(mu_);
-  return config_hash_;
+  return hashes_.config;
+}
+
+std::map<std::string, std::string> PgLeaseDb::DifferingWorkspaces() const {
+  MutexLock lock(mu_);
+  return differing_;
 }
 
 std::string PgLeaseDb::leader_config_hash() const {

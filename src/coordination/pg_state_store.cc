@@ -30,8 +30,28 @@ constexpr const char* kVersion1[] = {
     " written_term bigint NOT NULL,"
     " updated_at timestamptz NOT NULL DEFAULT clock_timestamp())",
 };
+// Schema version 2: job claims (coordination/pg_job_claims.h). pv_jobs
+// keeps each workspace's running claim and its last ended one; the partial
+// unique index forbids a second running claim for a workspace.
+constexpr const char* kVersion2[] = {
+    "CREATE TABLE IF NOT EXISTS pv_jobs ("
+    " id text PRIMARY KEY,"
+    " workspace text NOT NULL,"
+    " operation text NOT NULL,"
+    " state text NOT NULL CHECK (state IN ('running', 'finished', 'interrupted')),"
+    " owner_node text NOT NULL,"
+    " claim_epoch bigint NOT NULL,"
+    " claim_expires_at timestamptz NOT NULL,"
+    " started_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    " finished_at timestamptz,"
+    " result text,"
+    " written_term bigint NOT NULL)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pv_jobs_one_running ON pv_jobs (workspace)"
+    " WHERE state = 'running'",
+    "CREATE INDEX IF NOT EXISTS pv_jobs_workspace ON pv_jobs (workspace)",
+};
 // kMigrations[v] takes the schema from version v to v + 1.
-constexpr std::span<const char* const> kMigrations[] = {kVersion1};
+constexpr std::span<const char* const> kMigrations[] = {kVersion1, kVersion2};
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
 // Workspaces per upsert: one statement for a typical save, and a bounded
@@ -203,25 +223,11 @@ Status MigrateStateSchema(PgConnection& conn, const std::string& node, int64_t t
 }
 
 PgStateStore::PgStateStore(PgOptions options, std::string node, const Coordinator& coordinator)
-    : options_(std::move(options)), node_(std::move(node)), coordinator_(coordinator) {}
-
-Result<PgConnection*> PgStateStore::Connection() {
-  if (conn_ && conn_->ok()) return &*conn_;
-  conn_.reset();
-  schema_ready_ = false;
-  auto conn = PgConnection::Connect(options_);
-  if (!conn.ok()) return conn.status();
-  conn_ = std::move(*conn);
-  return &*conn_;
-}
+    : session_(std::move(options)), node_(std::move(node)), coordinator_(coordinator) {}
 
 Status PgStateStore::Check(const Status& s) {
-  if (s.code() == Status::Code::kUnavailable) {
-    conn_.reset();
-    schema_ready_ = false;
-  }
   if (IsOwnershipLost(s)) fenced_rejections_.fetch_add(1);
-  return s;
+  return session_.Check(s);
 }
 
 void PgStateStore::ForgetWritten() {
@@ -238,7 +244,7 @@ Result<state::LoadReport> PgStateStore::Load() {
   const int64_t term = coordinator_.term();
   loaded_term_.reset();
   if (coordinator_.IsLeader()) loaded_term_ = term;
-  auto conn = Connection();
+  auto conn = session_.Get();
   if (!conn.ok()) return conn.status().WithContext(kLoading);
   PgConnection& c = **conn;
   if (Status s = c.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !s.ok()) {
@@ -277,7 +283,7 @@ Status PgStateStore::SaveOnce(const state::State& state) {
     fenced_rejections_.fetch_add(1);
     return Status::FailedPrecondition("ownership lost: this node is not the leader");
   }
-  auto conn = Connection();
+  auto conn = session_.Get();
   if (!conn.ok()) return conn.status().WithContext(kSaving);
   PgConnection& c = **conn;
   // What an error means for the caller: ownership lost as it is, the rest
@@ -286,9 +292,9 @@ Status PgStateStore::SaveOnce(const state::State& state) {
     (void)Check(s);
     return IsOwnershipLost(s) ? s : s.WithContext(kSaving);
   };
-  if (!schema_ready_) {
+  if (!session_.schema_ready) {
     if (Status s = MigrateStateSchema(c, node_, term); !s.ok()) return failed(s);
-    schema_ready_ = true;
+    session_.schema_ready = true;
   }
 
   if (Status s = c.Run("BEGIN"); !s.ok()) return failed(s);

@@ -6,6 +6,8 @@
 //   pv_schema(id = 1, schema_version)                 what MigrateStateSchema made
 //   pv_state_meta(id = 1, state_version, last_seen, written_term, updated_at)
 //   pv_workspaces(name, record jsonb, written_term, updated_at)
+//   pv_jobs(id, workspace, ..., claim_epoch, claim_expires_at)  the job claims
+//                                                     (pg_job_claims.h)
 //
 // Every save is one transaction that begins with CheckFence (pg_lease_db.h):
 // a node that no longer holds the lease under the term it writes with
@@ -29,7 +31,7 @@
 namespace provisioner::coordination {
 
 // The schema version this build writes; pv_schema holds the database's.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Creates or migrates the state tables up to kSchemaVersion, in one
 // transaction that begins with CheckFence(conn, node, term), so only the
@@ -73,14 +75,12 @@ class PgStateStore final : public state::StateStore {
   uint64_t fenced_rejections() const { return fenced_rejections_.load(); }
 
   // The session's server process, 0 when not connected (for tests).
-  int backend_pid() const { return conn_ ? conn_->backend_pid() : 0; }
+  int backend_pid() const { return session_.backend_pid(); }
 
  private:
   // One try of Save().
   Status SaveOnce(const state::State& state);
-  Result<PgConnection*> Connection();
-  // Drops the connection when `s` says it is gone, counts an ownership
-  // lost; returns `s`.
+  // session_.Check(s), counting an ownership lost; returns `s`.
   Status Check(const Status& s);
   // Forgets what the database holds: the next save writes every workspace.
   void ForgetWritten();
@@ -89,11 +89,9 @@ class PgStateStore final : public state::StateStore {
   Status Write(PgConnection& conn, const state::State& state, int64_t term,
                std::map<std::string, std::string>* texts, std::string* meta_xmin);
 
-  const PgOptions options_;
+  PgSession session_;  // schema_ready: MigrateStateSchema succeeded on it
   const std::string node_;
   const Coordinator& coordinator_;
-  std::optional<PgConnection> conn_;
-  bool schema_ready_ = false;  // MigrateStateSchema succeeded on conn_
 
   // What pv_workspaces holds as this store last committed or loaded it:
   // name -> the record as WorkspaceToJson wrote it (never jsonb's text,

@@ -194,6 +194,15 @@ HealthChecker::Check HealthChecker::Coordination(const DaemonHealth::Coordinatio
         "; this node's workspace config differs from the leader's: if it took over, it would "
         "act on another config (give every node the same workspaces and templates)";
   }
+  if (!c.held_workspaces.empty()) {
+    const auto& [name, node] = *c.held_workspaces.begin();
+    out.status = kDegraded;
+    out.message += StringPrintf(
+        "; %zu workspace(s) defined otherwise on other nodes get no job (%s on node %s%s): give "
+        "every node the same workspaces and templates",
+        c.held_workspaces.size(), name.c_str(), node.c_str(),
+        c.held_workspaces.size() > 1 ? ", ..." : "");
+  }
   if (!c.reachable) {
     out.status = kDegraded;
     out.message += "; the last lease attempt failed: " + c.error +

@@ -76,6 +76,9 @@ struct DaemonHealth {
     std::string error;  // of the last failed lease attempt
     // A standby whose workspace config differs from the leader's.
     bool config_differs = false;
+    // A leader: the workspaces it does not act on, because another node
+    // defines them otherwise (name -> that node).
+    std::map<std::string, std::string> held_workspaces;
   };
 };
 

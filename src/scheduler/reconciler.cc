@@ -31,6 +31,9 @@ constexpr auto kHeartbeat = std::chrono::seconds(60);
 constexpr auto kLeftoverPoll = std::chrono::milliseconds(250);
 // HA: how soon a leader that could not load the state tries again.
 constexpr auto kPromoteRetry = std::chrono::seconds(1);
+// How often a workspace held by another node's claim asks whether the claim
+// has ended (its node finished or stopped the job).
+constexpr auto kClaimPoll = std::chrono::seconds(2);
 // A wall-clock step back larger than this is taken as a deliberate clock
 // change rather than NTP noise: logical time follows it (with a warning)
 // instead of freezing for that long.
@@ -136,6 +139,9 @@ struct Reconciler::Active {
   std::unique_ptr<tofu::TofuJob> job;
   std::unique_ptr<platform::FileLock> lock;
   bool cancelled_by_user = false;
+  // HA mode: the job's claim (0: none), and why it was lost.
+  int64_t claim_epoch = 0;
+  std::optional<std::string> claim_lost;
 };
 
 Reconciler::Reconciler(ReconcilerDeps deps, std::shared_ptr<const config::Config> config,
@@ -292,25 +298,15 @@ Status Reconciler::Recover() {
     }
     if (deps_.coordinator != nullptr) {
       // HA: the job ran under an earlier leader, maybe on another machine,
-      // whose tofu this node can neither see nor signal. That leader stops
-      // it when it notices the lost lease, at most renew_deadline after its
-      // last renewal and so before this node could take over; its SIGKILL
-      // comes kill_grace later. Until then the workspace runs nothing.
-      const auto hold = config_->scheduler.kill_grace + config_->ha.renew_deadline;
-      leftovers_[name] =
-          Leftover{{}, deps_.clock.Monotonic(), true, deps_.clock.Monotonic() + hold};
-      LOG(deps_.log, kWarn, "job")
-          .Workspace(name)
-          .JobId(record.id)
-          .Printf(
-              "job was running under the previous leader; the workspace runs nothing for %s "
-              "(kill_grace + ha.renew_deadline), until that leader's tofu has surely been stopped",
-              FormatDuration(hold).c_str());
+      // whose tofu this node can neither see nor signal. While its claim
+      // runs, Promote has held the workspace (HoldForClaim); a job without
+      // a running claim has no tofu left.
     } else if (record.process && deps_.runner.LeftoverRunning(*record.process)) {
       // The daemon died but its tofu did not (nothing ties a child to its
       // parent's life). It must end before anything else runs in that
       // directory: the stop ladder, as for a job of our own.
-      leftovers_[name] = Leftover{*record.process, deps_.clock.Monotonic(), false, std::nullopt};
+      leftovers_[name] =
+          Leftover{*record.process, deps_.clock.Monotonic(), false, std::nullopt, ""};
       deps_.runner.SignalLeftover(*record.process, platform::LeftoverSignal::kInterrupt);
       LOG(deps_.log, kWarn, "job")
           .Workspace(name)
@@ -466,10 +462,17 @@ Status Reconciler::Promote() {
   if (!loaded.ok()) {
     return loaded.status().WithContext("loading the state from " + store_->Describe());
   }
+  std::vector<coordination::RunningClaim> claims;
+  if (deps_.claims != nullptr) {
+    auto running = deps_.claims->Running(config_->scheduler.kill_grace);
+    if (!running.ok()) return running.status();
+    claims = std::move(*running);
+  }
   state_ = std::move(loaded->state);
   runtimes_.clear();
   RebuildRuntimes();
   standby_ = false;
+  for (const coordination::RunningClaim& claim : claims) HoldForClaim(claim);
   LOG(deps_.log, kInfo, "ha")
       .Field("term", led_term_)
       .Printf("this node leads (term %lld): loaded %zu workspace record(s) from %s",
@@ -479,6 +482,80 @@ Status Reconciler::Promote() {
   // any other: the state taken over is this node's now.
   (void)Recover();
   return Status::Ok();
+}
+
+void Reconciler::HoldForClaim(const coordination::RunningClaim& claim) {
+  const MonotonicTime mono = deps_.clock.Monotonic();
+  const auto held = std::max(claim.held_for, milliseconds(0));
+  leftovers_[claim.workspace] =
+      Leftover{{}, mono, true, mono + std::min<milliseconds>(held, kClaimPoll), claim.job_id};
+  LOG(deps_.log, kWarn, "job")
+      .Workspace(claim.workspace)
+      .JobId(claim.job_id)
+      .Field("node", claim.owner)
+      .Printf(
+          "job of node %s still holds its claim; the workspace runs nothing until the claim "
+          "ends, or for %s at most (its expiry plus kill_grace, on the database's clock), by "
+          "when that node's tofu has surely been stopped",
+          claim.owner.c_str(), FormatDuration(held).c_str());
+}
+
+bool Reconciler::EndHeldClaim(const std::string& name, Leftover& l) {
+  const MonotonicTime mono = deps_.clock.Monotonic();
+  if (deps_.claims == nullptr || l.claim_job.empty()) return true;
+  auto held = deps_.claims->Interrupt(l.claim_job, config_->scheduler.kill_grace, led_term_);
+  if (!held.ok()) {
+    LOG(deps_.log, kError, "job")
+        .Workspace(name)
+        .JobId(l.claim_job)
+        .Error(held.status())
+        .Message("cannot end the claim that holds the workspace; trying again");
+    l.hold_until = mono + kPromoteRetry;
+    return false;
+  }
+  if (*held) {
+    // Still running, maybe renewed: asked again soon.
+    l.hold_until = mono + std::min<milliseconds>(**held, kClaimPoll);
+    return false;
+  }
+  return true;
+}
+
+std::string Reconciler::DifferingError(const std::string& name, const std::string& node) {
+  return "workspace \"" + name + "\" is defined otherwise on node " + node +
+         " (HA): the leader starts no job for it until every node loads the same definition "
+         "and templates";
+}
+
+void Reconciler::UpdateDiffering() {
+  std::map<std::string, std::string> now;
+  if (deps_.coordinator != nullptr && !standby_ && !lost_leadership_) {
+    now = deps_.coordinator->differing_workspaces();
+  }
+  if (now == differing_) return;
+  for (const auto& [name, node] : now) {
+    auto before = differing_.find(name);
+    if (before != differing_.end() && before->second == node) continue;
+    LOG(deps_.log, kWarn, "ha")
+        .Workspace(name)
+        .Field("node", node)
+        .Message(DifferingError(name, node));
+  }
+  for (const auto& [name, node] : differing_) {
+    if (now.count(name) > 0) continue;
+    LOG(deps_.log, kInfo, "ha")
+        .Workspace(name)
+        .Message("every node defines the workspace alike again; it is reconciled");
+    if (auto rt = runtimes_.find(name); rt != runtimes_.end()) rt->second.evaluated = false;
+  }
+  differing_ = std::move(now);
+}
+
+void Reconciler::CheckLeadership() {
+  if (deps_.coordinator == nullptr || standby_ || lost_leadership_) return;
+  // Also a lease that lapsed and came back under a new term: another node
+  // may have led meanwhile, so the state in memory is not to be trusted.
+  if (!deps_.coordinator->IsLeader() || deps_.coordinator->term() != led_term_) Demote();
 }
 
 void Reconciler::Demote() {
@@ -495,9 +572,8 @@ SystemTime Reconciler::Tick() {
   const MonotonicTime started = deps_.clock.Monotonic();
   const SystemTime now = Now();
   if (deps_.coordinator != nullptr) {
-    const bool leader = deps_.coordinator->IsLeader();
     if (standby_) {
-      if (!leader) return StandbyTick(now);
+      if (!deps_.coordinator->IsLeader()) return StandbyTick(now);
       if (Status s = Promote(); !s.ok()) {
         // The state could not be read: nothing was taken over, so this
         // node stands by until the next try (or its demotion).
@@ -505,11 +581,8 @@ SystemTime Reconciler::Tick() {
         StandbyTick(now);
         return now + kPromoteRetry;
       }
-    } else if ((!leader || deps_.coordinator->term() != led_term_) && !lost_leadership_) {
-      // Also a lease that lapsed and came back under a new term between two
-      // Ticks: another node may have led meanwhile, so the state in memory
-      // is not to be trusted.
-      Demote();
+    } else {
+      CheckLeadership();
     }
   }
   // Replies wait until the commands' effects are saved and published, so
@@ -517,10 +590,16 @@ SystemTime Reconciler::Tick() {
   // the workspace's status) and a crash right after cannot lose them.
   std::vector<std::pair<std::promise<CommandResult>, CommandResult>> replies = DrainInbox(now);
   Reap(now);
+  CheckClaims();
   CheckLeftovers();
+  // The holds above may have waited on the database: decide only while
+  // still the leader.
+  CheckLeadership();
+  UpdateDiffering();
   uint64_t evaluations = 0;
   if (!shutting_down_) {
     for (auto& [name, rt] : runtimes_) {
+      if (differing_.count(name) > 0) continue;
       if (rt.cfg != nullptr && (!rt.evaluated || rt.next_eval <= now)) {
         Evaluate(name, rt, now);
         ++evaluations;
@@ -585,6 +664,10 @@ CommandResult Reconciler::Apply(const ManualCommand& c, SystemTime now) {
   }
   if (c.until && *c.until <= now) {
     result.status = Status::InvalidArgument("until " + FormatUtc(*c.until) + " is in the past");
+    return result;
+  }
+  if (auto d = differing_.find(c.workspace); d != differing_.end()) {
+    result.status = Status::FailedPrecondition(DifferingError(c.workspace, d->second));
     return result;
   }
   state::WorkspaceState& st = state_.workspaces[c.workspace];
@@ -927,9 +1010,10 @@ void Reconciler::Dispatch(SystemTime now) {
   // A leftover tofu is a running job as far as the limit is concerned.
   const size_t running = active_.size() + leftovers_.size();
   if (running >= limit || queue_.empty()) return;
-  std::vector<QueuedJob> runnable = queue_.TakeRunnable(
-      limit - running,
-      [this](const std::string& ws) { return active_.count(ws) > 0 || leftovers_.count(ws) > 0; });
+  std::vector<QueuedJob> runnable =
+      queue_.TakeRunnable(limit - running, [this](const std::string& ws) {
+        return active_.count(ws) > 0 || leftovers_.count(ws) > 0 || differing_.count(ws) > 0;
+      });
   for (QueuedJob& job : runnable) StartJob(std::move(job), now);
 }
 
@@ -980,8 +1064,35 @@ void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
   if (auto* no = std::get_if<RunNotPrepared>(&prepared)) return fail(no->error, no->retryable);
   PreparedRun& run = std::get<PreparedRun>(prepared);
 
+  // HA: the claim before the tofu, so that no tofu runs unclaimed.
+  int64_t claim_epoch = 0;
+  MonotonicTime claim_sent{};
+  if (deps_.claims != nullptr) {
+    if (deps_.claim_keeper != nullptr) claim_sent = deps_.claim_keeper->Now();
+    auto claimed = deps_.claims->Claim(
+        record.id, name, std::string(state::OperationName(record.operation)), led_term_);
+    if (!claimed.ok()) {
+      if (claimed.status().code() == Status::Code::kAlreadyExists) {
+        // A claim that the takeover did not see (made since): held as
+        // those were.
+        auto running = deps_.claims->Running(config_->scheduler.kill_grace);
+        if (running.ok()) {
+          for (const coordination::RunningClaim& c : *running) {
+            if (c.workspace == name) HoldForClaim(c);
+          }
+        }
+      }
+      return fail(claimed.status().message(), true);
+    }
+    claim_epoch = *claimed;
+  }
+  auto release_claim = [&](const char* result) {
+    if (claim_epoch != 0) ReleaseClaim(name, record.id, claim_epoch, result);
+  };
+
   auto active = std::make_unique<Active>();
   active->record = record;
+  active->claim_epoch = claim_epoch;
   active->trace = queued.trace;
   active->lock = std::move(run.lock);
   Observer& observer = deps_.observer;
@@ -993,11 +1104,15 @@ void Reconciler::StartJob(QueuedJob queued, SystemTime now) {
       });
   Status started = active->job->Start();
   if (active->job->done()) {
+    release_claim("failed");
     return fail(
         active->job->outcome().error.empty() ? started.message() : active->job->outcome().error,
         false);
   }
   handles_[active->job->handle()] = name;
+  if (claim_epoch != 0 && deps_.claim_keeper != nullptr) {
+    deps_.claim_keeper->Track(record.id, claim_epoch, active->job->handle(), claim_sent);
+  }
   st.running = record;
   st.running->process = deps_.runner.Identify(active->job->handle());
   const milliseconds lag = record.scheduled_for
@@ -1025,7 +1140,12 @@ void Reconciler::Reap(SystemTime now) {
     if (active->second->job->OnFinished(f)) {
       FinishJob(name, now);
     } else {
-      handles_[active->second->job->handle()] = name;
+      Active& a = *active->second;
+      handles_[a.job->handle()] = name;
+      if (a.claim_epoch != 0 && deps_.claim_keeper != nullptr &&
+          !deps_.claim_keeper->SetHandle(a.record.id, a.job->handle())) {
+        a.job->Stop(platform::StopReason::kShutdown);  // the claim is lost: no more steps
+      }
       // The next step is another process: the state must name it.
       state::WorkspaceState& st = state_.workspaces[name];
       if (st.running) {
@@ -1036,19 +1156,61 @@ void Reconciler::Reap(SystemTime now) {
   }
 }
 
+void Reconciler::ReleaseClaim(const std::string& name, const std::string& job_id, int64_t epoch,
+                              std::string_view result) {
+  // A daemon that stops while the database is out of reach does not wait
+  // for it once per job: the claims lapse instead.
+  if (shutting_down_ && claims_unreachable_) return;
+  auto r = deps_.claims->Finish(job_id, epoch, std::string(result));
+  if (r.ok() && *r) return;
+  if (!r.ok() && r.status().code() == Status::Code::kUnavailable) claims_unreachable_ = true;
+  LOG(deps_.log, kWarn, "job")
+      .Workspace(name)
+      .JobId(job_id)
+      .Error(r.ok() ? "another node ended it" : r.status().message())
+      .Message("cannot release the job's claim; it lapses after ha.claim_ttl");
+}
+
+void Reconciler::CheckClaims() {
+  for (auto& [name, active] : active_) CheckClaim(name, *active);
+}
+
+bool Reconciler::CheckClaim(const std::string& name, Active& active) {
+  if (active.claim_lost) return true;
+  if (active.claim_epoch == 0 || deps_.claim_keeper == nullptr) return false;
+  active.claim_lost = deps_.claim_keeper->LostWhy(active.record.id);
+  if (!active.claim_lost) return false;
+  LOG(deps_.log, kError, "job")
+      .Workspace(name)
+      .JobId(active.record.id)
+      .Error(*active.claim_lost)
+      .Message(
+          "the job's claim was lost: its tofu is stopped (SIGINT, then SIGKILL after "
+          "kill_grace), and the job is recorded interrupted");
+  deps_.observer.OnJobStopRequested(active.record, platform::StopReason::kShutdown);
+  active.job->Stop(platform::StopReason::kShutdown);
+  return true;
+}
+
 void Reconciler::CheckLeftovers() {
   const MonotonicTime mono = deps_.clock.Monotonic();
   for (auto it = leftovers_.begin(); it != leftovers_.end();) {
     const std::string& name = it->first;
     Leftover& l = it->second;
     if (l.hold_until) {
-      if (mono < *l.hold_until) {
+      // A node that is shutting down leaves the claims to the next leader.
+      if (shutting_down_) {
+        it = leftovers_.erase(it);
+        continue;
+      }
+      if (mono < *l.hold_until || !EndHeldClaim(name, l)) {
         ++it;
         continue;
       }
       LOG(deps_.log, kInfo, "job")
           .Workspace(name)
-          .Message("the previous leader's hold on the workspace has passed; reconciled again");
+          .JobId(l.claim_job)
+          .Message("the claim that held the workspace has ended; reconciled again");
       if (auto rt = runtimes_.find(name); rt != runtimes_.end()) rt->second.evaluated = false;
       MarkDirty(name);
       it = leftovers_.erase(it);
@@ -1080,6 +1242,7 @@ void Reconciler::FinishJob(const std::string& name, SystemTime now) {
   std::unique_ptr<Active> active = std::move(active_[name]);
   active_.erase(name);
   log::ScopedTrace trace_scope(active->trace.context);
+  CheckClaim(name, *active);  // lost after the last Tick looked
   const tofu::JobOutcome& outcome = active->job->outcome();
   Runtime& rt = runtimes_[name];
   if (active->trace.context.sampled()) rt.last_attempt = active->trace.context;
@@ -1100,9 +1263,23 @@ void Reconciler::FinishJob(const std::string& name, SystemTime now) {
       record.result = JobResult::kTimeout;
       break;
     case tofu::Outcome::kCancelled:
-      record.result = shutting_down_ && !active->cancelled_by_user ? JobResult::kInterrupted
-                                                                   : JobResult::kCancelled;
+      record.result = (shutting_down_ || active->claim_lost) && !active->cancelled_by_user
+                          ? JobResult::kInterrupted
+                          : JobResult::kCancelled;
       break;
+  }
+  if (active->claim_epoch != 0) {
+    if (deps_.claim_keeper != nullptr) deps_.claim_keeper->Untrack(record.id);
+    if (active->claim_lost) {
+      // Whatever tofu said: it was stopped, or ended, without its claim.
+      if (!state::IsSuccess(*record.result)) record.result = JobResult::kInterrupted;
+      // The claim may still run in the database (it lapsed, unrenewed):
+      // the workspace is held as another node's would be, until it ends.
+      const MonotonicTime mono = deps_.clock.Monotonic();
+      leftovers_[name] = Leftover{{}, mono, true, mono, record.id};
+    } else {
+      ReleaseClaim(name, record.id, active->claim_epoch, state::JobResultName(*record.result));
+    }
   }
   record.exit_code = outcome.exit_code;
   if (outcome.changes) {
@@ -1111,6 +1288,10 @@ void Reconciler::FinishJob(const std::string& name, SystemTime now) {
                       static_cast<int>(outcome.changes->remove)};
   }
   record.error = outcome.error;
+  if (active->claim_lost && !state::IsSuccess(*record.result)) {
+    record.error = "the job's claim was lost (" + *active->claim_lost +
+                   "): its tofu was stopped so that no other node's runs beside it";
+  }
   record.drift = outcome.drift;
   st.running.reset();
 

@@ -37,6 +37,7 @@
 #include "base/trace_context.h"
 #include "config/config.h"
 #include "coordination/coordinator.h"
+#include "coordination/job_claims.h"
 #include "platform/file_lock.h"
 #include "platform/file_system.h"
 #include "platform/process_runner.h"
@@ -111,6 +112,10 @@ struct ReconcilerDeps {
   state::StateStore* store = nullptr;
   // Who may decide (HA mode); null: always this node (the default).
   const coordination::Coordinator* coordinator = nullptr;
+  // HA mode: the job claims, used on the scheduler's thread, and the keeper
+  // that renews those of the jobs this node runs. Null: jobs claim nothing.
+  coordination::JobClaims* claims = nullptr;
+  coordination::ClaimKeeper* claim_keeper = nullptr;
 };
 
 class Reconciler {
@@ -175,10 +180,13 @@ class Reconciler {
   // HA mode (deps.coordinator set). A Reconciler starts as a standby: its
   // Ticks decide nothing, and commands other than a reload are answered
   // Unavailable (kNotLeaderError). The first Tick that finds the node leader
-  // loads the state from the store and runs Recover(); a job that was running
-  // under the previous leader holds its workspace for kill_grace plus a
-  // renew_deadline, the longest the old leader's tofu can outlive its lease
-  // (docs/ha.md). When the lease is lost again the Reconciler does what
+  // loads the state from the store and runs Recover(). With deps.claims, each
+  // job is claimed before its tofu starts and released when it ends; a
+  // claim found running at the takeover holds its workspace until it ends,
+  // or until its expiry plus kill_grace has passed on the database's clock
+  // (coordination/job_claims.h, docs/ha.md). A job whose claim the keeper
+  // reports lost is stopped, and recorded interrupted. When the lease is
+  // lost again the Reconciler does what
   // BeginShutdown does, saves nothing more (the state is the next leader's),
   // and reports lost_leadership(): the daemon then drains and exits, and
   // systemd starts it again as a standby.
@@ -202,8 +210,10 @@ class Reconciler {
     MonotonicTime signalled;  // SIGINT sent
     bool killed = false;      // SIGKILL sent
     // HA mode: the tofu of another node, which this one cannot see nor
-    // signal; the workspace is held until then instead.
+    // signal; the workspace is held until then instead, by the running
+    // claim of job `claim_job`.
     std::optional<MonotonicTime> hold_until;
+    std::string claim_job;
   };
 
   SystemTime Now();
@@ -211,7 +221,20 @@ class Reconciler {
   // state could not be loaded: still a standby); the demotion.
   SystemTime StandbyTick(SystemTime now);
   Status Promote();
+  // Demote() unless this node still leads, under the term it took over.
+  void CheckLeadership();
   void Demote();
+  // HA mode: takes the workspaces that another node defines otherwise from
+  // the coordinator; the leader evaluates, starts and accepts no job for
+  // them until the nodes agree (logged both ways).
+  void UpdateDiffering();
+  static std::string DifferingError(const std::string& name, const std::string& node);
+  // HA mode: holds the workspace of a running claim that is not this
+  // node's job until it ends (see standby()).
+  void HoldForClaim(const coordination::RunningClaim& claim);
+  // The hold of `l` has passed: ends its claim if it can. True when the
+  // workspace is free; otherwise the hold was moved on.
+  bool EndHeldClaim(const std::string& name, Leftover& l);
   // Applies the posted commands; the caller replies once they are saved.
   std::vector<std::pair<std::promise<CommandResult>, CommandResult>> DrainInbox(SystemTime now);
   CommandResult Apply(const ManualCommand& c, SystemTime now);
@@ -230,6 +253,14 @@ class Reconciler {
   // Polls the leftover tofus of an earlier daemon; escalates to SIGKILL
   // after kill_grace and frees the workspaces whose leftover has ended.
   void CheckLeftovers();
+  // HA mode: stops the jobs whose claims the keeper reports lost;
+  // CheckClaim, one job, true when its claim is lost.
+  void CheckClaims();
+  bool CheckClaim(const std::string& name, Active& active);
+  // Releases the claim of job `job_id`, which ended with `result`; a
+  // failure is logged (the claim lapses after claim_ttl).
+  void ReleaseClaim(const std::string& name, const std::string& job_id, int64_t epoch,
+                    std::string_view result);
   void Evaluate(const std::string& name, Runtime& rt, SystemTime now);
   void ProcessFires(const std::string& name, Runtime& rt, const std::vector<ScheduledFire>& fires,
                     SystemTime now);
@@ -283,10 +314,12 @@ class Reconciler {
   SystemTime last_heartbeat_{};
   SystemTime last_savings_{};
   bool shutting_down_ = false;
-  bool standby_ = false;          // HA mode, not leading yet
-  bool lost_leadership_ = false;  // HA mode, led and lost the lease
-  int64_t led_term_ = 0;          // HA mode, the term this node leads
-  bool dirty_ = false;            // state_ differs from disk
+  bool standby_ = false;                          // HA mode, not leading yet
+  bool lost_leadership_ = false;                  // HA mode, led and lost the lease
+  int64_t led_term_ = 0;                          // HA mode, the term this node leads
+  bool claims_unreachable_ = false;               // HA mode, a claim's release found no database
+  std::map<std::string, std::string> differing_;  // HA mode, UpdateDiffering()
+  bool dirty_ = false;                            // state_ differs from disk
   std::set<std::string> changed_views_;
   bool snapshot_all_ = true;
   uint64_t id_seed_ = 0;

@@ -819,10 +819,14 @@ class Metrics::Impl {
           {"provisioner_fenced_writes_rejected_total",
            "State writes refused because this node no longer held the lease term it wrote "
            "under."},
+          {"provisioner_job_claims_lost_total",
+           "Jobs on this node whose claim was lost (not renewed in time, or ended by the "
+           "leader); their tofu was stopped."},
       };
       const double counter_values[] = {static_cast<double>(ha->transitions),
                                        static_cast<double>(ha->renew_failures),
-                                       static_cast<double>(ha->fenced_writes_rejected)};
+                                       static_cast<double>(ha->fenced_writes_rejected),
+                                       static_cast<double>(ha->job_claims_lost)};
       for (size_t i = 0; i < std::size(gauges); ++i) {
         MetricFamily f = SmallFamily(gauges[i].first, gauges[i].second, MetricType::Gauge);
         AddSample(f, {}, gauge_values[i]);

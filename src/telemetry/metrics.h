@@ -69,6 +69,7 @@ struct GaugeSnapshot {
     uint64_t transitions = 0;
     uint64_t renew_failures = 0;
     uint64_t fenced_writes_rejected = 0;
+    uint64_t job_claims_lost = 0;
   };
   std::optional<Coordination> coordination;
 };

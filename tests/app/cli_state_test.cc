@@ -16,6 +16,7 @@
 #include "state/state_json.h"
 #include "support/fake_clock.h"
 #include "support/memory_file_system.h"
+#include "support/pg_test_util.h"
 #include "support/postgres_server.h"
 #include "support/test_util.h"
 
@@ -25,6 +26,7 @@ namespace {
 using coordination::PgConnection;
 using coordination::PgOptions;
 using std::chrono::seconds;
+using testing::ConnectOrDie;
 using testing::PostgresServer;
 
 struct Run {
@@ -120,18 +122,6 @@ state::State RichState() {
   return s;
 }
 
-PgOptions Options(const PostgresServer& server) {
-  PgOptions o;
-  o.dsn = server.dsn();
-  return o;
-}
-
-PgConnection ConnectOrDie(const PostgresServer& server) {
-  auto conn = PgConnection::Connect(Options(server));
-  REQUIRE_OK(conn);
-  return std::move(*conn);
-}
-
 // pv_leader's holder, term and whether its lease is live: "node-a 1 live".
 std::string Leader(PgConnection& conn) {
   auto rows = conn.Exec(
@@ -146,7 +136,7 @@ std::string Leader(PgConnection& conn) {
 // What a follower of the database reads.
 state::LoadReport LoadOrDie(const PostgresServer& server) {
   coordination::AlwaysLeader unused;
-  coordination::PgStateStore reader(Options(server), "reader", unused);
+  coordination::PgStateStore reader(testing::PgTestOptions(server), "reader", unused);
   auto report = reader.Load();
   REQUIRE_OK(report);
   return *report;

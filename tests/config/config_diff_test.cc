@@ -90,6 +90,12 @@ workspaces:
     CHECK(WorkspacesFingerprint(*Load("workspaces:\n" + a)) != print);
     CHECK(WorkspacesFingerprint(*Load("scheduler: {catch_up: false}\nworkspaces:\n" + a + b)) !=
           print);
+    // Per workspace (WorkspaceFingerprint): a change to a leaves b's alone.
+    const auto other = Load("workspaces:\n  - {name: a, template: t, variables: {n: 2}}\n" + b);
+    CHECK(WorkspaceFingerprint(*other, other->workspaces[0]) !=
+          WorkspaceFingerprint(*base, base->workspaces[0]));
+    CHECK(WorkspaceFingerprint(*other, other->workspaces[1]) ==
+          WorkspaceFingerprint(*base, base->workspaces[1]));
   }
 }  // TEST_SUITE
 

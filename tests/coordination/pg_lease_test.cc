@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "coordination/pg_lease_db.h"
+#include "support/pg_test_util.h"
 #include "support/postgres_server.h"
 #include "support/test_util.h"
 
@@ -11,24 +12,10 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::ConnectOrDie;
 using testing::PostgresServer;
+using testing::Scalar;
 using testing::WaitUntil;
-
-PgConnection ConnectOrDie(const PostgresServer& server) {
-  PgOptions o;
-  o.dsn = server.dsn();
-  auto conn = PgConnection::Connect(o);
-  REQUIRE_OK(conn);
-  return std::move(*conn);
-}
-
-std::string Scalar(PgConnection& conn, const std::string& sql,
-                   const std::vector<PgParam>& params = {}) {
-  auto rows = conn.Exec(sql, params);
-  REQUIRE_OK(rows);
-  REQUIRE(rows->size() == 1);
-  return (*rows)[0][0].value_or("NULL");
-}
 
 // Retries `node`'s acquire until it holds the row (the other's lease must expire first).
 LeaseRow TakeOver(PgConnection& conn, const std::string& node, milliseconds ttl) {
@@ -173,6 +160,35 @@ TEST_SUITE("coordination") {
     REQUIRE_OK(row);
     CHECK(row->holder == "a");  // still a's: its 15 s lease outlived the crash
     CHECK(row->term == 1);
+  }
+
+  TEST_CASE("coordination: postgres lease: which workspaces another live node defines otherwise") {
+    auto server = PostgresServer::StartOrSkip();
+    if (!server) return;
+    PgConnection a = ConnectOrDie(*server);
+    PgConnection b = ConnectOrDie(*server);
+    REQUIRE_OK(EnsureLeaseTable(a));
+    const ConfigHashes mine{"x", {{"w1", "h1"}, {"w2", "h2"}, {"w3", "h3"}}};
+    const ConfigHashes other{"y", {{"w1", "h1"}, {"w2", "other"}}};
+    // b defines w2 otherwise and lacks w3; c is an older node that
+    // publishes no workspace hashes, and says nothing.
+    REQUIRE_OK(HeartbeatNode(a, "a", "ia", "v", "x", mine.WorkspacesJson(), seconds(60)));
+    REQUIRE_OK(HeartbeatNode(b, "b", "ib", "v", "y", other.WorkspacesJson(), seconds(60)));
+    REQUIRE_OK(HeartbeatNode(b, "c", "ic", "v", "z", std::nullopt, seconds(60)));
+    auto differing = DifferingWorkspaces(a, "a", seconds(60));
+    REQUIRE_OK(differing);
+    CHECK(*differing == std::map<std::string, std::string>{{"w2", "b"}, {"w3", "b"}});
+    // A heartbeat without hashes keeps those published.
+    REQUIRE_OK(HeartbeatNode(b, "b", "ib", "v", "y", std::nullopt, seconds(60)));
+    differing = DifferingWorkspaces(a, "a", seconds(60));
+    REQUIRE_OK(differing);
+    CHECK(differing->size() == 2);
+    // A node silent for the ttl counts no more.
+    REQUIRE_OK(b.Run(
+        "UPDATE pv_nodes SET heartbeat_at = clock_timestamp() - interval '61 s' WHERE name = 'b'"));
+    differing = DifferingWorkspaces(a, "a", seconds(60));
+    REQUIRE_OK(differing);
+    CHECK(differing->empty());
   }
 
   TEST_CASE("coordination: postgres connection errors never show the DSN's password") {

@@ -7,6 +7,7 @@
 
 #include "base/time_format.h"
 #include "coordination/pg_lease_db.h"
+#include "support/pg_test_util.h"
 #include "support/postgres_server.h"
 #include "support/test_util.h"
 
@@ -15,7 +16,10 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::ConnectOrDie;
+using testing::Lead;
 using testing::PostgresServer;
+using testing::Scalar;
 using testing::WaitUntil;
 
 // The Coordinator the store asks for its term; the test says who leads.
@@ -37,35 +41,6 @@ class FakeCoordinator final : public Coordinator {
 
 SystemTime T(const char* rfc3339) { return *ParseRfc3339(rfc3339); }
 
-PgOptions Options(const PostgresServer& server) {
-  PgOptions o;
-  o.dsn = server.dsn();
-  return o;
-}
-
-PgConnection ConnectOrDie(const PostgresServer& server) {
-  auto conn = PgConnection::Connect(Options(server));
-  REQUIRE_OK(conn);
-  return std::move(*conn);
-}
-
-std::string Scalar(PgConnection& conn, const std::string& sql,
-                   const std::vector<PgParam>& params = {}) {
-  auto rows = conn.Exec(sql, params);
-  REQUIRE_OK(rows);
-  REQUIRE(rows->size() == 1);
-  return (*rows)[0][0].value_or("NULL");
-}
-
-// `node` takes the lease, which must be free; returns its term.
-int64_t Lead(PgConnection& conn, const std::string& node, milliseconds ttl = seconds(60)) {
-  REQUIRE_OK(EnsureLeaseTable(conn));
-  auto row = AcquireOrRenew(conn, node, std::nullopt, ttl);
-  REQUIRE_OK(row);
-  REQUIRE(row->holder == node);
-  return row->term;
-}
-
 // name -> the row's version (xmin): a row that was written again has a new one.
 std::map<std::string, std::string> RowVersions(PgConnection& conn) {
   auto rows = conn.Exec("SELECT name, xmin::text FROM pv_workspaces");
@@ -78,7 +53,7 @@ std::map<std::string, std::string> RowVersions(PgConnection& conn) {
 // What a follower reads.
 state::State LoadOrDie(const PostgresServer& server) {
   FakeCoordinator follower(false, 0);
-  PgStateStore reader(Options(server), "reader", follower);
+  PgStateStore reader(testing::PgTestOptions(server), "reader", follower);
   auto report = reader.Load();
   REQUIRE_OK(report);
   CHECK_FALSE(report->fresh);
@@ -143,7 +118,7 @@ TEST_SUITE("coordination") {
     if (!server) return;
     PgConnection admin = ConnectOrDie(*server);
     FakeCoordinator follower(false, 0);
-    PgStateStore store(Options(*server), "b", follower);
+    PgStateStore store(testing::PgTestOptions(*server), "b", follower);
     CHECK(store.Describe() == "PostgreSQL");
 
     // Never migrated: no tables, and a load creates none.
@@ -169,12 +144,19 @@ TEST_SUITE("coordination") {
     PgConnection admin = ConnectOrDie(*server);
     const int64_t term = Lead(admin, "a");
     REQUIRE_OK(MigrateStateSchema(admin, "a", term));
-    CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == "1");
+    CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == std::to_string(kSchemaVersion));
     REQUIRE_OK(MigrateStateSchema(admin, "a", term));  // current: a no-op
     CHECK(Scalar(admin, "SELECT count(*) FROM pv_schema") == "1");
+    // A database of version 1 (before the job claims) gets pv_jobs.
+    REQUIRE_OK(admin.Run("DROP TABLE pv_jobs"));
+    REQUIRE_OK(admin.Run("UPDATE pv_schema SET schema_version = 1"));
+    REQUIRE_OK(MigrateStateSchema(admin, "a", term));
+    CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == "2");
+    CHECK(Scalar(admin,
+                 "SELECT count(*) FROM pg_indexes WHERE indexname = 'pv_jobs_one_running'") == "1");
 
     FakeCoordinator leader(true, term);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     const state::State saved = RichState();
     REQUIRE_OK(store.Save(saved));
     CHECK(LoadOrDie(*server) == saved);
@@ -203,7 +185,7 @@ TEST_SUITE("coordination") {
     PgConnection admin = ConnectOrDie(*server);
     const int64_t term1 = Lead(admin, "a");
     FakeCoordinator leader(true, term1);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     state::State s = RichState();  // dev-env, qa, staging
     REQUIRE_OK(store.Save(s));     // the first save migrates
     const auto before = RowVersions(admin);
@@ -240,7 +222,7 @@ TEST_SUITE("coordination") {
 
     // A store that loads, then saves what it loaded, writes no workspace
     // either: it compares with its own text, not jsonb's.
-    PgStateStore restarted(Options(*server), "a", leader);
+    PgStateStore restarted(testing::PgTestOptions(*server), "a", leader);
     auto loaded = restarted.Load();
     REQUIRE_OK(loaded);
     REQUIRE_OK(restarted.Save(loaded->state));
@@ -270,7 +252,7 @@ TEST_SUITE("coordination") {
     PgConnection b = ConnectOrDie(*server);
     const int64_t term = Lead(a, "a", milliseconds(2000));
     FakeCoordinator leader(true, term);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     const state::State saved = RichState();
     REQUIRE_OK(store.Save(saved));
     const auto versions = RowVersions(a);
@@ -312,7 +294,7 @@ TEST_SUITE("coordination") {
 
     // The new leader writes under its term.
     FakeCoordinator b_leader(true, taken->term);
-    PgStateStore b_store(Options(*server), "b", b_leader);
+    PgStateStore b_store(testing::PgTestOptions(*server), "b", b_leader);
     REQUIRE_OK(b_store.Save(changed));
     CHECK(LoadOrDie(*server) == changed);
   }
@@ -325,7 +307,7 @@ TEST_SUITE("coordination") {
     PgConnection a = ConnectOrDie(*server);
     const int64_t term = Lead(a, "a", milliseconds(1000));
     FakeCoordinator leader(true, term);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     const state::State saved = RichState();
     REQUIRE_OK(store.Save(saved));
     REQUIRE_OK(store.Load());  // as the leader, under `term`
@@ -360,26 +342,29 @@ TEST_SUITE("coordination") {
     PgConnection admin = ConnectOrDie(*server);
     const int64_t term = Lead(admin, "a");
     FakeCoordinator leader(true, term);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     REQUIRE_OK(store.Save(RichState()));
 
-    REQUIRE_OK(admin.Run("UPDATE pv_schema SET schema_version = 2"));
+    const std::string newer = std::to_string(kSchemaVersion + 1);
+    REQUIRE_OK(admin.Run("UPDATE pv_schema SET schema_version = $1::integer", {newer}));
     Status migrate = MigrateStateSchema(admin, "a", term);
     CHECK(migrate.code() == Status::Code::kFailedPrecondition);
-    CHECK(migrate.message() ==
-          "the database's schema is version 2; this provisioner understands up to 1: upgrade it");
-    CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == "2");
+    CHECK(migrate.message() == "the database's schema is version " + newer +
+                                   "; this provisioner understands up to " +
+                                   std::to_string(kSchemaVersion) + ": upgrade it");
+    CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == newer);
     auto load = store.Load();
     CHECK(load.status().code() == Status::Code::kFailedPrecondition);
     CHECK(load.status().message() == migrate.message());
     // A new connection migrates before its first save, and refuses too.
-    PgStateStore restarted(Options(*server), "a", leader);
+    PgStateStore restarted(testing::PgTestOptions(*server), "a", leader);
     Status save = restarted.Save(RichState());
     CHECK(save.code() == Status::Code::kFailedPrecondition);
     CHECK(save.message() == "saving the state to PostgreSQL: " + migrate.message());
     CHECK(restarted.fenced_rejections() == 0);  // not a fence rejection
 
-    REQUIRE_OK(admin.Run("UPDATE pv_schema SET schema_version = 1"));
+    REQUIRE_OK(admin.Run("UPDATE pv_schema SET schema_version = $1::integer",
+                         {std::to_string(kSchemaVersion)}));
     REQUIRE_OK(admin.Run("UPDATE pv_state_meta SET state_version = 2"));
     load = store.Load();
     CHECK(load.status().code() == Status::Code::kFailedPrecondition);
@@ -393,7 +378,7 @@ TEST_SUITE("coordination") {
     PgConnection admin = ConnectOrDie(*server);
     const int64_t term = Lead(admin, "a");
     FakeCoordinator leader(true, term);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     REQUIRE_OK(store.Save(RichState()));
 
     REQUIRE_OK(admin.Run(R"(UPDATE pv_workspaces SET record = '{"actual":"up"}')"
@@ -427,7 +412,7 @@ TEST_SUITE("coordination") {
     PgConnection admin = ConnectOrDie(*server);
     const int64_t term = Lead(admin, "a");
     FakeCoordinator leader(true, term);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     state::State s = RichState();
     REQUIRE_OK(store.Save(s));
 
@@ -469,7 +454,7 @@ TEST_SUITE("coordination") {
     PgConnection admin = ConnectOrDie(*server);
     const int64_t term = Lead(admin, "a");
     FakeCoordinator leader(true, term);
-    PgStateStore store(Options(*server), "a", leader);
+    PgStateStore store(testing::PgTestOptions(*server), "a", leader);
     state::State s = RichState();
     REQUIRE_OK(store.Save(s));
     const auto before = RowVersions(admin);

@@ -93,6 +93,41 @@ TEST_SUITE("http") {
     CHECK(deep.body.find("\"message\":\"OpenTofu 1.12.6\"") != std::string::npos);
   }
 
+  TEST_CASE(
+      "http: HA: the coordination check names the role and what is wrong, degraded at worst") {
+    Fixture f;
+    DaemonHealth::Coordination c;
+    f.checker.SetCoordination([&c] { return c; });
+    c.leader = false;
+    c.term = 4;
+    c.holder = "node-a";
+    auto message = [&] {
+      Response h = f.checker.Health();
+      CHECK(h.status == 200);
+      const size_t at = h.body.find("{\"name\":\"coordination\"");
+      REQUIRE(at != std::string::npos);
+      return h.body.substr(at, h.body.find('}', at) - at);
+    };
+    CHECK(message().find("\"status\":\"healthy\",\"message\":\"standby; the leader is node-a "
+                         "(term 4)\"") != std::string::npos);
+    c.config_differs = true;
+    CHECK(message().find("\"degraded\"") != std::string::npos);
+    CHECK(message().find("this node's workspace config differs from the leader's") !=
+          std::string::npos);
+    // A leader that holds workspaces another node defines otherwise.
+    c = DaemonHealth::Coordination{};
+    c.leader = true;
+    c.term = 5;
+    c.held_workspaces = {{"qa", "node-b"}, {"web", "node-c"}};
+    const std::string held = message();
+    CHECK(held.find("\"degraded\"") != std::string::npos);
+    CHECK(held.find("leader, term 5; 2 workspace(s) defined otherwise on other nodes get no job "
+                    "(qa on node node-b, ...)") != std::string::npos);
+    c.held_workspaces.clear();
+    CHECK(message().find("\"status\":\"healthy\",\"message\":\"leader, term 5\"") !=
+          std::string::npos);
+  }
+
   TEST_CASE("http: a stuck scheduler makes /health unhealthy with 503") {
     Fixture f;
     f.clock.Advance(std::chrono::seconds(91));

@@ -1,9 +1,11 @@
 // HA mode (docs/ha.md): two real `provisioner serve` processes, each with its
 // own fake tofu and state dir, on one real PostgreSQL, with the shortened
-// timings of the reference's §6.12 (lease 3 s, renew 0.5 s, deadline 2 s).
+// timings of the reference's §6.12 (lease 3 s, renew 0.5 s, deadline 2 s,
+// claim 5 s).
 #include <httplib.h>
 #include <signal.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "coordination/pg_connection.h"
@@ -32,7 +34,7 @@ class HaNode : public DaemonHarness {
  public:
   HaNode(const std::string& dsn_file, const std::string& name) {
     extra_config = "ha: {enabled: true, dsn_file: \"" + dsn_file + "\", node_name: " + name +
-                   ", lease_ttl: 3s, renew_interval: 500ms, renew_deadline: 2s}\n";
+                   ", lease_ttl: 3s, renew_interval: 500ms, renew_deadline: 2s, claim_ttl: 5s}\n";
     // HA mode runs only workspaces whose state is in a locking backend.
     fake().WriteControl(R"({"backend": "pg"})");
   }
@@ -74,6 +76,13 @@ std::unique_ptr<HaSetup> StartDatabase() {
   return setup;
 }
 
+// Starts `a`, waits until it leads, then starts `b`, both with `env`.
+void StartPair(HaNode& a, HaNode& b, const std::map<std::string, std::string>& env = {}) {
+  a.Start(env);
+  REQUIRE_MESSAGE(a.WaitLog({"this node leads (term 1)"}, seconds(20)), a.daemon().err());
+  b.Start(env);
+}
+
 std::string Workspace(SystemTime deploy, SystemTime destroy) {
   return "  - {name: w, template: t, schedule: {deploy: \"" + OneShot(deploy) + "\", destroy: \"" +
          OneShot(destroy) + "\"}}\n";
@@ -91,9 +100,7 @@ TEST_SUITE("integration") {
     b.WriteConfig(Workspace(deploy, destroy));
 
     // Given node-a leading and node-b standing by,
-    a.Start();
-    REQUIRE_MESSAGE(a.WaitLog({"this node leads (term 1)"}, seconds(20)), a.daemon().err());
-    b.Start();
+    StartPair(a, b);
     auto ready = b.Get("/ready");
     REQUIRE(ready);
     CHECK(ready->status == 503);
@@ -120,6 +127,7 @@ TEST_SUITE("integration") {
     REQUIRE(metrics_a);
     CHECK(metrics_a->body.find("\nprovisioner_leader 1\n") != std::string::npos);
     CHECK(metrics_a->body.find("\nprovisioner_leader_term 1\n") != std::string::npos);
+    CHECK(metrics_a->body.find("\nprovisioner_job_claims_lost_total 0\n") != std::string::npos);
     auto ready_a = a.Get("/ready");
     REQUIRE(ready_a);
     INFO(ready_a->body);
@@ -161,9 +169,7 @@ TEST_SUITE("integration") {
     const SystemTime destroy = deploy + std::chrono::hours(2);
     a.WriteConfig(Workspace(deploy, destroy));
     b.WriteConfig(Workspace(deploy, destroy));
-    a.Start({{"FAKE_TOFU_LOG", journal}});
-    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
-    b.Start({{"FAKE_TOFU_LOG", journal}});
+    StartPair(a, b, {{"FAKE_TOFU_LOG", journal}});
     // Given node-a frozen while its slow apply (4 s, within kill_grace, so
     // that it always ends with an exit record) runs: a tofu is a process of
     // its own, and goes on,
@@ -174,11 +180,11 @@ TEST_SUITE("integration") {
         },
         seconds(30)));
     a.daemon().Signal(SIGSTOP);
-    // node-b takes over, and holds the workspace (kill_grace 5 s +
-    // renew_deadline 2 s) instead of running it at once;
+    // node-b takes over, and holds the workspace while node-a's claim runs
+    // (at most its expiry, 5 s after its last renewal, plus kill_grace 5 s)
+    // instead of running it at once;
     REQUIRE_MESSAGE(b.WaitLog({kTakesOver}, seconds(20)), b.daemon().err());
-    CHECK(b.WaitLog({"job was running under the previous leader", "runs nothing for 7s"},
-                    seconds(10)));
+    CHECK(b.LogHas({"job of node node-a still holds its claim"}));  // logged as it took over
     // node-a wakes, stops what still runs, and exits;
     a.daemon().Signal(SIGCONT);
     REQUIRE(a.WaitLog({"lost the leader lease"}, seconds(20)));
@@ -211,9 +217,7 @@ TEST_SUITE("integration") {
     const SystemTime destroy = deploy + std::chrono::hours(2);
     a.WriteConfig(Workspace(deploy, destroy));
     b.WriteConfig(Workspace(deploy, destroy));
-    a.Start();
-    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
-    b.Start();
+    StartPair(a, b);
     REQUIRE(a.WaitLog({"job finished", "operation=deploy", "trigger=schedule"}, seconds(30)));
     REQUIRE(WaitDeployedAndIdle(a));
 
@@ -318,9 +322,7 @@ TEST_SUITE("integration") {
     const SystemTime far = WholeSecondsFromNow(3600);
     a.WriteConfig(Workspace(far, far + seconds(60)));
     b.WriteConfig(Workspace(far, far + seconds(60)));
-    a.Start();
-    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
-    b.Start();
+    StartPair(a, b);
     REQUIRE(a.WaitLog({"job finished", "trigger=catch_up"}, seconds(30)));
     // Given the leader's network gone silent,
     proxy.Blackhole();
@@ -380,9 +382,7 @@ TEST_SUITE("integration") {
     const SystemTime far = WholeSecondsFromNow(3600);
     a.WriteConfig(Workspace(far, far + seconds(60)));
     b.WriteConfig(Workspace(far, far + seconds(60)));
-    a.Start();
-    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
-    b.Start();
+    StartPair(a, b);
     REQUIRE(a.WaitLog({"job finished", "trigger=catch_up"}, seconds(30)));
     // Given the database crashing and coming back,
     REQUIRE(db->server->RestartImmediate());
@@ -422,7 +422,8 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("integration: ha: a standby whose workspaces differ from the leader's is degraded") {
+  TEST_CASE(
+      "integration: ha: a standby whose workspaces differ is degraded and the leader holds them") {
     auto db = StartDatabase();
     if (!db) return;
     HaNode a(db->dsn_file, "node-a");
@@ -430,9 +431,7 @@ TEST_SUITE("integration") {
     const SystemTime far = WholeSecondsFromNow(3600);
     a.WriteConfig(Workspace(far, far + seconds(60)));
     b.WriteConfig(Workspace(far, far + seconds(120)));  // another destroy schedule
-    a.Start();
-    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
-    b.Start();
+    StartPair(a, b);
     auto coordination = [](HaNode& n) {
       auto h = n.Get("/health");
       if (!h) return std::string();
@@ -447,11 +446,20 @@ TEST_SUITE("integration") {
         },
         seconds(20)));
     CHECK(coordination(a).find("\"status\":\"healthy\"") != std::string::npos);
-    // Given the same file again (reloaded on its change), the standby is healthy;
+    // The leader starts no job for the workspace meanwhile, nor takes one;
+    REQUIRE(a.WaitLog({"is defined otherwise on node node-b"}, seconds(20)));
+    httplib::Client client("127.0.0.1", a.port());
+    auto refused = client.Post("/api/v1/workspaces/w/deploy", "{}", "application/json");
+    REQUIRE(refused);
+    CHECK(refused->status == 409);
+    CHECK(refused->body.find("is defined otherwise on node node-b") != std::string::npos);
+    // given the same file again (reloaded on its change), the standby is
+    // healthy, and the leader acts on the workspace again;
     b.WriteConfig(Workspace(far, far + seconds(60)));
     CHECK(WaitUntil(
         [&] { return coordination(b).find("\"status\":\"healthy\"") != std::string::npos; },
         seconds(20)));
+    CHECK(a.WaitLog({"every node defines the workspace alike again"}, seconds(20)));
     // a template that differs counts as well (read again at the next reload).
     WriteFileOrDie(b.root_.Join("templates/t/main.tf"), "# edited on node-b only\n");
     b.daemon().Signal(SIGHUP);
@@ -470,9 +478,7 @@ TEST_SUITE("integration") {
     const SystemTime far = WholeSecondsFromNow(3600);
     a.WriteConfig(Workspace(far, far + seconds(60)));
     b.WriteConfig(Workspace(far, far + seconds(60)));
-    a.Start();
-    REQUIRE(a.WaitLog({"this node leads (term 1)"}, seconds(20)));
-    b.Start();
+    StartPair(a, b);
     const auto stopping = steady_clock::now();
     CHECK(a.Stop() == 0);
     REQUIRE(b.WaitLog({kTakesOver}, seconds(20)));

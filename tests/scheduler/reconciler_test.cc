@@ -14,6 +14,7 @@
 #include "support/capture_sink.h"
 #include "support/fake_clock.h"
 #include "support/fake_process_runner.h"
+#include "support/memory_job_claims.h"
 #include "support/test_util.h"
 
 namespace provisioner::scheduler {
@@ -24,6 +25,7 @@ using state::JobRecord;
 using state::JobResult;
 using testing::FakeClock;
 using testing::FakeProcessRunner;
+using testing::MemoryJobClaims;
 using testing::ScriptedProcess;
 using testing::TempDir;
 
@@ -118,10 +120,14 @@ class Harness {
 
   // HA mode: the state comes from `store` once `coordinator` says this
   // node leads (no Recover here: the promotion runs it).
-  Reconciler& StartHa(state::StateStore& store, const coordination::Coordinator& coordinator) {
+  Reconciler& StartHa(state::StateStore& store, const coordination::Coordinator& coordinator,
+                      coordination::JobClaims* claims = nullptr,
+                      coordination::ClaimKeeper* claim_keeper = nullptr) {
     ReconcilerDeps deps{clock_, fs_, runner_, observer_, logger_, {{"PATH", "/usr/bin"}}};
     deps.store = &store;
     deps.coordinator = &coordinator;
+    deps.claims = claims;
+    deps.claim_keeper = claim_keeper;
     reconciler_ = std::make_unique<Reconciler>(deps, config_, state::State{}, "tofu");
     return *reconciler_;
   }
@@ -168,8 +174,14 @@ class TestCoordinator final : public coordination::Coordinator {
   bool IsLeader() const override { return leader.load(); }
   int64_t term() const override { return current_term.load(); }
   coordination::CoordinationStatus status() const override { return {}; }
+  std::map<std::string, std::string> differing_workspaces() const override {
+    std::lock_guard<std::mutex> lock(mu);
+    return differing;
+  }
   std::atomic<bool> leader{false};
   std::atomic<int64_t> current_term{0};
+  mutable std::mutex mu;
+  std::map<std::string, std::string> differing;  // guarded by mu
 };
 
 class MemoryStateStore final : public state::StateStore {
@@ -569,54 +581,198 @@ TEST_SUITE("scheduler") {
   }
 
   TEST_CASE("scheduler: HA: a standby decides nothing, and once it leads it loads and recovers") {
-    // Given the shared state of a leader that died while its deploy ran,
+    for (const bool claim_ends_early : {false, true}) {
+      CAPTURE(claim_ends_early);
+      // Given the shared state of a leader that died while its deploy ran,
+      // whose claim on the workspace expires in 30 s,
+      Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+      MemoryStateStore store;
+      store.state =
+          CrashedWhileRunning(platform::ProcessIdentity{4242, 777, FakeProcessRunner::kFakeBootId});
+      h.runner_.AddLeftover(*store.state.workspaces["w"].running->process, true);
+      const std::string old_job = store.state.workspaces["w"].running->id;
+      MemoryJobClaims claims(h.clock_, "me", std::chrono::seconds(60));
+      claims.rows[old_job] = {
+          "w", "old", "running", 1, h.clock_.Monotonic() + std::chrono::seconds(30), ""};
+      TestCoordinator coordinator;
+      Reconciler& r = h.StartHa(store, coordinator, &claims);
+      // a standby evaluates nothing, reads and writes no state, and refuses
+      // commands with the not-leader error;
+      auto command =
+          r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ann", {}});
+      r.Tick();
+      CHECK(r.standby());
+      CHECK(h.runner_.started().empty());
+      CHECK(store.loads == 0);
+      CHECK(store.saves == 0);
+      REQUIRE(command.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+      const CommandResult refused = command.get();
+      CHECK(refused.status.code() == Status::Code::kUnavailable);
+      CHECK(refused.status.message() == kNotLeaderError);
+
+      // when it leads, it loads the state once, records the job interrupted,
+      coordinator.current_term = 7;
+      claims.leader_term = 7;
+      coordinator.leader = true;
+      r.Tick();
+      CHECK_FALSE(r.standby());
+      CHECK(store.loads == 1);
+      CHECK(store.saves >= 1);
+      CHECK_FALSE(store.state.workspaces.at("w").running.has_value());
+      CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
+      CHECK(h.sink_.Find("this node leads (term 7)").size() == 1);
+      // never signals a tofu that belongs to the previous leader's machine,
+      CHECK(h.runner_.leftover_signals().empty());
+      if (claim_ends_early) {
+        // and holds the workspace until that node ends its claim,
+        h.clock_.Advance(std::chrono::seconds(5));
+        r.Tick();
+        CHECK(h.runner_.started().empty());
+        claims.rows[old_job].state = "finished";
+        h.clock_.Advance(std::chrono::seconds(2));  // the next poll
+        r.Tick();
+        CHECK(claims.rows[old_job].state == "finished");
+      } else {
+        // and holds the workspace until the claim's expiry (30 s) plus
+        // kill_grace (2 min) has passed, polling it every 2 s,
+        for (int i = 0; i < 74; ++i) {
+          h.clock_.Advance(std::chrono::seconds(2));
+          r.Tick();
+        }
+        CHECK(h.runner_.started().empty());  // 148 s
+        CHECK(claims.rows[old_job].state == "running");
+        h.clock_.Advance(std::chrono::seconds(2));
+        r.Tick();
+        // then ends it as interrupted,
+        CHECK(claims.rows[old_job].state == "interrupted");
+      }
+      // and converges the workspace once, under a claim of its own.
+      r.Tick();
+      REQUIRE(h.runner_.started().size() == 1);
+      CHECK(claims.rows.size() == 2);
+      h.RunJobsToEnd();
+      r.Tick();
+      CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
+      CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted",
+                                                               "w deploy catch_up succeeded"});
+      CHECK(store.state.workspaces.at("w").actual == state::Actual::kDeployed);
+      CHECK(store.loads == 1);
+      for (const auto& [id, row] : claims.rows) {
+        if (id == old_job) continue;
+        CHECK(row.owner == "me");
+        CHECK(row.state == "finished");
+        CHECK(row.result == "succeeded");
+      }
+    }
+  }
+
+  TEST_CASE(
+      "scheduler: HA: the leader does not act on a workspace another node defines otherwise") {
+    // Given a leader whose workspace w is defined otherwise on node-b,
     Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
     MemoryStateStore store;
-    store.state =
-        CrashedWhileRunning(platform::ProcessIdentity{4242, 777, FakeProcessRunner::kFakeBootId});
-    h.runner_.AddLeftover(*store.state.workspaces["w"].running->process, true);
     TestCoordinator coordinator;
-    Reconciler& r = h.StartHa(store, coordinator);
-    // a standby evaluates nothing, reads and writes no state, and refuses
-    // commands with the not-leader error;
-    auto command = r.Post(ManualCommand{"w", state::Operation::kDestroy, std::nullopt, "ann", {}});
-    r.Tick();
-    CHECK(r.standby());
-    CHECK(h.runner_.started().empty());
-    CHECK(store.loads == 0);
-    CHECK(store.saves == 0);
-    REQUIRE(command.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-    const CommandResult refused = command.get();
-    CHECK(refused.status.code() == Status::Code::kUnavailable);
-    CHECK(refused.status.message() == kNotLeaderError);
-
-    // when it leads, it loads the state once, records the job interrupted,
-    coordinator.current_term = 7;
+    coordinator.current_term = 2;
     coordinator.leader = true;
+    coordinator.differing = {{"w", "node-b"}};
+    Reconciler& r = h.StartHa(store, coordinator);
+    // it neither converges it (the 08:00 deploy is due) nor takes a
+    // manual command for it,
     r.Tick();
-    CHECK_FALSE(r.standby());
-    CHECK(store.loads == 1);
-    CHECK(store.saves >= 1);
-    CHECK_FALSE(store.state.workspaces.at("w").running.has_value());
-    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy schedule interrupted"});
-    CHECK(h.sink_.Find("this node leads (term 7)").size() == 1);
-    // never signals a tofu that belongs to the previous leader's machine,
-    CHECK(h.runner_.leftover_signals().empty());
-    // holds the workspace for kill_grace (2 min) + ha.renew_deadline (10 s),
-    h.clock_.Advance(std::chrono::seconds(129));
+    auto manual = r.Post(ManualCommand{"w", state::Operation::kDeploy, std::nullopt, "ann", {}});
+    r.Tick();
+    h.clock_.Advance(std::chrono::minutes(5));
     r.Tick();
     CHECK(h.runner_.started().empty());
-    // and then converges it, once.
-    h.clock_.Advance(std::chrono::seconds(1));
-    r.Tick();
+    const CommandResult refused = manual.get();
+    CHECK(refused.status.code() == Status::Code::kFailedPrecondition);
+    CHECK(refused.status.message() ==
+          "workspace \"w\" is defined otherwise on node node-b (HA): the leader starts no job "
+          "for it until every node loads the same definition and templates");
+    CHECK(h.sink_.Find("is defined otherwise on node node-b").size() == 1);
+    // until the nodes agree again: then it converges at once.
+    {
+      std::lock_guard<std::mutex> lock(coordinator.mu);
+      coordinator.differing.clear();
+    }
     r.Tick();
     h.RunJobsToEnd();
     r.Tick();
     CHECK(h.Steps() == std::vector<std::string>{"init", "plan", "apply"});
-    CHECK(h.observer_.Finished() ==
-          std::vector<std::string>{"w deploy schedule interrupted", "w deploy catch_up succeeded"});
-    CHECK(store.state.workspaces.at("w").actual == state::Actual::kDeployed);
-    CHECK(store.loads == 1);
+    CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy catch_up succeeded"});
+    CHECK(h.sink_.Find("every node defines the workspace alike again").size() == 1);
+  }
+
+  TEST_CASE("scheduler: HA: a job whose claim is lost is stopped and recorded interrupted") {
+    for (const bool ended_by_leader : {false, true}) {
+      CAPTURE(ended_by_leader);
+      // Given a leader running its catch-up deploy under a claim,
+      Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
+      MemoryStateStore store;
+      TestCoordinator coordinator;
+      coordinator.current_term = 3;
+      coordinator.leader = true;
+      MemoryJobClaims claims(h.clock_, "me", std::chrono::seconds(60));
+      claims.leader_term = 3;
+      coordination::ClaimKeeper keeper(
+          claims, h.runner_,
+          {std::chrono::seconds(60), [&h] { return h.clock_.Monotonic(); }, nullptr});
+      Reconciler& r = h.StartHa(store, coordinator, &claims, &keeper);
+      r.Tick();
+      REQUIRE(h.Steps() == std::vector<std::string>{"init"});
+      REQUIRE(claims.rows.size() == 1);
+      const std::string job = claims.rows.begin()->first;
+      keeper.RunOnce();
+      CHECK(claims.renewals == 1);
+      CHECK_FALSE(keeper.LostWhy(job));
+      // when its claim is ended by another node, or not renewed for 45 s,
+      if (ended_by_leader) {
+        claims.rows[job].state = "interrupted";
+        h.clock_.Advance(std::chrono::seconds(10));
+      } else {
+        claims.fail = Status::Unavailable("postgresql: connection lost");
+        for (int i = 0; i < 4; ++i) {
+          h.clock_.Advance(std::chrono::seconds(10));
+          keeper.RunOnce();
+          REQUIRE_FALSE(keeper.LostWhy(job));
+        }
+        h.clock_.Advance(std::chrono::seconds(5));
+      }
+      keeper.RunOnce();
+      // the keeper stops its tofu at once, without the scheduler,
+      REQUIRE(keeper.LostWhy(job));
+      CHECK(keeper.claims_lost() == 1);
+      REQUIRE(h.runner_.stops().size() == 1);
+      CHECK(h.runner_.stops()[0].reason == platform::StopReason::kShutdown);
+      // and the scheduler starts no further step and records it interrupted.
+      claims.fail = Status::Ok();
+      r.Tick();
+      REQUIRE_FALSE(h.observer_.Finished().empty());
+      CHECK(h.observer_.Finished()[0] == "w deploy catch_up interrupted");
+      CHECK(h.sink_.Find("the job's claim was lost").size() == 1);
+      if (!ended_by_leader) {
+        // A claim that lapsed unrenewed still runs in the database: the
+        // workspace waits for its expiry (60 s after the last renewal)
+        // plus kill_grace (2 min), as another node would,
+        CHECK(claims.rows[job].state == "running");
+        for (int i = 0; i < 67; ++i) {
+          h.clock_.Advance(std::chrono::seconds(2));
+          r.Tick();
+        }
+        CHECK(h.Steps() == std::vector<std::string>{"init"});  // 179 s after the renewal
+        CHECK(h.observer_.Finished().size() == 1);
+        h.clock_.Advance(std::chrono::seconds(2));
+        r.Tick();
+      }
+      // then ends the claim and converges the workspace.
+      CHECK(claims.rows[job].state == "interrupted");
+      r.Tick();
+      h.RunJobsToEnd();
+      r.Tick();
+      CHECK(h.Steps() == std::vector<std::string>{"init", "init", "plan", "apply"});
+      CHECK(h.observer_.Finished() == std::vector<std::string>{"w deploy catch_up interrupted",
+                                                               "w deploy catch_up succeeded"});
+    }
   }
 
   TEST_CASE(
