@@ -913,7 +913,13 @@ class Chaos:
                         break
                 self.say("%s exited %d after SIGTERM%s" % (
                     inst.label(), code, " (it had lost the leader lease)" if demotion else ""))
-                if code != 0 and not demotion:
+                # Killed by the SIGTERM itself (-15): it came before the
+                # daemon had set up its handler, at its very start. systemd
+                # counts that a clean stop too.
+                early = code == -signal.SIGTERM and not cc.tail(inst.log_path, 15).strip()
+                if early:
+                    self.note("%s got SIGTERM before it had started" % inst.label())
+                elif code != 0 and not demotion:
                     self.violate("C4: %s exited %d after SIGTERM (a clean stop); its log:\n%s" % (
                         inst.label(), code, cc.tail(inst.log_path, 15)))
                 delay = self.rng.uniform(0.5, 2.0)

@@ -171,6 +171,8 @@ class Harness {
 // state store in memory that counts its loads and saves.
 class TestCoordinator final : public coordination::Coordinator {
  public:
+  TestCoordinator() = default;
+  TestCoordinator(bool leads, int64_t term) : leader(leads), current_term(term) {}
   bool IsLeader() const override { return leader.load(); }
   int64_t term() const override { return current_term.load(); }
   coordination::CoordinationStatus status() const override { return {}; }
@@ -671,9 +673,7 @@ TEST_SUITE("scheduler") {
     // Given a leader whose workspace w is defined otherwise on node-b,
     Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
     MemoryStateStore store;
-    TestCoordinator coordinator;
-    coordinator.current_term = 2;
-    coordinator.leader = true;
+    TestCoordinator coordinator(true, 2);
     coordinator.differing = {{"w", "node-b"}};
     Reconciler& r = h.StartHa(store, coordinator);
     // it neither converges it (the 08:00 deploy is due) nor takes a
@@ -709,9 +709,7 @@ TEST_SUITE("scheduler") {
       // Given a leader running its catch-up deploy under a claim,
       Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
       MemoryStateStore store;
-      TestCoordinator coordinator;
-      coordinator.current_term = 3;
-      coordinator.leader = true;
+      TestCoordinator coordinator(true, 3);
       MemoryJobClaims claims(h.clock_, "me", std::chrono::seconds(60));
       claims.leader_term = 3;
       coordination::ClaimKeeper keeper(
@@ -783,9 +781,7 @@ TEST_SUITE("scheduler") {
       // Given a leader running its catch-up deploy,
       Harness h(kUtcOfficeHours, "2026-11-24T08:10:00Z");
       MemoryStateStore store;
-      TestCoordinator coordinator;
-      coordinator.current_term = 3;
-      coordinator.leader = true;
+      TestCoordinator coordinator(true, 3);
       Reconciler& r = h.StartHa(store, coordinator);
       r.Tick();
       REQUIRE(h.Steps() == std::vector<std::string>{"init"});
