@@ -46,8 +46,8 @@ constexpr const char* kVersion2[] = {
     " finished_at timestamptz,"
     " result text,"
     " written_term bigint NOT NULL)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS pv_jobs_one_running ON pv_jobs (workspace)"
-    " WHERE state = 'running'",
+    ("CREATE UNIQUE INDEX IF NOT EXISTS pv_jobs_one_running ON pv_jobs (workspace)"
+     " WHERE state = 'running'"),
     "CREATE INDEX IF NOT EXISTS pv_jobs_workspace ON pv_jobs (workspace)",
 };
 // kMigrations[v] takes the schema from version v to v + 1.

@@ -1007,8 +1007,11 @@ void Reconciler::Supersede(const QueuedJob& old, const std::string& by, SystemTi
 
 void Reconciler::Dispatch(SystemTime now) {
   const size_t limit = static_cast<size_t>(config_->scheduler.max_concurrent_jobs);
-  // A leftover tofu is a running job as far as the limit is concerned.
-  const size_t running = active_.size() + leftovers_.size();
+  // A leftover tofu is a running job as far as the limit is concerned; a
+  // workspace held for a claim is not: its tofu runs on another machine.
+  const size_t running =
+      active_.size() + std::count_if(leftovers_.begin(), leftovers_.end(),
+                                     [](const auto& l) { return !l.second.hold_until; });
   if (running >= limit || queue_.empty()) return;
   std::vector<QueuedJob> runnable =
       queue_.TakeRunnable(limit - running, [this](const std::string& ws) {

@@ -14,6 +14,7 @@
 #include "platform/filename.h"
 #include "platform/posix_file_system.h"
 #include "state/state_json.h"
+#include "support/cli_run.h"
 #include "support/fake_clock.h"
 #include "support/memory_file_system.h"
 #include "support/pg_test_util.h"
@@ -29,24 +30,10 @@ using std::chrono::seconds;
 using testing::ConnectOrDie;
 using testing::PostgresServer;
 
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Run = testing::CliRun;
 
 Run Cli(std::vector<std::string> args) {
-  testing::FakeClock clock(*ParseRfc3339("2026-11-24T12:00:00Z"));
-  platform::PosixFileSystem fs;
-  std::ostringstream out, err;
-  CliEnv env{clock, fs, out, err, {}, "/"};
-  std::vector<const char*> argv = {"provisioner"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  Run r;
-  r.code = RunCli(static_cast<int>(argv.size()), argv.data(), env);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
+  return testing::RunCliInProcess(args, *ParseRfc3339("2026-11-24T12:00:00Z"));
 }
 
 // A node's files: config.yaml (HA on, state.dir and ha.dsn_file relative to

@@ -7,30 +7,17 @@
 
 #include "base/time_format.h"
 #include "platform/posix_file_system.h"
+#include "support/cli_run.h"
 #include "support/fake_clock.h"
 #include "support/test_util.h"
 
 namespace provisioner::app {
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Run = testing::CliRun;
 
 Run Cli(std::vector<std::string> args, SystemTime now = *ParseRfc3339("2026-03-27T12:00:00Z")) {
-  testing::FakeClock clock(now);
-  platform::PosixFileSystem fs;
-  std::ostringstream out, err;
-  CliEnv env{clock, fs, out, err, {}, "/"};
-  std::vector<const char*> argv = {"provisioner"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  Run r;
-  r.code = RunCli(static_cast<int>(argv.size()), argv.data(), env);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
+  return testing::RunCliInProcess(args, now);
 }
 
 // A temp dir with templates/t and a config file.

@@ -703,6 +703,27 @@ TEST_SUITE("scheduler") {
     CHECK(h.sink_.Find("every node defines the workspace alike again").size() == 1);
   }
 
+  TEST_CASE("scheduler: HA: a workspace held for another node's claim leaves its job slot free") {
+    // Given a leader allowed one job at a time, whose workspace w is held
+    // by another node's claim, while v is due too,
+    Harness h(std::string(kUtcOfficeHours) +
+                  "  - {name: v, template: t, schedule: {deploy: \"0 8 * * *\", destroy: \"0 19 * "
+                  "* *\"}}\n",
+              "2026-11-24T08:10:00Z", "{max_concurrent_jobs: 1}");
+    MemoryStateStore store;
+    MemoryJobClaims claims(h.clock_, "me", std::chrono::seconds(60));
+    claims.rows["old-job"] = {
+        "w", "old", "running", 1, h.clock_.Monotonic() + std::chrono::seconds(30), ""};
+    claims.leader_term = 1;
+    TestCoordinator coordinator(true, 1);
+    Reconciler& r = h.StartHa(store, coordinator, &claims);
+    // the held workspace takes no slot: v's job starts at once.
+    r.Tick();
+    r.Tick();
+    REQUIRE(h.runner_.started().size() == 1);
+    CHECK(h.runner_.started()[0].spec.working_dir.ends_with("/v"));
+  }
+
   TEST_CASE("scheduler: HA: a job whose claim is lost is stopped and recorded interrupted") {
     for (const bool ended_by_leader : {false, true}) {
       CAPTURE(ended_by_leader);
