@@ -1162,11 +1162,12 @@ void Reconciler::Reap(SystemTime now) {
 void Reconciler::ReleaseClaim(const std::string& name, const std::string& job_id, int64_t epoch,
                               std::string_view result) {
   // A daemon that stops while the database is out of reach does not wait
-  // for it once per job: the claims lapse instead.
+  // for it once per job: the claims lapse instead. (Out of reach as of the
+  // last release tried: one that works clears it.)
   if (shutting_down_ && claims_unreachable_) return;
   auto r = deps_.claims->Finish(job_id, epoch, std::string(result));
+  claims_unreachable_ = !r.ok() && r.status().code() == Status::Code::kUnavailable;
   if (r.ok() && *r) return;
-  if (!r.ok() && r.status().code() == Status::Code::kUnavailable) claims_unreachable_ = true;
   LOG(deps_.log, kWarn, "job")
       .Workspace(name)
       .JobId(job_id)

@@ -724,6 +724,31 @@ TEST_SUITE("scheduler") {
     CHECK(h.runner_.started()[0].spec.working_dir.ends_with("/v"));
   }
 
+  TEST_CASE("scheduler: HA: a stop with the database out of reach tries one claim release only") {
+    // Given a leader running two jobs under claims,
+    Harness h(std::string(kUtcOfficeHours) +
+                  "  - {name: v, template: t, schedule: {deploy: \"0 8 * * *\", destroy: \"0 19 * "
+                  "* *\"}}\n",
+              "2026-11-24T08:10:00Z");
+    MemoryStateStore store;
+    MemoryJobClaims claims(h.clock_, "me", std::chrono::seconds(60));
+    claims.leader_term = 1;
+    TestCoordinator coordinator(true, 1);
+    Reconciler& r = h.StartHa(store, coordinator, &claims);
+    r.Tick();
+    REQUIRE(h.runner_.started().size() == 2);
+    // when it stops while the database does not answer,
+    claims.fail = Status::Unavailable("postgresql: connection lost");
+    r.BeginShutdown();
+    h.RunJobsToEnd();
+    r.Tick();
+    // the first release fails, and the second is not tried: the claims
+    // lapse instead of each waiting out a timeout.
+    CHECK(r.idle());
+    CHECK(claims.finishes == 1);
+    CHECK(h.sink_.Find("cannot release the job's claim").size() == 1);
+  }
+
   TEST_CASE("scheduler: HA: a job whose claim is lost is stopped and recorded interrupted") {
     for (const bool ended_by_leader : {false, true}) {
       CAPTURE(ended_by_leader);

@@ -48,6 +48,7 @@ class MemoryJobClaims final : public coordination::JobClaims, public coordinatio
   Result<bool> Finish(const std::string& job_id, int64_t epoch,
                       const std::string& result) override {
     std::lock_guard<std::mutex> lock(mu_);
+    ++finishes;
     if (!fail.ok()) return fail;
     auto it = rows.find(job_id);
     if (it == rows.end() || it->second.state != "running" || it->second.epoch != epoch ||
@@ -109,6 +110,7 @@ class MemoryJobClaims final : public coordination::JobClaims, public coordinatio
   Status fail;                      // when not OK, every call fails with it
   int64_t leader_term = 0;          // the term Claim and Interrupt are fenced with
   int renewals = 0;
+  int finishes = 0;  // Finish() calls, failed or not
 
  private:
   std::chrono::milliseconds HeldFor(const Row& row, std::chrono::milliseconds grace) {
