@@ -64,17 +64,28 @@ Status EnsureLeaseTable(PgConnection& conn) {
        " version text NOT NULL DEFAULT '',"
        " config_hash text NOT NULL DEFAULT '')",
        {}},
-      // Added after the first HA version; its nodes leave it '{}'.
-      {"ALTER TABLE pv_nodes ADD COLUMN IF NOT EXISTS"
-       " workspace_hashes jsonb NOT NULL DEFAULT '{}'",
-       {}},
   };
   for (const auto& [sql, params] : statements) {
     s = conn.Run(sql, params);
-    if (!s.ok()) {
-      (void)conn.Run("ROLLBACK");
-      return s.WithContext("creating pv_leader and pv_nodes");
+    if (!s.ok()) break;
+  }
+  // Added after the first HA version; its nodes leave it '{}'. ALTER TABLE
+  // locks pv_nodes ACCESS EXCLUSIVE even when the column exists, and this
+  // runs on every new lease connection: look first.
+  if (s.ok()) {
+    auto has = conn.Exec(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = 'pv_nodes'::regclass"
+        " AND attname = 'workspace_hashes' AND NOT attisdropped");
+    s = has.status();
+    if (has.ok() && has->empty()) {
+      s = conn.Run(
+          "ALTER TABLE pv_nodes ADD COLUMN IF NOT EXISTS"
+          " workspace_hashes jsonb NOT NULL DEFAULT '{}'");
     }
+  }
+  if (!s.ok()) {
+    (void)conn.Run("ROLLBACK");
+    return s.WithContext("creating pv_leader and pv_nodes");
   }
   return conn.Run("COMMIT");
 }

@@ -83,6 +83,31 @@ TEST_SUITE("coordination") {
   }
 
   TEST_CASE(
+      "coordination: postgres lease: the tables of the first HA version gain workspace_hashes, and "
+      "a later check takes no lock that waits for readers") {
+    auto server = PostgresServer::StartOrSkip();
+    if (!server) return;
+    PgConnection a = ConnectOrDie(*server);
+    PgConnection b = ConnectOrDie(*server);
+    // pv_nodes as the first HA version created it.
+    REQUIRE_OK(
+        a.Run("CREATE TABLE pv_nodes (name text PRIMARY KEY, instance text NOT NULL,"
+              " started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL,"
+              " version text NOT NULL DEFAULT '', config_hash text NOT NULL DEFAULT '')"));
+    REQUIRE_OK(a.Run("INSERT INTO pv_nodes VALUES ('old', 'i', now(), now(), '0.1', 'h')"));
+    REQUIRE_OK(EnsureLeaseTable(a));
+    CHECK(Scalar(a, "SELECT workspace_hashes::text FROM pv_nodes WHERE name = 'old'") == "{}");
+
+    // A reader holds pv_nodes; ALTER TABLE would wait for it (ACCESS
+    // EXCLUSIVE), and the short lock_timeout would fail the check.
+    REQUIRE_OK(b.Run("BEGIN"));
+    REQUIRE_OK(b.Run("LOCK TABLE pv_nodes IN ACCESS SHARE MODE"));
+    REQUIRE_OK(a.Run("SET lock_timeout = '300ms'"));
+    CHECK_OK(EnsureLeaseTable(a));
+    REQUIRE_OK(b.Run("ROLLBACK"));
+  }
+
+  TEST_CASE(
       "coordination: postgres lease: a takeover waits for a fenced transaction and is ordered "
       "after it") {
     auto server = PostgresServer::StartOrSkip();
