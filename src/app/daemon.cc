@@ -8,6 +8,7 @@
 #include <ostream>
 #include <set>
 
+#include "app/api_relay.h"
 #include "app/cli_commands.h"
 #include "app/config_file.h"
 #include "app/ha_dsn.h"
@@ -21,6 +22,7 @@
 #include "config/config_diff.h"
 #include "config/web_config.h"
 #include "coordination/lease_keeper.h"
+#include "coordination/pg_api_relay.h"
 #include "coordination/pg_job_claims.h"
 #include "coordination/pg_lease_db.h"
 #include "coordination/pg_state_store.h"
@@ -251,6 +253,8 @@ class Daemon {
   void StartHa(scheduler::ReconcilerDeps& deps);
   // HA mode: the hash of `config`'s workspaces, for the heartbeat.
   void PublishConfigHash(const config::Config& config);
+  // HA mode: the thread that answers requests standbys relay to the leader.
+  void StartInbox();
   // Metrics, tofu, the reconciler (with crash recovery), probes, API,
   // listener, config watcher.
   Status Start();
@@ -340,6 +344,11 @@ class Daemon {
   std::unique_ptr<coordination::PgJobClaims> claims_;
   std::unique_ptr<coordination::PgJobClaims> claim_renewer_;
   std::unique_ptr<coordination::ClaimKeeper> claim_keeper_;
+  // The API relay: the connection that relays this node's requests as a
+  // standby, and the inbox's, which answers others' as the leader.
+  std::unique_ptr<coordination::PgApiRelay> relay_out_;
+  std::unique_ptr<coordination::PgApiRelay> relay_in_;
+  RelayOptions relay_options_;
   bool lost_leadership_ = false;
   // The keeper thread's own: the last failed lease attempt logged, and when.
   std::string lease_error_;
@@ -354,6 +363,9 @@ class Daemon {
 
   Notification stopping_;  // followed logs end when it is given
   http::ApiContext api_;
+  // Answers relayed requests through api_ and the reconciler: declared
+  // after them, so that it is gone first.
+  std::unique_ptr<ApiInbox> inbox_;
   std::unique_ptr<HttpMetricsObserver> http_observer_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<platform::InotifyWatcher> watcher_;
@@ -520,6 +532,32 @@ void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
                                                               std::move(claim_options));
   deps.claims = claims_.get();
   deps.claim_keeper = claim_keeper_.get();
+  relay_out_ = std::make_unique<coordination::PgApiRelay>(ha_pg_, ha_node_);
+  relay_in_ = std::make_unique<coordination::PgApiRelay>(ha_pg_, ha_node_);
+}
+
+void Daemon::StartInbox() {
+  ApiInbox::Options options;
+  options.leading_term = [this]() -> std::optional<int64_t> {
+    if (!keeper_->IsLeader()) return std::nullopt;
+    return keeper_->term();
+  };
+  options.dispatch = [this](const http::Request& req) { return DispatchRelayed(api_, req); };
+  options.on_answered = [this](const coordination::RelayedRequest& r, const http::Response& resp) {
+    // Reads are as quiet here as on the node that took them.
+    if (!r.mutating) return;
+    LOG(*log_, kInfo, "ha")
+        .Field("node", r.node)
+        .Field("user", r.user)
+        .Field("status", resp.status)
+        .Printf("answered %s %s, relayed by node %s", r.method.c_str(), r.path.c_str(),
+                r.node.c_str());
+  };
+  options.on_error = [this](const Status& s) {
+    LOG(*log_, kWarn, "ha").Error(s).Message("API relay: cannot answer relayed requests");
+  };
+  inbox_ = std::make_unique<ApiInbox>(*relay_in_, std::move(options));
+  inbox_->Start();
 }
 
 void Daemon::PublishConfigHash(const config::Config& config) {
@@ -679,6 +717,14 @@ Status Daemon::Start() {
                                                             ? " (no leader seen yet)"
                                                             : " (the leader is " + st.holder + ")");
     };
+    relay_options_.command_wait = api_.command_timeout + seconds(5);
+    relay_options_.stopping = &stopping_;
+    api_.relay = [this](const http::Request& req, bool mutating, const std::string& why) {
+      const std::string holder = keeper_->status().holder;
+      return RelayToLeader(*relay_out_, req, mutating, why, !holder.empty() && holder != ha_node_,
+                           relay_options_);
+    };
+    StartInbox();
   }
 
   http_observer_ = std::make_unique<HttpMetricsObserver>(*metrics_);
@@ -757,6 +803,7 @@ Status Daemon::Drain() {
   //    already posted are answered Unavailable by the next Tick.
   shutting_down_ = true;
   server_->BeginDrain();
+  if (inbox_ != nullptr) inbox_->BeginStop();
   health_checker_->StopRefresh();  // no `tofu version` while jobs stop
   notifier_.Stopping("stopping: waiting for running jobs");
   // 2. Running jobs get the stop ladder (SIGINT now, SIGKILL after
@@ -790,6 +837,7 @@ Status Daemon::Drain() {
   // 6. The listener: Stop() returns once every request in flight is done.
   watcher_->Stop();
   server_->Stop();
+  if (inbox_ != nullptr) inbox_->Stop();
   // 7. Spans still queued: at most the exporter's 2 s budget, then dropped.
   if (exporter_ != nullptr) exporter_->Shutdown();
   // 8. HA: the lease, released only now, after the last fenced save, so

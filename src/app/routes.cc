@@ -9,6 +9,32 @@ using http::Request;
 using http::Response;
 using http::RouteOptions;
 
+namespace {
+
+struct ApiRoute {
+  Method method;
+  const char* pattern;
+  Response (*handler)(http::ApiContext&, const Request&);
+  bool mutating;
+  bool leader_only;  // false: every node answers it itself
+};
+
+constexpr ApiRoute kApiRoutes[] = {
+    {Method::kGet, "/api/v1/workspaces", http::ListWorkspaces, false, true},
+    {Method::kGet, "/api/v1/workspaces/:name", http::GetWorkspace, false, true},
+    {Method::kPost, "/api/v1/workspaces/:name/deploy", http::DeployWorkspace, true, true},
+    {Method::kPost, "/api/v1/workspaces/:name/destroy", http::DestroyWorkspace, true, true},
+    {Method::kPost, "/api/v1/workspaces/:name/pause", http::PauseWorkspace, true, true},
+    {Method::kPost, "/api/v1/workspaces/:name/resume", http::ResumeWorkspace, true, true},
+    {Method::kPost, "/api/v1/jobs/:id/cancel", http::CancelJob, true, true},
+    {Method::kGet, "/api/v1/jobs", http::ListJobs, false, true},
+    {Method::kGet, "/api/v1/jobs/:id", http::GetJob, false, true},
+    {Method::kGet, "/api/v1/jobs/:id/log", http::GetJobLog, false, true},
+    {Method::kPost, "/api/v1/reload", http::Reload, true, false},
+};
+
+}  // namespace
+
 void RegisterRoutes(http::Server& server, http::ApiContext& api, http::HealthChecker& health,
                     telemetry::Metrics& metrics) {
   // Probes answer without authentication (orchestrators rarely have
@@ -38,34 +64,33 @@ void RegisterRoutes(http::Server& server, http::ApiContext& api, http::HealthChe
       },
       read);
 
-  // HA mode: a standby answers 503 naming the leader; a reload stays
-  // every node's own.
-  auto api_route = [&api](Response (*handler)(http::ApiContext&, const Request&),
-                          bool leader_only = true) {
-    return [&api, handler, leader_only](const Request& req) {
-      if (leader_only && api.not_leader) {
-        if (std::string why = api.not_leader(); !why.empty()) {
-          return Response::Error(503, "not_leader", why);
-        }
-      }
-      return handler(api, req);
-    };
-  };
-  server.Route(Method::kGet, "/api/v1/workspaces", api_route(http::ListWorkspaces), read);
-  server.Route(Method::kGet, "/api/v1/workspaces/:name", api_route(http::GetWorkspace), read);
-  server.Route(Method::kPost, "/api/v1/workspaces/:name/deploy", api_route(http::DeployWorkspace),
-               write);
-  server.Route(Method::kPost, "/api/v1/workspaces/:name/destroy", api_route(http::DestroyWorkspace),
-               write);
-  server.Route(Method::kPost, "/api/v1/workspaces/:name/pause", api_route(http::PauseWorkspace),
-               write);
-  server.Route(Method::kPost, "/api/v1/workspaces/:name/resume", api_route(http::ResumeWorkspace),
-               write);
-  server.Route(Method::kPost, "/api/v1/jobs/:id/cancel", api_route(http::CancelJob), write);
-  server.Route(Method::kGet, "/api/v1/jobs", api_route(http::ListJobs), read);
-  server.Route(Method::kGet, "/api/v1/jobs/:id", api_route(http::GetJob), read);
-  server.Route(Method::kGet, "/api/v1/jobs/:id/log", api_route(http::GetJobLog), read);
-  server.Route(Method::kPost, "/api/v1/reload", api_route(http::Reload, false), write);
+  // HA mode: a standby relays the API to the leader through PostgreSQL
+  // (api.relay), or answers 503 naming it; a reload stays every node's own.
+  for (const ApiRoute& route : kApiRoutes) {
+    const RouteOptions options = route.mutating ? write : read;
+    server.Route(
+        route.method, route.pattern,
+        [&api, &route](const Request& req) {
+          if (route.leader_only && api.not_leader) {
+            if (std::string why = api.not_leader(); !why.empty()) {
+              if (api.relay) return api.relay(req, route.mutating, why);
+              return Response::Error(503, "not_leader", why);
+            }
+          }
+          return route.handler(api, req);
+        },
+        options);
+  }
+}
+
+Response DispatchRelayed(http::ApiContext& api, const Request& req) {
+  for (const ApiRoute& route : kApiRoutes) {
+    if (route.leader_only && route.method == req.method && req.route == route.pattern) {
+      return route.handler(api, req);
+    }
+  }
+  // A node of a newer version relayed a route this one lacks.
+  return Response::Error(404, "not_found", "no route " + req.route + " on the leader");
 }
 
 }  // namespace provisioner::app

@@ -14,4 +14,10 @@ namespace provisioner::app {
 void RegisterRoutes(http::Server& server, http::ApiContext& api, http::HealthChecker& health,
                     telemetry::Metrics& metrics);
 
+// HA mode, on the leader: answers a request a standby relayed
+// (coordination/pg_api_relay.h) with the handler of its route, as if it had
+// come here; `req.route` names the route. 404 for a route that is not
+// relayed.
+http::Response DispatchRelayed(http::ApiContext& api, const http::Request& req);
+
 }  // namespace provisioner::app

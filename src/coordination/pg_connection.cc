@@ -120,6 +120,29 @@ PgConnection::~PgConnection() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
 
+Result<bool> PgConnection::AwaitNotification(std::chrono::milliseconds timeout) {
+  if (conn_ == nullptr) return Status::Unavailable("postgresql: not connected");
+  auto drain = [this] {
+    bool any = false;
+    while (PGnotify* n = PQnotifies(conn_)) {
+      PQfreemem(n);
+      any = true;
+    }
+    return any;
+  };
+  // Notifications that came with an earlier statement's answer are
+  // already buffered.
+  if (drain()) return true;
+  if (!platform::WaitReadable(PQsocket(conn_), timeout)) return false;
+  if (!PQconsumeInput(conn_)) {
+    Status st = Status::Unavailable("postgresql: connection lost", Tidy(PQerrorMessage(conn_)));
+    PQfinish(conn_);
+    conn_ = nullptr;
+    return st;
+  }
+  return drain();
+}
+
 bool PgConnection::ok() const { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
 
 int PgConnection::backend_pid() const { return conn_ != nullptr ? PQbackendPID(conn_) : 0; }

@@ -68,6 +68,11 @@ class PgConnection {
   // Exec for statements without rows.
   Status Run(const std::string& sql, const std::vector<PgParam>& params = {});
 
+  // Waits up to `timeout` for a NOTIFY on a channel this session LISTENs
+  // to; true when one or more came (all are consumed), false on timeout.
+  // Unavailable when the connection is gone (it is dropped then).
+  Result<bool> AwaitNotification(std::chrono::milliseconds timeout);
+
   bool ok() const;
   // The server process of this session (for pg_terminate_backend in tests).
   int backend_pid() const;

@@ -50,8 +50,33 @@ constexpr const char* kVersion2[] = {
      " WHERE state = 'running'"),
     "CREATE INDEX IF NOT EXISTS pv_jobs_workspace ON pv_jobs (workspace)",
 };
+// Schema version 3: the API relay (coordination/pg_api_relay.h). A request
+// a standby took waits in pv_api_requests until the leader answers it.
+constexpr const char* kVersion3[] = {
+    "CREATE TABLE IF NOT EXISTS pv_api_requests ("
+    " id bigserial PRIMARY KEY,"
+    " node text NOT NULL,"
+    " method text NOT NULL,"
+    " route text NOT NULL,"
+    " path text NOT NULL,"
+    " params jsonb NOT NULL,"
+    " query jsonb NOT NULL,"
+    " body text NOT NULL,"
+    " user_name text NOT NULL,"
+    " traceparent text NOT NULL,"
+    " mutating boolean NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    " answered_at timestamptz,"
+    " answered_by text,"
+    " answered_term bigint,"
+    " status integer,"
+    " content_type text,"
+    " reply text)",
+    ("CREATE INDEX IF NOT EXISTS pv_api_requests_pending ON pv_api_requests (id)"
+     " WHERE answered_at IS NULL"),
+};
 // kMigrations[v] takes the schema from version v to v + 1.
-constexpr std::span<const char* const> kMigrations[] = {kVersion1, kVersion2};
+constexpr std::span<const char* const> kMigrations[] = {kVersion1, kVersion2, kVersion3};
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
 // Workspaces per upsert: one statement for a typical save, and a bounded

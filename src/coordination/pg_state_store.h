@@ -8,6 +8,7 @@
 //   pv_workspaces(name, record jsonb, written_term, updated_at)
 //   pv_jobs(id, workspace, ..., claim_epoch, claim_expires_at)  the job claims
 //                                                     (pg_job_claims.h)
+//   pv_api_requests(id, node, method, route, ...)     the API relay (pg_api_relay.h)
 //
 // Every save is one transaction that begins with CheckFence (pg_lease_db.h):
 // a node that no longer holds the lease under the term it writes with
@@ -31,7 +32,7 @@
 namespace provisioner::coordination {
 
 // The schema version this build writes; pv_schema holds the database's.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Creates or migrates the state tables up to kSchemaVersion, in one
 // transaction that begins with CheckFence(conn, node, term), so only the

@@ -45,6 +45,10 @@ struct ApiContext {
   // HA mode: "" while this node leads, else why it cannot serve the API
   // (a standby, and who leads). Unset in the default mode.
   std::function<std::string()> not_leader;
+  // HA mode: answers a request of the leader's on a standby (the API
+  // relay, app/api_relay.h); `why` is what not_leader said. Unset: a
+  // standby answers 503 not_leader.
+  std::function<Response(const Request& req, bool mutating, const std::string& why)> relay;
   // How long a command may wait for the scheduler to apply it.
   std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
   // How often a followed log is checked for new output.

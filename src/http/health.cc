@@ -425,11 +425,20 @@ Response HealthChecker::Ready() {
     const DaemonHealth::Coordination c = coordination_();
     Check role{"serving_role", std::string(kHealthy), "leader: serves the API", clock_.Now(), 0};
     if (!c.leader) {
-      role.status = kUnhealthy;
-      role.message =
-          "HA standby: only the leader serves the API in this version (" +
-          (c.holder.empty() ? std::string("no leader seen yet") : "the leader is " + c.holder) +
-          ")";
+      // A standby serves the API by relaying it to the leader through the
+      // database (app/api_relay.h): it needs both.
+      if (!c.reachable) {
+        role.status = kUnhealthy;
+        role.message =
+            "HA standby: cannot relay the API to the leader: the database is "
+            "unreachable (" +
+            c.error + ")";
+      } else if (c.holder.empty()) {
+        role.status = kUnhealthy;
+        role.message = "HA standby: no leader seen yet to relay the API to";
+      } else {
+        role.message = "HA standby: relays the API to the leader " + c.holder;
+      }
     }
     checks.push_back(role);
   }

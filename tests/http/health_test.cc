@@ -128,6 +128,35 @@ TEST_SUITE("http") {
           std::string::npos);
   }
 
+  TEST_CASE("http: HA: /ready is 200 on a standby that can relay the API to a leader") {
+    Fixture f;
+    DaemonHealth::Coordination c;
+    f.checker.SetCoordination([&c] { return c; });
+    auto role = [&] {
+      Response r = f.checker.Ready();
+      const size_t at = r.body.find("{\"name\":\"serving_role\"");
+      REQUIRE(at != std::string::npos);
+      return std::to_string(r.status) + " " + r.body.substr(at, r.body.find('}', at) - at);
+    };
+    c.leader = true;
+    CHECK(role().find("200 {\"name\":\"serving_role\",\"status\":\"healthy\",\"message\":"
+                      "\"leader: serves the API\"") == 0);
+    c.leader = false;
+    c.holder = "node-a";
+    CHECK(role().find("200 {\"name\":\"serving_role\",\"status\":\"healthy\",\"message\":"
+                      "\"HA standby: relays the API to the leader node-a\"") == 0);
+    c.reachable = false;
+    c.error = "postgresql: cannot connect";
+    CHECK(role().find("503 {\"name\":\"serving_role\",\"status\":\"unhealthy\",\"message\":"
+                      "\"HA standby: cannot relay the API to the leader: the database is "
+                      "unreachable (postgresql: cannot connect)\"") == 0);
+    c.reachable = true;
+    c.holder.clear();
+    CHECK(role().find("\"HA standby: no leader seen yet to relay the API to\"") !=
+          std::string::npos);
+    CHECK(f.checker.Ready().status == 503);
+  }
+
   TEST_CASE("http: a stuck scheduler makes /health unhealthy with 503") {
     Fixture f;
     f.clock.Advance(std::chrono::seconds(91));
