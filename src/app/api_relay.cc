@@ -27,20 +27,11 @@ http::Response Pending(int64_t id, const http::Request& req, const std::string& 
   return http::Response::Json(202, std::move(body));
 }
 
-bool FollowsLog(const http::Request& req) {
-  auto it = req.query.find("follow");
-  return req.route.ends_with("/log") && it != req.query.end() && it->second != "0" &&
-         it->second != "false";
-}
-
 }  // namespace
 
 http::Response RelayToLeader(coordination::PgApiRelay& relay, const http::Request& req,
                              bool mutating, const std::string& why, bool leader_seen,
                              const RelayOptions& options) {
-  if (FollowsLog(req)) {
-    return http::Response::Error(503, "not_leader", "follow the log on the leader: " + why);
-  }
   if (!leader_seen && !mutating) return http::Response::Error(503, "not_leader", why);
 
   coordination::RelayedRequest r;
@@ -109,8 +100,7 @@ std::string DrainBody(http::Response& response, size_t max) {
   }
   out.resize(max);
   if (const size_t nl = out.rfind('\n'); nl != std::string::npos) out.resize(nl + 1);
-  out += "# provisioner: the relayed log ends here (" + std::to_string(max >> 20) +
-         " MiB); read the rest on the leader\n";
+  out += "# provisioner: the relayed reply ends here (" + std::to_string(max) + " bytes)\n";
   return out;
 }
 

@@ -45,9 +45,8 @@ struct RelayOptions {
 //
 // A command that got no answer in time stays committed for the next leader:
 // 202 {"request_id": N, "state": "pending", ...}. A read that got none is
-// withdrawn: 503 not_leader. A followed job log cannot be relayed: 503
-// naming the leader. 503 `database_unavailable` when the request could not
-// be committed.
+// withdrawn: 503 not_leader. 503 `database_unavailable` when the request
+// could not be committed.
 http::Response RelayToLeader(coordination::PgApiRelay& relay, const http::Request& req,
                              bool mutating, const std::string& why, bool leader_seen,
                              const RelayOptions& options);
@@ -72,7 +71,7 @@ class ApiInbox {
     std::chrono::milliseconds wait{500};
     // Answered requests are deleted after this long (their node gave up).
     std::chrono::seconds keep_answers{600};
-    // A relayed log reply is cut at this size.
+    // A streamed reply (none is relayed today) is cut at this size.
     size_t max_reply_bytes = 8u << 20;
   };
 

@@ -1,6 +1,7 @@
 #include "app/daemon.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <csignal>
 #include <future>
@@ -12,6 +13,7 @@
 #include "app/cli_commands.h"
 #include "app/config_file.h"
 #include "app/ha_dsn.h"
+#include "app/job_log_shipper.h"
 #include "app/routes.h"
 #include "app/telemetry_adapters.h"
 #include "app/tracing.h"
@@ -24,6 +26,7 @@
 #include "coordination/lease_keeper.h"
 #include "coordination/pg_api_relay.h"
 #include "coordination/pg_job_claims.h"
+#include "coordination/pg_job_logs.h"
 #include "coordination/pg_lease_db.h"
 #include "coordination/pg_state_store.h"
 #include "http/handlers_api.h"
@@ -349,6 +352,13 @@ class Daemon {
   std::unique_ptr<coordination::PgApiRelay> relay_out_;
   std::unique_ptr<coordination::PgApiRelay> relay_in_;
   RelayOptions relay_options_;
+  // Job logs in the database: the shipper's connection and thread, and the
+  // readers' connection (the HTTP threads').
+  std::unique_ptr<coordination::PgJobLogs> logs_out_;
+  std::unique_ptr<coordination::PgJobLogs> logs_in_;
+  std::unique_ptr<JobLogShipper> shipper_;
+  std::unique_ptr<SharedJobLogsOnPg> shared_logs_;
+  std::atomic<int> history_limit_{0};  // for the shipper's pruning
   bool lost_leadership_ = false;
   // The keeper thread's own: the last failed lease attempt logged, and when.
   std::string lease_error_;
@@ -534,6 +544,19 @@ void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
   deps.claim_keeper = claim_keeper_.get();
   relay_out_ = std::make_unique<coordination::PgApiRelay>(ha_pg_, ha_node_);
   relay_in_ = std::make_unique<coordination::PgApiRelay>(ha_pg_, ha_node_);
+  logs_out_ = std::make_unique<coordination::PgJobLogs>(ha_pg_, ha_node_);
+  logs_in_ = std::make_unique<coordination::PgJobLogs>(ha_pg_, ha_node_);
+  shared_logs_ = std::make_unique<SharedJobLogsOnPg>(*logs_in_);
+  history_limit_ = config_->state.history_limit;
+  JobLogShipper::Options log_options;
+  log_options.node = ha_node_;
+  log_options.keep = [this] { return history_limit_.load(); };
+  log_options.on_error = [this](const Status& s) {
+    LOG(*log_, kWarn, "ha").Error(s).Message("cannot copy job logs to PostgreSQL; retrying");
+  };
+  shipper_ = std::make_unique<JobLogShipper>(*logs_out_, env_.fs, std::move(log_options));
+  observers_.Add(shipper_.get());
+  shipper_->Start();
 }
 
 void Daemon::StartInbox() {
@@ -709,6 +732,7 @@ Status Daemon::Start() {
   api_.fs = &env_.fs;
   api_.state_dir = config.state.dir;
   api_.stopping = &stopping_;
+  api_.shared_logs = shared_logs_.get();
   if (keeper_ != nullptr) {
     api_.not_leader = [this]() -> std::string {
       if (keeper_->IsLeader()) return "";
@@ -832,6 +856,9 @@ Status Daemon::Drain() {
   reconciler_->Close();
   events_.Close();
   Status flushed = reconciler_->Flush();
+  // HA: the logs of the jobs that ended, to the database, so that
+  // followers on other nodes see them end.
+  if (shipper_ != nullptr) shipper_->Stop();
   // 5. Followers get a last line and their streams end.
   stopping_.Notify();
   // 6. The listener: Stop() returns once every request in flight is done.
@@ -941,6 +968,7 @@ void Daemon::FinishReload(PendingReload& pending) {
     pending.report.diff = applied.diff;
     SetMetricWorkspaces(reconciler_->config());
     if (lease_db_ != nullptr) PublishConfigHash(reconciler_->config());
+    history_limit_ = reconciler_->config().state.history_limit;
     platform::ReleaseFreeMemory();  // the old config and the re-plan
   }
   notifier_.Ready(StatusLine(*reconciler_->snapshot(), ReloadFailed()));

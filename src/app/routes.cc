@@ -16,7 +16,7 @@ struct ApiRoute {
   const char* pattern;
   Response (*handler)(http::ApiContext&, const Request&);
   bool mutating;
-  bool leader_only;  // false: every node answers it itself
+  bool leader_only;  // false: every node answers it itself (HA mode)
 };
 
 constexpr ApiRoute kApiRoutes[] = {
@@ -29,7 +29,8 @@ constexpr ApiRoute kApiRoutes[] = {
     {Method::kPost, "/api/v1/jobs/:id/cancel", http::CancelJob, true, true},
     {Method::kGet, "/api/v1/jobs", http::ListJobs, false, true},
     {Method::kGet, "/api/v1/jobs/:id", http::GetJob, false, true},
-    {Method::kGet, "/api/v1/jobs/:id/log", http::GetJobLog, false, true},
+    // HA mode: every node reads job logs from the database itself.
+    {Method::kGet, "/api/v1/jobs/:id/log", http::GetJobLog, false, false},
     {Method::kPost, "/api/v1/reload", http::Reload, true, false},
 };
 

@@ -75,8 +75,22 @@ constexpr const char* kVersion3[] = {
     ("CREATE INDEX IF NOT EXISTS pv_api_requests_pending ON pv_api_requests (id)"
      " WHERE answered_at IS NULL"),
 };
+// Schema version 4: job logs (coordination/pg_job_logs.h), in chunks of
+// at most 256 KiB, numbered from 0 per job.
+constexpr const char* kVersion4[] = {
+    "CREATE TABLE IF NOT EXISTS pv_job_logs ("
+    " job_id text NOT NULL,"
+    " seq integer NOT NULL,"
+    " workspace text NOT NULL,"
+    " node text NOT NULL,"
+    " chunk bytea NOT NULL,"
+    " final boolean NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    " PRIMARY KEY (job_id, seq))",
+    "CREATE INDEX IF NOT EXISTS pv_job_logs_workspace ON pv_job_logs (workspace, job_id)",
+};
 // kMigrations[v] takes the schema from version v to v + 1.
-constexpr std::span<const char* const> kMigrations[] = {kVersion1, kVersion2, kVersion3};
+constexpr std::span<const char* const> kMigrations[] = {kVersion1, kVersion2, kVersion3, kVersion4};
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
 // Workspaces per upsert: one statement for a typical save, and a bounded

@@ -9,6 +9,7 @@
 //   pv_jobs(id, workspace, ..., claim_epoch, claim_expires_at)  the job claims
 //                                                     (pg_job_claims.h)
 //   pv_api_requests(id, node, method, route, ...)     the API relay (pg_api_relay.h)
+//   pv_job_logs(job_id, seq, workspace, node, chunk)  job logs (pg_job_logs.h)
 //
 // Every save is one transaction that begins with CheckFence (pg_lease_db.h):
 // a node that no longer holds the lease under the term it writes with
@@ -32,7 +33,7 @@
 namespace provisioner::coordination {
 
 // The schema version this build writes; pv_schema holds the database's.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Creates or migrates the state tables up to kSchemaVersion, in one
 // transaction that begins with CheckFence(conn, node, term), so only the

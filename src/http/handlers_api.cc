@@ -109,6 +109,84 @@ std::string StoppingLine(const scheduler::StatusSnapshot& snap, const std::strin
   return line + "\n";
 }
 
+// How many chunks of a shared log one read takes (each at most 256 KiB).
+constexpr int kSharedChunksPerRead = 16;
+// How long a followed shared log waits for its first chunk: the node that
+// queued the job writes it about when it answers the command.
+constexpr std::chrono::seconds kSharedLogFirstWait(5);
+
+Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
+  auto first = ctx.shared_logs->Read(id, 0, kSharedChunksPerRead);
+  // Polls, follow_poll apart, until about kSharedLogFirstWait has passed.
+  const auto polls = kSharedLogFirstWait / std::max(ctx.follow_poll, std::chrono::milliseconds(1));
+  for (int64_t i = 0; follow && first.ok() && first->empty() && i < polls; ++i) {
+    if (ctx.stopping != nullptr ? ctx.stopping->WaitFor(ctx.follow_poll)
+                                : (std::this_thread::sleep_for(ctx.follow_poll), false)) {
+      break;
+    }
+    first = ctx.shared_logs->Read(id, 0, kSharedChunksPerRead);
+  }
+  if (!first.ok()) {
+    return Response::Error(503, "unavailable",
+                           "cannot read the log of job \"" + id +
+                               "\" from the database: " + first.status().ToString());
+  }
+  if (first->empty()) return Response::Error(404, "not_found", "no log for job \"" + id + "\"");
+  struct Cursor {
+    std::vector<SharedJobLogs::Chunk> read;  // read, not sent yet
+    int64_t next_seq = 0;
+    bool done = false;
+  };
+  auto cursor = std::make_shared<Cursor>();
+  cursor->read = std::move(*first);
+  ApiContext* c = &ctx;
+  Response r;
+  r.content_type = "text/plain; charset=utf-8";
+  r.stream = [c, id, follow, cursor](std::string* chunk) {
+    while (!cursor->done) {
+      if (!cursor->read.empty()) {
+        for (SharedJobLogs::Chunk& piece : cursor->read) {
+          chunk->append(piece.bytes);
+          cursor->next_seq = piece.seq + 1;
+          if (piece.final) cursor->done = true;
+        }
+        cursor->read.clear();
+        if (!chunk->empty() || cursor->done) return !cursor->done;
+      }
+      const bool stopping = c->stopping != nullptr && c->stopping->HasBeenNotified();
+      // Whether the job may still write is read before the log, so that
+      // the last chunks it wrote are read after it ended.
+      bool live = false;
+      if (follow && !stopping) {
+        auto l = c->shared_logs->Live(id);
+        live = !l.ok() || *l;  // the database away: keep trying
+      }
+      auto more = c->shared_logs->Read(id, cursor->next_seq, kSharedChunksPerRead);
+      // The reply has begun: a read error can only end it early, unless
+      // following, which tries again.
+      if (more.ok() && !more->empty()) {
+        cursor->read = std::move(*more);
+        continue;
+      }
+      if (!live) {
+        if (stopping) {
+          chunk->append(std::string(kDaemonStoppingLine) + "; job " + id +
+                        " runs on another node: follow its log there or on another node\n");
+        }
+        cursor->done = true;
+        return false;
+      }
+      if (c->stopping != nullptr) {
+        c->stopping->WaitFor(c->follow_poll);
+      } else {
+        std::this_thread::sleep_for(c->follow_poll);
+      }
+    }
+    return false;
+  };
+  return r;
+}
+
 }  // namespace
 
 Response ErrorFromStatus(const Status& status) {
@@ -304,7 +382,10 @@ Response GetJobLog(ApiContext& ctx, const Request& req) {
   auto info = ctx.fs->Stat(path);
   if (!info.ok()) {
     // A queued job has no log yet; following it waits for one.
-    if (!(follow && LiveJob(*ctx.snapshot(), id)))
+    const bool live_here = LiveJob(*ctx.snapshot(), id).has_value();
+    // HA mode: a job another node runs or ran.
+    if (!live_here && ctx.shared_logs != nullptr) return SharedJobLog(ctx, id, follow);
+    if (!(follow && live_here))
       return Response::Error(404, "not_found", "no log for job \"" + id + "\"");
   }
   Response r;

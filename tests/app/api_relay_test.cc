@@ -118,7 +118,7 @@ TEST_SUITE("app") {
     CHECK(Scalar(admin, "SELECT count(*) FROM pv_api_requests WHERE NOT mutating") == "0");
   }
 
-  TEST_CASE("app: api relay: a relayed log is cut at a line, with a note") {
+  TEST_CASE("app: api relay: a streamed reply is relayed cut at a line, with a note") {
     http::Response r;
     int calls = 0;
     r.stream = [&](std::string* chunk) {
@@ -127,7 +127,7 @@ TEST_SUITE("app") {
     };
     const std::string body = DrainBody(r, 40);
     CHECK(body.starts_with("line 0\nline 1\n"));
-    CHECK(body.find("# provisioner: the relayed log ends here") != std::string::npos);
+    CHECK(body.find("# provisioner: the relayed reply ends here") != std::string::npos);
     CHECK(calls < 10);  // stopped reading at the cap
     http::Response small;
     small.body = "whole";

@@ -147,13 +147,15 @@ TEST_SUITE("coordination") {
     CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == std::to_string(kSchemaVersion));
     REQUIRE_OK(MigrateStateSchema(admin, "a", term));  // current: a no-op
     CHECK(Scalar(admin, "SELECT count(*) FROM pv_schema") == "1");
-    // A database of version 1 (before the job claims and the API relay)
-    // gets pv_jobs and pv_api_requests.
+    // A database of version 1 (before the job claims, the API relay and
+    // the job logs) gets pv_jobs, pv_api_requests and pv_job_logs.
     REQUIRE_OK(admin.Run("DROP TABLE pv_jobs"));
     REQUIRE_OK(admin.Run("DROP TABLE pv_api_requests"));
+    REQUIRE_OK(admin.Run("DROP TABLE pv_job_logs"));
     REQUIRE_OK(admin.Run("UPDATE pv_schema SET schema_version = 1"));
     REQUIRE_OK(MigrateStateSchema(admin, "a", term));
-    CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == "3");
+    CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == "4");
+    CHECK(Scalar(admin, "SELECT to_regclass('pv_job_logs') IS NOT NULL") == "t");
     CHECK(Scalar(admin,
                  "SELECT count(*) FROM pg_indexes WHERE indexname = 'pv_jobs_one_running'") == "1");
     CHECK(Scalar(admin, "SELECT to_regclass('pv_api_requests') IS NOT NULL") == "t");

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -315,6 +316,113 @@ TEST_SUITE("http") {
     chunk.clear();
     CHECK_FALSE(follow.stream(&chunk));
     CHECK(GetJobLog(f.ctx, Req({{"id", id}}, "", {{"follow", "maybe"}})).status == 400);
+  }
+
+  TEST_CASE(
+      "http: HA: a log this node does not have is read from the shared logs, followed until its "
+      "final chunk or until its job is no longer live") {
+    // In memory, as pv_job_logs holds them.
+    struct MemoryLogs final : SharedJobLogs {
+      std::mutex mu;
+      std::map<std::string, std::vector<Chunk>> chunks;
+      std::map<std::string, bool> live;
+      int reads = 0;
+      int late_reads = 0;
+      void Add(const std::string& id, std::string bytes, bool final = false) {
+        std::lock_guard<std::mutex> lock(mu);
+        auto& v = chunks[id];
+        v.push_back({static_cast<int64_t>(v.size()), std::move(bytes), final});
+      }
+      // A job whose chunk 0 appears at the third read of it.
+      std::string late;
+      Result<std::vector<Chunk>> Read(const std::string& id, int64_t from, int limit) override {
+        std::lock_guard<std::mutex> lock(mu);
+        ++reads;
+        if (id == late && ++late_reads == 3) chunks[id].push_back({0, "", false});
+        std::vector<Chunk> out;
+        for (const Chunk& c : chunks[id]) {
+          if (c.seq >= from && static_cast<int>(out.size()) < limit) out.push_back(c);
+        }
+        return out;
+      }
+      Result<bool> Live(const std::string& id) override {
+        std::lock_guard<std::mutex> lock(mu);
+        return live[id];
+      }
+    };
+    Fixture f;
+    MemoryLogs logs;
+    f.ctx.shared_logs = &logs;
+    auto drain = [](Response& r) {
+      std::string all;
+      std::string chunk;
+      for (int i = 0; i < 100; ++i) {
+        chunk.clear();
+        const bool more = r.stream(&chunk);
+        all += chunk;
+        if (!more) return all;
+      }
+      return all + "<no end>";
+    };
+
+    const std::string done = "20261124T070000Z-000001-a";
+    logs.Add(done, "");
+    logs.Add(done, "line 1\n");
+    logs.Add(done, "line 2\n");
+    logs.Add(done, "", true);
+    Response whole = GetJobLog(f.ctx, Req({{"id", done}}));
+    CHECK(whole.status == 200);
+    CHECK(whole.content_type == "text/plain; charset=utf-8");
+    REQUIRE(whole.stream);
+    CHECK(drain(whole) == "line 1\nline 2\n");
+    // Unknown everywhere: 404 at once without follow.
+    const int before = logs.reads;
+    CHECK(GetJobLog(f.ctx, Req({{"id", "20261124T070000Z-000009-a"}})).status == 404);
+    CHECK(logs.reads == before + 1);
+
+    // A job running on another node: followed as it grows, to its final chunk.
+    const std::string running = "20261124T070000Z-000002-a";
+    logs.Add(running, "");
+    logs.Add(running, "start\n");
+    logs.live[running] = true;
+    Response follow = GetJobLog(f.ctx, Req({{"id", running}}, "", {{"follow", "1"}}));
+    REQUIRE(follow.stream);
+    std::string chunk;
+    REQUIRE(follow.stream(&chunk));
+    CHECK(chunk == "start\n");
+    std::thread writer([&] {
+      logs.Add(running, "more\n");
+      logs.Add(running, "", true);
+    });
+    chunk.clear();
+    std::string rest;
+    while (follow.stream(&chunk)) {
+      rest += chunk;
+      chunk.clear();
+    }
+    rest += chunk;
+    writer.join();
+    CHECK(rest == "more\n");
+
+    // A job whose node died: no final chunk, and it is not live: the stream
+    // ends with what there is.
+    const std::string orphan = "20261124T070000Z-000003-a";
+    logs.Add(orphan, "");
+    logs.Add(orphan, "half\n");
+    Response cut = GetJobLog(f.ctx, Req({{"id", orphan}}, "", {{"follow", "1"}}));
+    REQUIRE(cut.stream);
+    CHECK(drain(cut) == "half\n");
+
+    // Following a job whose log is not there yet waits for its chunk 0.
+    logs.late = "20261124T070000Z-000004-a";
+    Response waited = GetJobLog(f.ctx, Req({{"id", logs.late}}, "", {{"follow", "1"}}));
+    CHECK(waited.status == 200);
+    CHECK(logs.late_reads >= 3);
+
+    // A local log still wins over the shared one.
+    ::mkdir(f.tmp.Join("jobs/a").c_str(), 0755);
+    testing::WriteFileOrDie(f.tmp.Join("jobs/a/" + done + ".log"), "local\n");
+    CHECK(GetJobLog(f.ctx, Req({{"id", done}})).body == "local\n");
   }
 
   TEST_CASE("http: a log over 64 MiB is served whole, in pieces") {
