@@ -357,7 +357,7 @@ class Daemon {
   std::unique_ptr<coordination::PgJobLogs> logs_out_;
   std::unique_ptr<coordination::PgJobLogs> logs_in_;
   std::unique_ptr<JobLogShipper> shipper_;
-  std::unique_ptr<SharedJobLogsOnPg> shared_logs_;
+  std::unique_ptr<SharedJobsOnPg> shared_jobs_;
   std::atomic<int> history_limit_{0};  // for the shipper's pruning
   bool lost_leadership_ = false;
   // The keeper thread's own: the last failed lease attempt logged, and when.
@@ -546,7 +546,7 @@ void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
   relay_in_ = std::make_unique<coordination::PgApiRelay>(ha_pg_, ha_node_);
   logs_out_ = std::make_unique<coordination::PgJobLogs>(ha_pg_, ha_node_);
   logs_in_ = std::make_unique<coordination::PgJobLogs>(ha_pg_, ha_node_);
-  shared_logs_ = std::make_unique<SharedJobLogsOnPg>(*logs_in_);
+  shared_jobs_ = std::make_unique<SharedJobsOnPg>(*logs_in_);
   history_limit_ = config_->state.history_limit;
   JobLogShipper::Options log_options;
   log_options.node = ha_node_;
@@ -732,7 +732,7 @@ Status Daemon::Start() {
   api_.fs = &env_.fs;
   api_.state_dir = config.state.dir;
   api_.stopping = &stopping_;
-  api_.shared_logs = shared_logs_.get();
+  api_.shared_jobs = shared_jobs_.get();
   if (keeper_ != nullptr) {
     api_.not_leader = [this]() -> std::string {
       if (keeper_->IsLeader()) return "";

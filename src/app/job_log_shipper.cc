@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "state/state_json.h"
+
 namespace provisioner::app {
 
 JobLogShipper::JobLogShipper(coordination::PgJobLogs& db, platform::FileSystem& fs, Options options)
@@ -32,15 +34,15 @@ void JobLogShipper::Post(Event e) {
 }
 
 void JobLogShipper::OnJobQueued(const state::JobRecord& job, const scheduler::JobTrace&) {
-  Post({Event::kQueued, job.id, job.workspace, ""});
+  Post({Event::kQueued, job.id, job.workspace, "", ""});
 }
 
 void JobLogShipper::OnJobStarted(const state::JobRecord& job, std::chrono::milliseconds) {
-  Post({Event::kStarted, job.id, job.workspace, job.log_path});
+  Post({Event::kStarted, job.id, job.workspace, job.log_path, ""});
 }
 
 void JobLogShipper::OnJobFinished(const state::JobRecord& job, const tofu::JobOutcome&) {
-  Post({Event::kFinished, job.id, job.workspace, job.log_path});
+  Post({Event::kFinished, job.id, job.workspace, job.log_path, state::JobToJsonLine(job)});
 }
 
 void JobLogShipper::Error(const Status& s) {
@@ -67,7 +69,10 @@ void JobLogShipper::Run() {
       Job& job = jobs_[e.job_id];
       job.workspace = e.workspace;
       if (!e.log_path.empty()) job.log_path = e.log_path;
-      if (e.kind == Event::kFinished) job.finished = true;
+      if (e.kind == Event::kFinished) {
+        job.finished = true;
+        job.record = std::move(e.record);
+      }
     }
     if (Pass()) last_error_.clear();
   }
@@ -131,6 +136,15 @@ bool JobLogShipper::Ship(const std::string& id, Job& job) {
     }
   }
   if (job.finished) {
+    // The record before the final chunk: a follower that saw the end finds
+    // the job's result.
+    if (!job.record.empty()) {
+      if (Status s = db_.RecordJob(id, job.workspace, job.record); !s.ok()) {
+        Error(s);
+        return false;
+      }
+      job.record.clear();
+    }
     if (Status s = db_.Append(id, job.workspace, job.next_seq, "", true); !s.ok()) {
       Error(s);
       return false;
@@ -140,14 +154,26 @@ bool JobLogShipper::Ship(const std::string& id, Job& job) {
   return true;
 }
 
-Result<std::vector<http::SharedJobLogs::Chunk>> SharedJobLogsOnPg::Read(const std::string& id,
-                                                                        int64_t from_seq,
-                                                                        int limit) {
+Result<std::vector<http::SharedJobs::Chunk>> SharedJobsOnPg::Read(const std::string& id,
+                                                                  int64_t from_seq, int limit) {
   auto chunks = db_.Read(id, from_seq, limit);
   if (!chunks.ok()) return chunks.status();
   std::vector<Chunk> out;
   out.reserve(chunks->size());
   for (coordination::JobLogChunk& c : *chunks) out.push_back({c.seq, std::move(c.bytes), c.final});
+  return out;
+}
+
+Result<std::vector<state::JobRecord>> SharedJobsOnPg::History(const std::string& workspace) {
+  auto lines = db_.History(workspace);
+  if (!lines.ok()) return lines.status();
+  std::vector<state::JobRecord> out;
+  out.reserve(lines->size());
+  for (const std::string& line : *lines) {
+    auto job = state::JobFromJson(line);
+    if (!job.ok()) return job.status().WithContext("pv_job_history of workspace " + workspace);
+    out.push_back(std::move(job).value());
+  }
   return out;
 }
 

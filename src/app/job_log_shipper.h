@@ -1,11 +1,12 @@
-// HA mode: copies the logs of this node's jobs into PostgreSQL
+// HA mode: copies the logs and records of this node's jobs into PostgreSQL
 // (coordination/pg_job_logs.h), so that every node serves them, during the
-// job and after a failover (docs/ha.md "Job logs").
+// job and after a failover (docs/ha.md "Job logs and history").
 //
 // An Observer of the scheduler: the job's queueing, start and end are
 // handed to a thread of its own, which ships what tofu appended to the
 // job's log file every `interval`, in chunks of at most `chunk_bytes`, up to
 // `max_bytes` per job; past the cap one line says where the whole log is.
+// When the job has ended, its record (the journal line) goes too.
 // The database being away delays the copy, never the job: the file is the
 // source, and shipping resumes where it stopped.
 #pragma once
@@ -57,6 +58,7 @@ class JobLogShipper final : public scheduler::Observer {
     std::string job_id;
     std::string workspace;
     std::string log_path;
+    std::string record;  // kFinished: the job's journal line
   };
   struct Job {
     std::string workspace;
@@ -66,6 +68,7 @@ class JobLogShipper final : public scheduler::Observer {
     bool capped = false;
     bool ended_with_newline = true;
     bool finished = false;
+    std::string record;  // set when finished; "" once written
   };
 
   void Post(Event e);
@@ -90,12 +93,14 @@ class JobLogShipper final : public scheduler::Observer {
   std::thread thread_;
 };
 
-// The http side's view of pv_job_logs (ApiContext::shared_logs).
-class SharedJobLogsOnPg final : public http::SharedJobLogs {
+// The http side's view of pv_job_logs and pv_job_history
+// (ApiContext::shared_jobs).
+class SharedJobsOnPg final : public http::SharedJobs {
  public:
-  explicit SharedJobLogsOnPg(coordination::PgJobLogs& db) : db_(db) {}
+  explicit SharedJobsOnPg(coordination::PgJobLogs& db) : db_(db) {}
   Result<std::vector<Chunk>> Read(const std::string& id, int64_t from_seq, int limit) override;
   Result<bool> Live(const std::string& id) override { return db_.Live(id); }
+  Result<std::vector<state::JobRecord>> History(const std::string& workspace) override;
 
  private:
   coordination::PgJobLogs& db_;

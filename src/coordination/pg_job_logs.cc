@@ -100,14 +100,41 @@ Result<bool> PgJobLogs::Live(const std::string& job_id) {
   return !rows->empty() && (*rows)[0][0].value_or("") == "t";
 }
 
-Result<int64_t> PgJobLogs::Prune(const std::string& workspace, int keep) {
+Status PgJobLogs::RecordJob(const std::string& job_id, const std::string& workspace,
+                            const std::string& record) {
+  MutexLock lock(mu_);
+  ASSIGN_OR_RETURN(PgConnection * conn, session_.Get());
+  return session_.Check(
+      conn->Run("INSERT INTO pv_job_history (job_id, workspace, node, record)"
+                " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (job_id) DO NOTHING",
+                {job_id, workspace, node_, record}));
+}
+
+Result<std::vector<std::string>> PgJobLogs::History(const std::string& workspace) {
   MutexLock lock(mu_);
   ASSIGN_OR_RETURN(PgConnection * conn, session_.Get());
   auto rows = conn->Exec(
-      "WITH gone AS (DELETE FROM pv_job_logs WHERE workspace = $1 AND job_id < ("
-      " SELECT min(job_id) FROM (SELECT DISTINCT job_id FROM pv_job_logs WHERE workspace = $1"
-      " ORDER BY job_id DESC LIMIT $2::integer) newest) RETURNING 1)"
-      " SELECT count(*) FROM gone",
+      "SELECT record::text FROM pv_job_history WHERE workspace = $1 ORDER BY job_id", {workspace});
+  if (!rows.ok()) return session_.Check(rows.status());
+  std::vector<std::string> out;
+  out.reserve(rows->size());
+  for (PgRow& row : *rows) out.push_back(std::move(row[0]).value_or(""));
+  return out;
+}
+
+Result<int64_t> PgJobLogs::Prune(const std::string& workspace, int keep) {
+  MutexLock lock(mu_);
+  ASSIGN_OR_RETURN(PgConnection * conn, session_.Get());
+  // The oldest job id kept: the keep-th newest among both tables' jobs.
+  auto rows = conn->Exec(
+      "WITH newest AS (SELECT job_id FROM (SELECT job_id FROM pv_job_logs WHERE workspace = $1"
+      "  UNION SELECT job_id FROM pv_job_history WHERE workspace = $1) j"
+      "  ORDER BY job_id DESC LIMIT $2::integer),"
+      " logs AS (DELETE FROM pv_job_logs WHERE workspace = $1"
+      "  AND job_id < (SELECT min(job_id) FROM newest) RETURNING 1),"
+      " records AS (DELETE FROM pv_job_history WHERE workspace = $1"
+      "  AND job_id < (SELECT min(job_id) FROM newest) RETURNING 1)"
+      " SELECT (SELECT count(*) FROM logs) + (SELECT count(*) FROM records)",
       {workspace, std::to_string(keep)});
   if (!rows.ok()) return session_.Check(rows.status());
   return rows->empty() ? 0 : ToInt((*rows)[0][0]);

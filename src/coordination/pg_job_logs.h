@@ -1,12 +1,14 @@
-// Job logs in PostgreSQL (HA mode; DESIGN.md §11, docs/ha.md "Job logs"):
-// pv_job_logs, made by MigrateStateSchema (pg_state_store.h), schema
-// version 4.
+// Job logs and history in PostgreSQL (HA mode; DESIGN.md §11, docs/ha.md
+// "Job logs and history"): pv_job_logs and pv_job_history, made by
+// MigrateStateSchema (pg_state_store.h), schema version 4.
 //
 // The node that runs a job copies its log into numbered chunks as tofu
 // writes it (app/job_log_shipper.h): chunk 0, empty, when the job is
 // queued, so that the job's log exists before it starts; then the output,
 // capped per job; then an empty chunk marked final once the job ended. Any
-// node serves GET /api/v1/jobs/{id}/log from them, followed too.
+// node serves GET /api/v1/jobs/{id}/log from them, followed too. When the
+// job has ended, its record goes to pv_job_history, the journal every
+// leader reads.
 //
 // The chunks of a job have one writer, the node that runs it, and are only
 // ever appended: they need no fence. An append that is retried after a lost
@@ -47,8 +49,15 @@ class PgJobLogs {
   // leader in its current term. A job whose node died unclaimed, or whose
   // claim ended, is not live.
   Result<bool> Live(const std::string& job_id) EXCLUDES(mu_);
-  // Deletes the logs of `workspace` but those of its newest `keep` jobs
-  // (job ids sort by their start time); returns how many chunks went.
+  // Keeps the record of a finished job (`record` is its journal line,
+  // state::JobToJsonLine); a record already there is left as it is.
+  Status RecordJob(const std::string& job_id, const std::string& workspace,
+                   const std::string& record) EXCLUDES(mu_);
+  // The records of `workspace`'s finished jobs, oldest first, as JSON.
+  Result<std::vector<std::string>> History(const std::string& workspace) EXCLUDES(mu_);
+  // Deletes the logs and records of `workspace` but those of its newest
+  // `keep` jobs (job ids sort by their start time); returns how many rows
+  // went.
   Result<int64_t> Prune(const std::string& workspace, int keep) EXCLUDES(mu_);
 
  private:

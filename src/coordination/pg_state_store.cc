@@ -75,8 +75,9 @@ constexpr const char* kVersion3[] = {
     ("CREATE INDEX IF NOT EXISTS pv_api_requests_pending ON pv_api_requests (id)"
      " WHERE answered_at IS NULL"),
 };
-// Schema version 4: job logs (coordination/pg_job_logs.h), in chunks of
-// at most 256 KiB, numbered from 0 per job.
+// Schema version 4: job logs and history (coordination/pg_job_logs.h):
+// logs in chunks of at most 256 KiB, numbered from 0 per job, and the
+// record of each finished job, as the node's journal has it.
 constexpr const char* kVersion4[] = {
     "CREATE TABLE IF NOT EXISTS pv_job_logs ("
     " job_id text NOT NULL,"
@@ -88,6 +89,13 @@ constexpr const char* kVersion4[] = {
     " created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
     " PRIMARY KEY (job_id, seq))",
     "CREATE INDEX IF NOT EXISTS pv_job_logs_workspace ON pv_job_logs (workspace, job_id)",
+    "CREATE TABLE IF NOT EXISTS pv_job_history ("
+    " job_id text PRIMARY KEY,"
+    " workspace text NOT NULL,"
+    " node text NOT NULL,"
+    " record jsonb NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    "CREATE INDEX IF NOT EXISTS pv_job_history_workspace ON pv_job_history (workspace, job_id)",
 };
 // kMigrations[v] takes the schema from version v to v + 1.
 constexpr std::span<const char* const> kMigrations[] = {kVersion1, kVersion2, kVersion3, kVersion4};

@@ -9,7 +9,8 @@
 //   pv_jobs(id, workspace, ..., claim_epoch, claim_expires_at)  the job claims
 //                                                     (pg_job_claims.h)
 //   pv_api_requests(id, node, method, route, ...)     the API relay (pg_api_relay.h)
-//   pv_job_logs(job_id, seq, workspace, node, chunk)  job logs (pg_job_logs.h)
+//   pv_job_logs(job_id, seq, workspace, node, chunk)  job logs and history
+//   pv_job_history(job_id, workspace, node, record)   (pg_job_logs.h)
 //
 // Every save is one transaction that begins with CheckFence (pg_lease_db.h):
 // a node that no longer holds the lease under the term it writes with

@@ -48,6 +48,11 @@ Result<CommandResult> Run(ApiContext& ctx, scheduler::Command command) {
 // The journal of one workspace, read-only (the scheduler owns writing and
 // repairing it). Lines that do not parse are skipped.
 std::vector<state::JobRecord> ReadJournal(ApiContext& ctx, const std::string& workspace) {
+  // HA mode: the journal every leader wrote, unless the database is away
+  // (then this node's own).
+  if (ctx.shared_jobs != nullptr) {
+    if (auto shared = ctx.shared_jobs->History(workspace); shared.ok()) return std::move(*shared);
+  }
   std::vector<state::JobRecord> out;
   auto text =
       ctx.fs->ReadFile(platform::HistoryFileName(ctx.state_dir, workspace), kMaxJournalBytes);
@@ -116,7 +121,7 @@ constexpr int kSharedChunksPerRead = 16;
 constexpr std::chrono::seconds kSharedLogFirstWait(5);
 
 Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
-  auto first = ctx.shared_logs->Read(id, 0, kSharedChunksPerRead);
+  auto first = ctx.shared_jobs->Read(id, 0, kSharedChunksPerRead);
   // Polls, follow_poll apart, until about kSharedLogFirstWait has passed.
   const auto polls = kSharedLogFirstWait / std::max(ctx.follow_poll, std::chrono::milliseconds(1));
   for (int64_t i = 0; follow && first.ok() && first->empty() && i < polls; ++i) {
@@ -124,7 +129,7 @@ Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
                                 : (std::this_thread::sleep_for(ctx.follow_poll), false)) {
       break;
     }
-    first = ctx.shared_logs->Read(id, 0, kSharedChunksPerRead);
+    first = ctx.shared_jobs->Read(id, 0, kSharedChunksPerRead);
   }
   if (!first.ok()) {
     return Response::Error(503, "unavailable",
@@ -133,7 +138,7 @@ Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
   }
   if (first->empty()) return Response::Error(404, "not_found", "no log for job \"" + id + "\"");
   struct Cursor {
-    std::vector<SharedJobLogs::Chunk> read;  // read, not sent yet
+    std::vector<SharedJobs::Chunk> read;  // read, not sent yet
     int64_t next_seq = 0;
     bool done = false;
   };
@@ -145,7 +150,7 @@ Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
   r.stream = [c, id, follow, cursor](std::string* chunk) {
     while (!cursor->done) {
       if (!cursor->read.empty()) {
-        for (SharedJobLogs::Chunk& piece : cursor->read) {
+        for (SharedJobs::Chunk& piece : cursor->read) {
           chunk->append(piece.bytes);
           cursor->next_seq = piece.seq + 1;
           if (piece.final) cursor->done = true;
@@ -158,10 +163,10 @@ Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
       // the last chunks it wrote are read after it ended.
       bool live = false;
       if (follow && !stopping) {
-        auto l = c->shared_logs->Live(id);
+        auto l = c->shared_jobs->Live(id);
         live = !l.ok() || *l;  // the database away: keep trying
       }
-      auto more = c->shared_logs->Read(id, cursor->next_seq, kSharedChunksPerRead);
+      auto more = c->shared_jobs->Read(id, cursor->next_seq, kSharedChunksPerRead);
       // The reply has begun: a read error can only end it early, unless
       // following, which tries again.
       if (more.ok() && !more->empty()) {
@@ -384,7 +389,7 @@ Response GetJobLog(ApiContext& ctx, const Request& req) {
     // A queued job has no log yet; following it waits for one.
     const bool live_here = LiveJob(*ctx.snapshot(), id).has_value();
     // HA mode: a job another node runs or ran.
-    if (!live_here && ctx.shared_logs != nullptr) return SharedJobLog(ctx, id, follow);
+    if (!live_here && ctx.shared_jobs != nullptr) return SharedJobLog(ctx, id, follow);
     if (!(follow && live_here))
       return Response::Error(404, "not_found", "no log for job \"" + id + "\"");
   }

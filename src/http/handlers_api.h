@@ -29,20 +29,22 @@ namespace provisioner::http {
 inline constexpr std::string_view kDaemonStoppingLine =
     "# provisioner: the daemon is shutting down";
 
-// HA mode: job logs kept where every node reads them
+// HA mode: job logs and records kept where every node reads them
 // (coordination/pg_job_logs.h, through an adapter in app/). Thread-safe.
-class SharedJobLogs {
+class SharedJobs {
  public:
   struct Chunk {
     int64_t seq = 0;
     std::string bytes;
     bool final = false;  // the job ended: nothing follows
   };
-  virtual ~SharedJobLogs() = default;
+  virtual ~SharedJobs() = default;
   // The chunks of job `id` from `from_seq` on, in order, at most `limit`.
   virtual Result<std::vector<Chunk>> Read(const std::string& id, int64_t from_seq, int limit) = 0;
   // Whether the job may still add to its log.
   virtual Result<bool> Live(const std::string& id) = 0;
+  // The finished jobs of `workspace`, oldest first (its journal).
+  virtual Result<std::vector<state::JobRecord>> History(const std::string& workspace) = 0;
 };
 
 // What the handlers need from the daemon; every member is thread-safe.
@@ -66,9 +68,10 @@ struct ApiContext {
   // relay, app/api_relay.h); `why` is what not_leader said. Unset: a
   // standby answers 503 not_leader.
   std::function<Response(const Request& req, bool mutating, const std::string& why)> relay;
-  // HA mode: where a log that is not in state_dir is looked for (a job that
-  // another node ran or runs). Null in the default mode.
-  SharedJobLogs* shared_logs = nullptr;
+  // HA mode: the journals of every workspace, and the logs that are not in
+  // state_dir (a job that another node ran or runs). Null in the default
+  // mode.
+  SharedJobs* shared_jobs = nullptr;
   // How long a command may wait for the scheduler to apply it.
   std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
   // How often a followed log is checked for new output.

@@ -31,7 +31,7 @@ void Append(const std::string& path, const std::string& text) {
 
 // What the database holds of `job`: its chunks' bytes, and whether the
 // last is final.
-std::string Stored(SharedJobLogsOnPg& logs, const std::string& job, bool* final) {
+std::string Stored(SharedJobsOnPg& logs, const std::string& job, bool* final) {
   auto chunks = logs.Read(job, 0, 1000);
   REQUIRE_OK(chunks);
   std::string out;
@@ -55,7 +55,7 @@ TEST_SUITE("app") {
     platform::PosixFileSystem fs;
     PgJobLogs out_db(PgTestOptions(*server), "a");
     PgJobLogs in_db(PgTestOptions(*server), "a");
-    SharedJobLogsOnPg logs(in_db);
+    SharedJobsOnPg logs(in_db);
 
     JobLogShipper::Options options;
     options.node = "a";
@@ -96,6 +96,11 @@ TEST_SUITE("app") {
         "node a has all of it in " +
         job.log_path + "\n";
     CHECK(Stored(logs, job.id, &final) == "$ tofu init\nInitializing...\n$ tofu apply\n" + note);
+    // Its record came before the final chunk.
+    auto history = logs.History("web");
+    REQUIRE_OK(history);
+    REQUIRE(history->size() == 1);
+    CHECK((*history)[0].id == job.id);
 
     // A job cancelled before it started: its log is one empty chunk, then
     // the end. With keep = 1, the older job's log is pruned.
@@ -124,7 +129,7 @@ TEST_SUITE("app") {
     platform::PosixFileSystem fs;
     PgJobLogs out_db(PgTestOptions(*server), "a");
     PgJobLogs in_db(PgTestOptions(*server), "a");
-    SharedJobLogsOnPg logs(in_db);
+    SharedJobsOnPg logs(in_db);
     std::mutex mu;
     std::vector<std::string> errors;
     JobLogShipper::Options options;

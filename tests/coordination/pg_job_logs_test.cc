@@ -92,13 +92,23 @@ TEST_SUITE("coordination") {
     REQUIRE_OK(earlier);
     CHECK(!*earlier);
 
-    // Pruning keeps the newest jobs of the workspace only.
+    // Records: kept once, read back oldest first.
+    REQUIRE_OK(logs.RecordJob("20261205T080100Z-bbbbbb-web", "web", R"({"id": "b"})"));
+    REQUIRE_OK(logs.RecordJob("20261205T080000Z-aaaaaa-web", "web", R"({"id": "a"})"));
+    REQUIRE_OK(logs.RecordJob("20261205T080000Z-aaaaaa-web", "web", R"({"id": "again"})"));
+    auto history = logs.History("web");
+    REQUIRE_OK(history);
+    CHECK(*history == std::vector<std::string>{R"({"id": "a"})", R"({"id": "b"})"});
+
+    // Pruning keeps the newest jobs of the workspace only, logs and records.
     REQUIRE_OK(logs.Append("20261205T080300Z-dddddd-db", "db", 0, "", false));
     auto pruned = logs.Prune("web", 2);
     REQUIRE_OK(pruned);
-    CHECK(*pruned == 1);
+    CHECK(*pruned == 2);  // job aaaaaa's chunk and record
     CHECK(Scalar(admin, "SELECT string_agg(job_id, ',' ORDER BY job_id) FROM pv_job_logs") ==
           "20261205T080100Z-bbbbbb-web,20261205T080200Z-cccccc-web,20261205T080300Z-dddddd-db");
+    CHECK(Scalar(admin, "SELECT string_agg(job_id, ',') FROM pv_job_history") ==
+          "20261205T080100Z-bbbbbb-web");
   }
 }
 

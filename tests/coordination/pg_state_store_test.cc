@@ -152,10 +152,12 @@ TEST_SUITE("coordination") {
     REQUIRE_OK(admin.Run("DROP TABLE pv_jobs"));
     REQUIRE_OK(admin.Run("DROP TABLE pv_api_requests"));
     REQUIRE_OK(admin.Run("DROP TABLE pv_job_logs"));
+    REQUIRE_OK(admin.Run("DROP TABLE pv_job_history"));
     REQUIRE_OK(admin.Run("UPDATE pv_schema SET schema_version = 1"));
     REQUIRE_OK(MigrateStateSchema(admin, "a", term));
     CHECK(Scalar(admin, "SELECT schema_version FROM pv_schema") == "4");
     CHECK(Scalar(admin, "SELECT to_regclass('pv_job_logs') IS NOT NULL") == "t");
+    CHECK(Scalar(admin, "SELECT to_regclass('pv_job_history') IS NOT NULL") == "t");
     CHECK(Scalar(admin,
                  "SELECT count(*) FROM pg_indexes WHERE indexname = 'pv_jobs_one_running'") == "1");
     CHECK(Scalar(admin, "SELECT to_regclass('pv_api_requests') IS NOT NULL") == "t");

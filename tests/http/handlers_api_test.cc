@@ -322,7 +322,7 @@ TEST_SUITE("http") {
       "http: HA: a log this node does not have is read from the shared logs, followed until its "
       "final chunk or until its job is no longer live") {
     // In memory, as pv_job_logs holds them.
-    struct MemoryLogs final : SharedJobLogs {
+    struct MemoryLogs final : SharedJobs {
       std::mutex mu;
       std::map<std::string, std::vector<Chunk>> chunks;
       std::map<std::string, bool> live;
@@ -349,10 +349,13 @@ TEST_SUITE("http") {
         std::lock_guard<std::mutex> lock(mu);
         return live[id];
       }
+      Result<std::vector<state::JobRecord>> History(const std::string&) override {
+        return std::vector<state::JobRecord>{};
+      }
     };
     Fixture f;
     MemoryLogs logs;
-    f.ctx.shared_logs = &logs;
+    f.ctx.shared_jobs = &logs;
     auto drain = [](Response& r) {
       std::string all;
       std::string chunk;
@@ -423,6 +426,41 @@ TEST_SUITE("http") {
     ::mkdir(f.tmp.Join("jobs/a").c_str(), 0755);
     testing::WriteFileOrDie(f.tmp.Join("jobs/a/" + done + ".log"), "local\n");
     CHECK(GetJobLog(f.ctx, Req({{"id", done}})).body == "local\n");
+  }
+
+  TEST_CASE("http: HA: job history is the shared journal, or this node's own without it") {
+    struct MemoryHistory final : SharedJobs {
+      Result<std::vector<state::JobRecord>> records = std::vector<state::JobRecord>{};
+      Result<std::vector<Chunk>> Read(const std::string&, int64_t, int) override {
+        return std::vector<Chunk>{};
+      }
+      Result<bool> Live(const std::string&) override { return false; }
+      Result<std::vector<state::JobRecord>> History(const std::string&) override { return records; }
+    };
+    Fixture f;
+    MemoryHistory shared;
+    f.ctx.shared_jobs = &shared;
+    f.AddWorkspace("a");
+    // This node ran one job; an earlier leader ran two.
+    f.WriteJournal("a", {Job("20261124T090000Z-000003-a", "succeeded")});
+    shared.records = std::vector<state::JobRecord>{Job("20261124T070000Z-000001-a", "failed"),
+                                                   Job("20261124T080000Z-000002-a", "succeeded")};
+    auto ids = [&] {
+      Response r = ListJobs(f.ctx, Req({}, "", {{"workspace", "a"}}));
+      REQUIRE(r.status == 200);
+      std::string out;
+      const nlohmann::json list = nlohmann::json::parse(r.body);
+      for (const auto& j : list["jobs"]) {
+        out += j["id"].get<std::string>().substr(17, 6) + " ";
+      }
+      return out;
+    };
+    CHECK(ids() == "000002 000001 ");
+    CHECK(GetJob(f.ctx, Req({{"id", "20261124T070000Z-000001-a"}})).status == 200);
+    CHECK(GetJob(f.ctx, Req({{"id", "20261124T090000Z-000003-a"}})).status == 404);
+    // The database away: this node's journal.
+    shared.records = Status::Unavailable("postgresql: connection lost");
+    CHECK(ids() == "000003 ");
   }
 
   TEST_CASE("http: a log over 64 MiB is served whole, in pieces") {

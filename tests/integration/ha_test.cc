@@ -238,8 +238,19 @@ TEST_SUITE("integration") {
     REQUIRE(unknown);
     CHECK(unknown->status == 404);
 
-    // The node that ran the job dies: its log is still served by the new
-    // leader, which never had the file.
+    // The CLI pointed at the standby: `--wait` follows the job through it.
+    ProcessResult destroy =
+        RunProcess({PROVISIONER_BINARY, "destroy", "w", "--wait", "--server", b.url()},
+                   b.fake().Env(), b.state_dir(), seconds(60));
+    CHECK_MESSAGE(destroy.exit_code == 0, destroy.err);
+    INFO(destroy.out);
+    CHECK(destroy.out.find("destroy of w queued as job ") != std::string::npos);
+    CHECK(destroy.out.find("destroy w: succeeded") != std::string::npos);
+    CHECK(a.FakeStarts("destroy") == 2);  // the start's catch-up, and this one
+    CHECK(b.FakeStarts("destroy") == 0);
+
+    // The node that ran the jobs dies: their logs are still served by the
+    // new leader, which never had the files.
     a.daemon().Signal(SIGKILL);
     a.daemon().Wait(seconds(10));
     REQUIRE_MESSAGE(b.WaitLog({kTakesOver}, seconds(20)), b.daemon().err());
@@ -247,6 +258,11 @@ TEST_SUITE("integration") {
     REQUIRE(after);
     CHECK(after->status == 200);
     CHECK(after->body == local_log);
+    auto history = b.Get("/api/v1/jobs?workspace=w");
+    REQUIRE(history);
+    INFO(history->body);
+    CHECK(history->status == 200);
+    CHECK(history->body.find("\"id\":\"" + job_id + "\"") != std::string::npos);
     CHECK(b.Stop() == 0);
   }
 
