@@ -504,6 +504,7 @@ void Daemon::StartHa(scheduler::ReconcilerDeps& deps) {
   // reference's §6.3), so that short test timings fail over quickly too.
   options.timings.retry_interval = std::min<milliseconds>(ha.renew_interval, seconds(2));
   options.now = platform::BootTimeNow;
+  options.one_term = true;  // the daemon exits after losing its lease
   options.on_change = [this](const coordination::LeaseChange& change) {
     if (change.changed) {
       const bool leader = change.role == coordination::Role::kLeader;
@@ -816,6 +817,17 @@ void Daemon::Serve() {
       lost_leadership_ = true;
       // No new term while the jobs stop: this node passes for leader no more.
       keeper_->Resign();
+      return;
+    }
+    if (keeper_ != nullptr && keeper_->lost_term()) {
+      // The keeper lost its term before the scheduler noticed (between two
+      // Ticks, or before its takeover, whose load failed or came too late).
+      // It stands no more, so the process must go for a new one to stand.
+      LOG(*log_, kError, "ha")
+          .Message(
+              "lost the leader lease: stopping every job and exiting, so that systemd starts "
+              "this node again as a standby");
+      lost_leadership_ = true;
       return;
     }
   }

@@ -29,13 +29,19 @@ MonotonicTime LeaseKeeper::RunOnce() {
   LeaseChange change;
   std::optional<int64_t> renewing;
   bool due = false;
+  bool lost = false;
   {
     MutexLock lock(mu_);
     change = state_.OnTime(now);
+    lost = LostTermLocked(change);
     due = state_.next_attempt() <= now;
     renewing = state_.renewing_term();
   }
   if (change.changed && options_.on_change) options_.on_change(change);
+  if (lost) {
+    MarkResigned();
+    return now;  // the resigned round, at once
+  }
   if (!due) {
     MutexLock lock(mu_);
     return NextRoundLocked();
@@ -56,8 +62,10 @@ MonotonicTime LeaseKeeper::RunOnce() {
     if (!outcome.ok()) last_error_ = outcome.status().message();
     // A leader whose attempt came back after its deadline has passed.
     if (!change.changed) change = state_.OnTime(options_.now());
+    lost = LostTermLocked(change);
     next = NextRoundLocked();
   }
+  if (lost) MarkResigned();
   if (options_.on_change) {
     if (change.changed) {
       options_.on_change(change);
@@ -72,6 +80,23 @@ MonotonicTime LeaseKeeper::RunOnce() {
 MonotonicTime LeaseKeeper::NextRoundLocked() const {
   const std::optional<MonotonicTime> deadline = state_.deadline();
   return deadline ? std::min(state_.next_attempt(), *deadline) : state_.next_attempt();
+}
+
+bool LeaseKeeper::LostTermLocked(const LeaseChange& change) {
+  if (!change.changed) return false;
+  if (change.role == Role::kLeader) {
+    led_ = true;
+    return false;
+  }
+  return options_.one_term && led_;
+}
+
+void LeaseKeeper::MarkResigned() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    resigned_ = true;
+  }
+  lost_term_ = true;
 }
 
 bool LeaseKeeper::LeadingLocked() const {

@@ -6,6 +6,7 @@
 // in a slow database call never lets the node act past it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -54,6 +55,12 @@ class LeaseKeeper final : public Coordinator {
     // for a failed attempt (with changed = false and the error in why), for
     // the log and the metrics.
     std::function<void(const LeaseChange&)> on_change;
+    // A node that led and lost its lease stands no more, as if Resign()
+    // had been called at that moment, and lost_term() says so: the daemon
+    // leads at most one term per process (it exits after losing one), and
+    // its scheduler thread may be too busy stopping jobs to call Resign()
+    // in time, or may not have noticed the term at all.
+    bool one_term = false;
   };
 
   LeaseKeeper(LeaseDb& db, Options options);
@@ -78,6 +85,8 @@ class LeaseKeeper final : public Coordinator {
   void Stop();
 
   bool IsLeader() const override;
+  // Thread-safe. With one_term: this node led and lost its lease.
+  bool lost_term() const { return lost_term_.load(); }
   int64_t term() const override;
   CoordinationStatus status() const override;
   std::map<std::string, std::string> differing_workspaces() const override;
@@ -92,12 +101,17 @@ class LeaseKeeper final : public Coordinator {
   void ReleaseIfLeading(const std::string& why);
   // Leader, and still within the local deadline now.
   bool LeadingLocked() const REQUIRES(mu_);
+  // Notes a leadership taken; with one_term, true when `change` lost it
+  // (the caller resigns then).
+  bool LostTermLocked(const LeaseChange& change) REQUIRES(mu_);
+  void MarkResigned();
 
   LeaseDb& db_;
   const Options options_;
 
   mutable Mutex mu_;
   LeaseState state_ GUARDED_BY(mu_);
+  bool led_ GUARDED_BY(mu_) = false;  // this keeper held the lease at some point
   bool reachable_ GUARDED_BY(mu_) = true;
   std::string last_error_ GUARDED_BY(mu_);
 
@@ -107,6 +121,7 @@ class LeaseKeeper final : public Coordinator {
   bool left_ = false;            // guarded by stop_mu_
   bool resigned_ = false;        // guarded by stop_mu_
   bool resign_pending_ = false;  // guarded by stop_mu_: Resign() not handled yet
+  std::atomic<bool> lost_term_{false};
   std::thread thread_;
 };
 

@@ -115,6 +115,40 @@ TEST_SUITE("coordination") {
   }
 
   TEST_CASE(
+      "coordination: LeaseKeeper with one_term: a leader that lost its lease stands no more, "
+      "a follower that never led goes on trying") {
+    Rig rig;
+    LeaseKeeper::Options options = rig.Options("a");
+    options.one_term = true;
+    LeaseKeeper a(rig.db, options);
+    LeaseKeeper::Options b_options = rig.Options("b");
+    b_options.one_term = true;
+    LeaseKeeper b(rig.db, b_options);
+    a.RunOnce();
+    REQUIRE(a.IsLeader());
+    rig.db.set_down(true);
+    b.RunOnce();  // fails: b keeps trying, having never led
+    // a passes its deadline without a renewal: demoted, and resigned at once.
+    for (int i = 0; i < 4; ++i) {
+      rig.Advance(seconds(3));
+      a.RunOnce();
+    }
+    REQUIRE(!a.IsLeader());
+    rig.db.set_down(false);
+    const int attempts = rig.db.attempts();
+    // The lease expires on the database; a never takes another term,
+    rig.Advance(seconds(20));
+    a.RunOnce();
+    a.RunOnce();
+    CHECK(rig.db.attempts() == attempts);
+    CHECK(!a.IsLeader());
+    // and b does.
+    b.RunOnce();
+    CHECK(b.IsLeader());
+    CHECK(b.term() == 2);
+  }
+
+  TEST_CASE(
       "coordination: LeaseKeeper::Stop releases the lease, and the other node takes it at once") {
     Rig rig;
     LeaseKeeper a(rig.db, rig.Options("a"));
