@@ -1,6 +1,5 @@
 #include "coordination/pg_api_relay.h"
 
-#include <charconv>
 #include <tuple>
 #include <utility>
 
@@ -9,17 +8,8 @@
 #include "coordination/relay_json.h"
 
 namespace provisioner::coordination {
-namespace {
 
 using std::chrono::milliseconds;
-
-int64_t ToInt(const std::optional<std::string>& text) {
-  int64_t v = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), v);
-  return v;
-}
-
-}  // namespace
 
 PgApiRelay::PgApiRelay(PgOptions options, std::string node)
     : session_(std::move(options)), node_(std::move(node)) {}
@@ -39,7 +29,7 @@ Result<int64_t> PgApiRelay::Submit(const RelayedRequest& req) {
        req.mutating ? "true" : "false", kApiRelayChannel});
   if (!rows.ok()) return session_.Check(rows.status());
   if (rows->size() != 1) return Status::Internal("pv_api_requests: the insert returned no id");
-  return ToInt((*rows)[0][0]);
+  return PgInt((*rows)[0][0]);
 }
 
 Result<std::optional<RelayedAnswer>> PgApiRelay::Answer(int64_t id) {
@@ -53,11 +43,11 @@ Result<std::optional<RelayedAnswer>> PgApiRelay::Answer(int64_t id) {
   if (rows->empty()) return std::optional<RelayedAnswer>();
   const PgRow& row = (*rows)[0];
   RelayedAnswer a;
-  a.status = static_cast<int>(ToInt(row[0]));
+  a.status = static_cast<int>(PgInt(row[0]));
   a.content_type = row[1].value_or("");
   a.body = row[2].value_or("");
   a.answered_by = row[3].value_or("");
-  a.term = ToInt(row[4]);
+  a.term = PgInt(row[4]);
   return std::optional<RelayedAnswer>(std::move(a));
 }
 
@@ -102,7 +92,7 @@ Result<std::vector<RelayedRequest>> PgApiRelay::Pending(int64_t term, size_t lim
   out.reserve(rows->size());
   for (const PgRow& row : *rows) {
     RelayedRequest r;
-    r.id = ToInt(row[0]);
+    r.id = PgInt(row[0]);
     r.node = row[1].value_or("");
     r.method = row[2].value_or("");
     r.route = row[3].value_or("");
@@ -158,7 +148,7 @@ Result<int64_t> PgApiRelay::Prune(std::chrono::seconds age) {
       " SELECT count(*) FROM gone",
       {std::to_string(age.count())});
   if (!rows.ok()) return session_.Check(rows.status());
-  return rows->empty() ? 0 : ToInt((*rows)[0][0]);
+  return rows->empty() ? 0 : PgInt((*rows)[0][0]);
 }
 
 }  // namespace provisioner::coordination

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <charconv>
 #include <string_view>
 #include <utility>
 
@@ -55,6 +56,12 @@ bool WaitForAnswer(PGconn* conn, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+int64_t PgInt(const std::optional<std::string>& value) {
+  int64_t v = 0;
+  if (value) std::from_chars(value->data(), value->data() + value->size(), v);
+  return v;
+}
 
 Result<PgConnection> PgConnection::Connect(const PgOptions& o) {
   auto ms = [](auto d) {

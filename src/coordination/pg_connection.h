@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,6 +45,10 @@ struct PgOptions {
 
 using PgParam = std::optional<std::string>;  // nullopt is SQL NULL
 using PgRow = std::vector<std::optional<std::string>>;
+
+// An integer column's value; 0 for NULL or for text that is not a number
+// (for columns the schema makes integers).
+int64_t PgInt(const std::optional<std::string>& value);
 
 class PgConnection {
  public:

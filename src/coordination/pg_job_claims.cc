@@ -1,6 +1,5 @@
 #include "coordination/pg_job_claims.h"
 
-#include <charconv>
 #include <utility>
 
 #include "base/duration.h"
@@ -18,12 +17,6 @@ using std::chrono::milliseconds;
 std::string HeldFor(const char* grace) {
   return std::string("round(extract(epoch FROM claim_expires_at + ") + grace +
          "::bigint * interval '1 millisecond' - clock_timestamp()) * 1000)::bigint";
-}
-
-int64_t ToInt(const std::optional<std::string>& text) {
-  int64_t v = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), v);
-  return v;
 }
 
 std::string Ms(milliseconds d) { return std::to_string(d.count()); }
@@ -112,7 +105,7 @@ Result<int64_t> PgJobClaims::ClaimOnce(const std::string& job_id, const std::str
   return Status::AlreadyExists(StringPrintf(
       "workspace %s is claimed by job %s on node %s (the claim expires in %s unless renewed)",
       workspace.c_str(), row[0].value_or("").c_str(), row[1].value_or("").c_str(),
-      FormatDuration(milliseconds(std::max<int64_t>(0, ToInt(row[2])))).c_str()));
+      FormatDuration(milliseconds(std::max<int64_t>(0, PgInt(row[2])))).c_str()));
 }
 
 Result<bool> PgJobClaims::FinishOnce(const std::string& job_id, int64_t epoch,
@@ -132,7 +125,7 @@ Result<bool> PgJobClaims::FinishOnce(const std::string& job_id, int64_t epoch,
       " SELECT count(*) FROM done",
       {job_id, std::to_string(epoch), result, node_});
   if (!rows.ok()) return session_.Check(rows.status()).WithContext(context);
-  return ToInt((*rows)[0][0]) == 1;
+  return PgInt((*rows)[0][0]) == 1;
 }
 
 Result<std::vector<RunningClaim>> PgJobClaims::RunningOnce(milliseconds grace) {
@@ -150,7 +143,7 @@ Result<std::vector<RunningClaim>> PgJobClaims::RunningOnce(milliseconds grace) {
   if (!rows.ok()) return session_.Check(rows.status()).WithContext(context);
   for (const PgRow& row : *rows) {
     out.push_back(RunningClaim{row[0].value_or(""), row[1].value_or(""), row[2].value_or(""),
-                               milliseconds(ToInt(row[3]))});
+                               milliseconds(PgInt(row[3]))});
   }
   return out;
 }
@@ -178,7 +171,7 @@ Result<std::optional<milliseconds>> PgJobClaims::InterruptOnce(const std::string
         {job_id, Ms(grace), std::to_string(term)});
     if (!rows.ok()) return rows.status();
     const PgRow& row = (*rows)[0];
-    if (ToInt(row[0]) == 0 && row[1]) held = std::max(milliseconds(ToInt(row[1])), milliseconds(1));
+    if (PgInt(row[0]) == 0 && row[1]) held = std::max(milliseconds(PgInt(row[1])), milliseconds(1));
     return Status::Ok();
   });
   if (!s.ok()) return s.message().starts_with("ownership lost") ? s : s.WithContext(context);

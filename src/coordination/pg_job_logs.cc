@@ -1,6 +1,5 @@
 #include "coordination/pg_job_logs.h"
 
-#include <charconv>
 #include <utility>
 
 namespace provisioner::coordination {
@@ -40,12 +39,6 @@ Result<std::string> FromByteaHex(const std::string& text) {
   return out;
 }
 
-int64_t ToInt(const std::optional<std::string>& text) {
-  int64_t v = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), v);
-  return v;
-}
-
 }  // namespace
 
 PgJobLogs::PgJobLogs(PgOptions options, std::string node)
@@ -77,7 +70,7 @@ Result<std::vector<JobLogChunk>> PgJobLogs::Read(const std::string& job_id, int6
   out.reserve(rows->size());
   for (const PgRow& row : *rows) {
     JobLogChunk c;
-    c.seq = ToInt(row[0]);
+    c.seq = PgInt(row[0]);
     ASSIGN_OR_RETURN(c.bytes, FromByteaHex(row[1].value_or("")));
     c.final = row[2].value_or("") == "t";
     out.push_back(std::move(c));
@@ -137,7 +130,7 @@ Result<int64_t> PgJobLogs::Prune(const std::string& workspace, int keep) {
       " SELECT (SELECT count(*) FROM logs) + (SELECT count(*) FROM records)",
       {workspace, std::to_string(keep)});
   if (!rows.ok()) return session_.Check(rows.status());
-  return rows->empty() ? 0 : ToInt((*rows)[0][0]);
+  return rows->empty() ? 0 : PgInt((*rows)[0][0]);
 }
 
 }  // namespace provisioner::coordination

@@ -43,19 +43,43 @@ std::string Stored(SharedJobsOnPg& logs, const std::string& job, bool* final) {
   return out;
 }
 
+// A database whose schema node "a" migrated as leader, a temp dir, and the
+// shipper's and the readers' connections.
+struct Rig {
+  std::unique_ptr<PostgresServer> server;
+  PgConnection admin;
+  testing::TempDir dir;
+  platform::PosixFileSystem fs;
+  PgJobLogs out_db;
+  PgJobLogs in_db;
+  SharedJobsOnPg logs;
+
+  static std::unique_ptr<Rig> StartOrSkip() {
+    auto server = PostgresServer::StartOrSkip();
+    if (!server) return nullptr;
+    PgConnection admin = ConnectOrDie(*server);
+    REQUIRE_OK(coordination::MigrateStateSchema(admin, "a", Lead(admin, "a")));
+    return std::unique_ptr<Rig>(new Rig(std::move(server), std::move(admin)));
+  }
+
+ private:
+  Rig(std::unique_ptr<PostgresServer> s, PgConnection a)
+      : server(std::move(s)),
+        admin(std::move(a)),
+        out_db(PgTestOptions(*server), "a"),
+        in_db(PgTestOptions(*server), "a"),
+        logs(in_db) {}
+};
+
 TEST_SUITE("app") {
   TEST_CASE(
       "app: job log shipper: a log is in the database from the queueing, grows with the file, "
       "is capped with a note, and ends with the job") {
-    auto server = PostgresServer::StartOrSkip();
-    if (!server) return;
-    PgConnection admin = ConnectOrDie(*server);
-    REQUIRE_OK(coordination::MigrateStateSchema(admin, "a", Lead(admin, "a")));
-    testing::TempDir dir;
-    platform::PosixFileSystem fs;
-    PgJobLogs out_db(PgTestOptions(*server), "a");
-    PgJobLogs in_db(PgTestOptions(*server), "a");
-    SharedJobsOnPg logs(in_db);
+    auto rig = Rig::StartOrSkip();
+    if (!rig) return;
+    PgConnection& admin = rig->admin;
+    testing::TempDir& dir = rig->dir;
+    SharedJobsOnPg& logs = rig->logs;
 
     JobLogShipper::Options options;
     options.node = "a";
@@ -63,7 +87,7 @@ TEST_SUITE("app") {
     options.chunk_bytes = 8;
     options.max_bytes = 40;
     options.keep = [] { return 1; };
-    JobLogShipper shipper(out_db, fs, options);
+    JobLogShipper shipper(rig->out_db, rig->fs, options);
     shipper.Start();
 
     state::JobRecord job;
@@ -121,15 +145,11 @@ TEST_SUITE("app") {
   }
 
   TEST_CASE("app: job log shipper: the database away delays the copy, and it resumes") {
-    auto server = PostgresServer::StartOrSkip();
-    if (!server) return;
-    PgConnection admin = ConnectOrDie(*server);
-    REQUIRE_OK(coordination::MigrateStateSchema(admin, "a", Lead(admin, "a")));
-    testing::TempDir dir;
-    platform::PosixFileSystem fs;
-    PgJobLogs out_db(PgTestOptions(*server), "a");
-    PgJobLogs in_db(PgTestOptions(*server), "a");
-    SharedJobsOnPg logs(in_db);
+    auto rig = Rig::StartOrSkip();
+    if (!rig) return;
+    PgConnection& admin = rig->admin;
+    testing::TempDir& dir = rig->dir;
+    SharedJobsOnPg& logs = rig->logs;
     std::mutex mu;
     std::vector<std::string> errors;
     JobLogShipper::Options options;
@@ -139,7 +159,7 @@ TEST_SUITE("app") {
       std::lock_guard<std::mutex> lock(mu);
       errors.push_back(s.ToString());
     };
-    JobLogShipper shipper(out_db, fs, options);
+    JobLogShipper shipper(rig->out_db, rig->fs, options);
     shipper.Start();
 
     // The table is gone for a while: every append fails.
