@@ -31,7 +31,7 @@ struct RelayOptions {
   std::chrono::milliseconds read_wait{std::chrono::seconds(10)};
   // Polls for the answer: the first after `first_poll`, doubling up to
   // `max_poll`.
-  std::chrono::milliseconds first_poll{10};
+  std::chrono::milliseconds first_poll{2};
   std::chrono::milliseconds max_poll{200};
   // Notified when the daemon stops: the wait ends at once. May be null.
   const Notification* stopping = nullptr;
