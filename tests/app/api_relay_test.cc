@@ -3,6 +3,7 @@
 #include "app/api_relay.h"
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "coordination/pg_lease_db.h"
@@ -56,7 +57,8 @@ RelayOptions Short() {
 
 TEST_SUITE("app") {
   TEST_CASE(
-      "app: api relay: without a leader a command is committed and kept, a read is refused; the "
+      "app: api relay: without a leader a command is committed and kept, a read is refused, and "
+      "the "
       "next leader answers the command") {
     auto server = PostgresServer::StartOrSkip();
     if (!server) return;
@@ -80,14 +82,18 @@ TEST_SUITE("app") {
     // request as the standby took it.
     std::atomic<bool> leads{false};
     std::atomic<int> seen{0};
-    std::string seen_user;  // written by the inbox thread before `seen`
+    std::mutex seen_mu;
+    std::string seen_user;  // guarded by seen_mu: the inbox thread writes it
     ApiInbox::Options options;
     options.leading_term = [&]() -> std::optional<int64_t> {
       if (!leads) return std::nullopt;
       return term;
     };
     options.dispatch = [&](const http::Request& req) {
-      seen_user = req.user + " " + req.params.at("name") + " " + req.remote_addr;
+      {
+        std::lock_guard<std::mutex> lock(seen_mu);
+        seen_user = req.user + " " + req.params.at("name") + " " + req.remote_addr;
+      }
       seen.fetch_add(1);
       return http::Response::Json(202, R"({"job_id":"j1"})");
     };
@@ -100,7 +106,10 @@ TEST_SUITE("app") {
         },
         seconds(20)));
     CHECK(seen == 1);
-    CHECK(seen_user == "alice web relay:b");
+    {
+      std::lock_guard<std::mutex> lock(seen_mu);
+      CHECK(seen_user == "alice web relay:b");
+    }
 
     // With a leader, a command gets the leader's own reply.
     http::Response live = RelayToLeader(standby, DeployRequest(), true, "standby", true, Short());

@@ -55,7 +55,7 @@ TEST_SUITE("coordination") {
 
   TEST_CASE(
       "coordination: pg job logs: a job is live while claimed, or queued by the live leader in "
-      "its term; old logs are pruned") {
+      "its term, and old logs are pruned") {
     auto server = PostgresServer::StartOrSkip();
     if (!server) return;
     PgConnection admin = ConnectOrDie(*server);

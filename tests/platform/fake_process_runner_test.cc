@@ -69,7 +69,7 @@ TEST_SUITE("platform") {
   }
 
   TEST_CASE(
-      "platform: FakeProcessRunner plays a sequence; the last outcome "
+      "platform: FakeProcessRunner plays a sequence, and the last outcome "
       "repeats") {
     // Given "init fails to start once, then apply fails, then succeeds"
     FakeClock clock;
