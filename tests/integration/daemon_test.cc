@@ -192,7 +192,8 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE(
-      "integration: config edits add, change and remove workspaces, and a broken edit is rejected") {
+      "integration: config edits add, change and remove workspaces, and a broken edit is "
+      "rejected") {
     DaemonHarness h;
     h.WriteConfig(
         "  - {name: a, template: t}\n"
