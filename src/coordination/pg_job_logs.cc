@@ -2,20 +2,13 @@
 
 #include <utility>
 
+#include "base/strings.h"
+
 namespace provisioner::coordination {
 namespace {
 
 // bytea travels as text in its hex form: \x followed by two hex digits a byte.
-std::string ToByteaHex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out = "\\x";
-  out.reserve(2 + bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
-}
+std::string ToByteaHex(const std::string& bytes) { return "\\x" + HexEncode(bytes); }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

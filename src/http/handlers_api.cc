@@ -114,6 +114,13 @@ std::string StoppingLine(const scheduler::StatusSnapshot& snap, const std::strin
   return line + "\n";
 }
 
+// Waits one follow_poll, or less when the daemon begins to stop: true then.
+bool WaitFollowPoll(const ApiContext& ctx) {
+  if (ctx.stopping != nullptr) return ctx.stopping->WaitFor(ctx.follow_poll);
+  std::this_thread::sleep_for(ctx.follow_poll);
+  return false;
+}
+
 // How many chunks of a shared log one read takes (each at most 256 KiB).
 constexpr int kSharedChunksPerRead = 16;
 // How long a followed shared log waits for its first chunk: the node that
@@ -125,10 +132,7 @@ Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
   // Polls, follow_poll apart, until about kSharedLogFirstWait has passed.
   const auto polls = kSharedLogFirstWait / std::max(ctx.follow_poll, std::chrono::milliseconds(1));
   for (int64_t i = 0; follow && first.ok() && first->empty() && i < polls; ++i) {
-    if (ctx.stopping != nullptr ? ctx.stopping->WaitFor(ctx.follow_poll)
-                                : (std::this_thread::sleep_for(ctx.follow_poll), false)) {
-      break;
-    }
+    if (WaitFollowPoll(ctx)) break;
     first = ctx.shared_jobs->Read(id, 0, kSharedChunksPerRead);
   }
   if (!first.ok()) {
@@ -181,11 +185,7 @@ Response SharedJobLog(ApiContext& ctx, const std::string& id, bool follow) {
         cursor->done = true;
         return false;
       }
-      if (c->stopping != nullptr) {
-        c->stopping->WaitFor(c->follow_poll);
-      } else {
-        std::this_thread::sleep_for(c->follow_poll);
-      }
+      WaitFollowPoll(*c);
     }
     return false;
   };
@@ -449,11 +449,7 @@ Response GetJobLog(ApiContext& ctx, const Request& req) {
         cursor->done = true;
         return false;
       }
-      if (c->stopping != nullptr) {
-        c->stopping->WaitFor(c->follow_poll);
-      } else {
-        std::this_thread::sleep_for(c->follow_poll);
-      }
+      WaitFollowPoll(*c);
     }
     return false;
   };
